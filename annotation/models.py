@@ -1,0 +1,284 @@
+"""Projects, memberships, items, assignments (leases) and annotations.
+
+Rules that a database can hold are constraints here; the rest lives in services.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation import kinds as rules
+from core.models import TimeStampedModel
+
+
+def _in(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+class Kind(models.TextChoices):
+    INSTRUCTION = "instruction", "Instruction"
+    PREFERENCE = "preference", "Preference"
+    REFUSAL = "refusal", "Refusal"
+
+
+class Project(TimeStampedModel):
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kinds = models.JSONField(default=rules.default_kinds)
+    annotations_per_item = models.PositiveSmallIntegerField(default=2)
+    review_sample_rate = models.FloatField(default=0.1)
+    gold_rate = models.FloatField(default=0.0)
+    lease_seconds = models.PositiveIntegerField(default=1800)
+    eval_fraction = models.FloatField(default=0.0)
+    categories = models.JSONField(default=rules.default_categories)
+    criteria = models.JSONField(default=rules.default_criteria)
+    harm_categories = models.JSONField(default=rules.default_harm_categories)
+    guidelines = models.TextField(blank=True, default="")
+    guidelines_version = models.PositiveIntegerField(default=1)
+    system_prompt = models.TextField(blank=True, default="")
+    # Instruction and refusal texts need a reviewer to pick the final text unless this is on.
+    auto_approve_text = models.BooleanField(default=False)
+    # A new agreement report is computed after every this many new annotations (0: never).
+    agreement_every = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(annotations_per_item__gte=1, annotations_per_item__lte=10),
+                name="project_overlap_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_sample_rate__gte=0, review_sample_rate__lte=1),
+                name="project_review_sample_rate_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(eval_fraction__gte=0, eval_fraction__lte=1),
+                name="project_eval_fraction_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_seconds__gte=60, lease_seconds__lte=86400),
+                name="project_lease_seconds_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    LEAD = "lead", "Lead"
+
+
+class Membership(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    # Queue bookkeeping for gold pacing: how many items and how many gold items were served.
+    served_count = models.PositiveIntegerField(default=0)
+    gold_served_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=_in("role", Role), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role} in {self.project}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    EVAL = "eval", "Eval"
+
+
+class ItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Agreement(models.TextChoices):
+    AGREED = "agreed", "Agreed"
+    DISPUTED = "disputed", "Disputed"
+
+
+class ReviewReason(models.TextChoices):
+    DISPUTED = "disputed", "Annotators disagree"
+    SAMPLED = "sampled", "QA sample of an agreed item"
+    TEXT = "text", "A final text must be chosen"
+    REOPENED = "reopened", "Sent back by a lead"
+
+
+class Item(TimeStampedModel):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
+    external_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    data = models.JSONField()
+    metadata = models.JSONField(default=dict, blank=True)
+    priority = models.FloatField(default=0.0)
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+    # Gold items carry a known answer (an annotation payload of the kind) and are never exported.
+    is_gold = models.BooleanField(default=False)
+    gold = models.JSONField(null=True, blank=True)
+    # sha256 of what makes two items the same task (kind, system, prompt or messages, and for a
+    # preference the two responses): exact duplicates are reported at import.
+    content_hash = models.CharField(max_length=64)
+    # sha256 of what an import may not change once annotated (kind, data, gold) and of the
+    # metadata: a re-push is compared against these instead of the stored JSON.
+    data_hash = models.CharField(max_length=64, default="")
+    metadata_hash = models.CharField(max_length=64, default="")
+    status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.OPEN)
+    agreement = models.CharField(max_length=16, choices=Agreement.choices, blank=True, default="")
+    review_reason = models.CharField(
+        max_length=16, choices=ReviewReason.choices, blank=True, default=""
+    )
+    # Denormalised queue counters, kept in the same transaction as the assignments they count, so
+    # the claim query decides on the locked item row alone.
+    submitted_count = models.PositiveSmallIntegerField(default=0)
+    active_count = models.PositiveSmallIntegerField(default=0)
+    # Earliest expiry among the item's active leases: an item whose slots are all leased is still
+    # claimable once this has passed (the claim expires the stale lease first).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="item_external_id_unique"
+            ),
+            models.CheckConstraint(condition=_in("kind", Kind), name="item_kind_valid"),
+            models.CheckConstraint(condition=_in("split", Split), name="item_split_valid"),
+            models.CheckConstraint(condition=_in("status", ItemStatus), name="item_status_valid"),
+            models.CheckConstraint(
+                condition=Q(agreement="") | _in("agreement", Agreement), name="item_agreement_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_reason="") | _in("review_reason", ReviewReason),
+                name="item_review_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_gold=False, gold__isnull=True) | Q(is_gold=True, gold__isnull=False),
+                name="item_gold_has_answer",
+            ),
+            models.CheckConstraint(condition=~Q(external_id=""), name="item_external_id_not_empty"),
+        ]
+        indexes = [
+            # The claim's queue order over open, non-gold items: one index range scan.
+            models.Index(
+                "project",
+                models.F("submitted_count").desc(),
+                models.F("priority").desc(),
+                "id",
+                name="item_queue",
+                condition=Q(status="open", is_gold=False),
+            ),
+            models.Index(fields=["project", "id"], name="item_gold", condition=Q(is_gold=True)),
+            models.Index(fields=["project", "status", "kind"], name="item_project_status"),
+            models.Index(fields=["project", "content_hash"], name="item_content_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    """A lease on one item for one annotator. At most one per (item, annotator): an expired
+    lease is reactivated when the same annotator is served the item again."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    status = models.CharField(
+        max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE
+    )
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Preference items: "AB" when A was shown on the left, "BA" when the display was swapped.
+    display_order = models.CharField(max_length=2, blank=True, default="")
+    # The autosaved, not yet submitted form: a reload or a lost lease never loses typed text.
+    draft = models.JSONField(null=True, blank=True)
+    draft_saved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique"),
+            models.CheckConstraint(
+                condition=_in("status", AssignmentStatus), name="assignment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(display_order__in=["", "AB", "BA"]),
+                name="assignment_display_order_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "annotator"],
+                name="assignment_active",
+                condition=Q(status="active"),
+            ),
+            models.Index(
+                fields=["expires_at"], name="assignment_expiry", condition=Q(status="active")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} ({self.status})"
+
+
+class Annotation(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    assignment = models.OneToOneField(
+        Assignment, on_delete=models.PROTECT, related_name="annotation"
+    )
+    # Always in A/B terms: the browser maps a swapped display back before this is written.
+    payload = models.JSONField()
+    display_order = models.CharField(max_length=2, blank=True, default="")
+    seconds_spent = models.FloatField(null=True, blank=True)
+    guidelines_version = models.PositiveIntegerField(default=1)
+    # Gold items only: whether the answer matched the known one.
+    gold_correct = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="annotation_unique"),
+            models.CheckConstraint(
+                condition=Q(display_order__in=["", "AB", "BA"]),
+                name="annotation_display_order_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds_spent__isnull=True) | Q(seconds_spent__gte=0),
+                name="annotation_seconds_nonnegative",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "id"], name="annotation_by_project")]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} on item {self.item_id}"

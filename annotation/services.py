@@ -1,0 +1,586 @@
+"""Services that write: projects, memberships and item import."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotation import kinds
+from annotation.models import Item, Membership, Project, Role
+from core import db, jsonutil
+from core.audit import audit_record
+from core.errors import ApplicationError, Conflict
+
+User = get_user_model()
+
+# --- projects ----------------------------------------------------------------------------------
+
+SETTINGS = (
+    "name",
+    "kinds",
+    "annotations_per_item",
+    "review_sample_rate",
+    "gold_rate",
+    "lease_seconds",
+    "eval_fraction",
+    "categories",
+    "criteria",
+    "harm_categories",
+    "guidelines",
+    "system_prompt",
+    "auto_approve_text",
+    "agreement_every",
+)
+MAX_GUIDELINES = 200_000
+
+
+def _number(value: Any, lo: float, hi: float, *, integer: bool) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "Must be a number." if not integer else "Must be an integer."
+    if integer and not isinstance(value, int):
+        return "Must be an integer."
+    if not lo <= value <= hi:
+        return f"Must be from {lo:g} to {hi:g}."
+    return None
+
+
+def _label_list(value: Any, *, allowed: Sequence[str] | None = None) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "Must be a non-empty list of names."
+    if len(value) > kinds.MAX_LIST_SETTING:
+        return f"At most {kinds.MAX_LIST_SETTING} entries."
+    for entry in value:
+        if (
+            not isinstance(entry, str)
+            or not entry.strip()
+            or len(entry) > 64
+            or entry != entry.strip()
+        ):
+            return "Each entry must be a non-empty name of at most 64 characters, no outer spaces."
+        if allowed is not None and entry not in allowed:
+            return f"{entry!r} is not one of: {', '.join(allowed)}."
+    if len(set(value)) != len(value):
+        return "Entries must be unique."
+    return None
+
+
+def _check_setting(name: str, value: Any) -> str | None:
+    match name:
+        case "name":
+            if not isinstance(value, str) or not value.strip() or len(value) > 200:
+                return "Must be a non-empty name of at most 200 characters."
+        case "kinds":
+            return _label_list(value, allowed=kinds.KINDS)
+        case "annotations_per_item":
+            return _number(value, 1, 10, integer=True)
+        case "review_sample_rate" | "gold_rate" | "eval_fraction":
+            return _number(value, 0, 1, integer=False)
+        case "lease_seconds":
+            return _number(value, 60, 86400, integer=True)
+        case "agreement_every":
+            return _number(value, 0, 1_000_000, integer=True)
+        case "categories" | "criteria" | "harm_categories":
+            return _label_list(value)
+        case "guidelines" | "system_prompt":
+            if not isinstance(value, str):
+                return "Must be a string."
+            if len(value) > MAX_GUIDELINES:
+                return f"Must be at most {MAX_GUIDELINES:,} characters."
+            if kinds.unstorable(value):
+                return kinds.UNSTORABLE_MESSAGE
+        case "auto_approve_text":
+            if not isinstance(value, bool):
+                return "Must be true or false."
+    return None
+
+
+def project_settings_clean(changes: Any, *, creating: bool) -> dict[str, Any]:
+    """Validate a set of project settings; every problem is reported, nothing half-applied."""
+    if not isinstance(changes, dict):
+        raise ApplicationError("Send a JSON object of project settings.")
+    errors = [
+        {"field": key, "message": f"Unknown setting. Settings: {', '.join(SETTINGS)}."}
+        for key in changes
+        if key not in SETTINGS
+    ]
+    if creating and "name" not in changes:
+        errors.append({"field": "name", "message": "This field is required."})
+    for key, value in changes.items():
+        if key in SETTINGS and (message := _check_setting(key, value)):
+            errors.append({"field": key, "message": message})
+    if errors:
+        raise ApplicationError(
+            f"Invalid settings: {errors[0]['field']}: {errors[0]['message']}", {"errors": errors}
+        )
+    return {key: value for key, value in changes.items()}
+
+
+def _settings_snapshot(project: Project) -> dict[str, Any]:
+    return {name: getattr(project, name) for name in SETTINGS}
+
+
+@transaction.atomic
+def project_create(*, actor: Any, settings: dict[str, Any]) -> Project:
+    clean = project_settings_clean(settings, creating=True)
+    project = Project.objects.create(created_by=actor, **clean)
+    Membership.objects.create(project=project, user=actor, role=Role.LEAD)
+    audit_record(
+        actor=actor,
+        action="project.create",
+        obj=project,
+        project=project,
+        after=_settings_snapshot(project),
+    )
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> Project:
+    clean = project_settings_clean(changes, creating=False)
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    before = _settings_snapshot(project)
+    for key, value in clean.items():
+        setattr(project, key, value)
+    if clean.get("guidelines", project.guidelines) != before["guidelines"]:
+        project.guidelines_version += 1
+    changed = {k for k in clean if before[k] != getattr(project, k)}
+    if not changed:
+        return project
+    project.save()
+    audit_record(
+        actor=actor,
+        action="project.update",
+        obj=project,
+        project=project,
+        before={k: before[k] for k in sorted(changed)},
+        after={k: getattr(project, k) for k in sorted(changed)},
+    )
+    return project
+
+
+# --- members -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_set(
+    *, project: Project, actor: Any, username: Any, role: Any
+) -> tuple[Membership, bool]:
+    """Add a member or change a member's role. Returns (membership, created)."""
+    if role not in Role.values:
+        raise ApplicationError(
+            f"role must be one of: {', '.join(Role.values)}.",
+            {"errors": [{"field": "role", "message": f"{role!r} is not a role."}]},
+        )
+    if not isinstance(username, str) or not username:
+        raise ApplicationError(
+            "username is required.", {"errors": [{"field": "username", "message": "Required."}]}
+        )
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ApplicationError(
+            f"No active user named {username!r}; a staff member creates users.",
+            {"errors": [{"field": "username", "message": "No such user."}]},
+        )
+    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(project=project, user=user, role=role)
+        audit_record(
+            actor=actor,
+            action="membership.add",
+            obj=membership,
+            project=project,
+            after={"user": user.username, "role": role},
+        )
+        return membership, True
+    if membership.role != role:
+        _ensure_a_lead_remains(project=project, membership=membership, new_role=role)
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="membership.change",
+            obj=membership,
+            project=project,
+            before={"user": user.username, "role": before},
+            after={"user": user.username, "role": role},
+        )
+    return membership, False
+
+
+def _ensure_a_lead_remains(
+    *, project: Project, membership: Membership, new_role: str | None
+) -> None:
+    if membership.role == Role.LEAD and new_role != Role.LEAD:
+        leads = Membership.objects.filter(project=project, role=Role.LEAD).count()
+        if leads <= 1:
+            raise Conflict("A project needs at least one lead; make someone else lead first.")
+
+
+@transaction.atomic
+def membership_remove(*, project: Project, actor: Any, membership: Membership) -> None:
+    _ensure_a_lead_remains(project=project, membership=membership, new_role=None)
+    audit_record(
+        actor=actor,
+        action="membership.remove",
+        obj=membership,
+        project=project,
+        before={"user": membership.user.username, "role": membership.role},
+    )
+    membership.delete()
+
+
+# --- item import -------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+        }
+
+
+_FETCH_BATCH = 5_000
+_WRITE_BATCH = 2_000
+
+
+def _row_error(index: int, row: Any, field_name: str, message: str) -> dict[str, Any]:
+    external_id = row.get("external_id") if isinstance(row, dict) else None
+    if not isinstance(external_id, str | int) or isinstance(external_id, bool):
+        external_id = None
+    return {"index": index, "external_id": external_id, "field": field_name, "message": message}
+
+
+def item_import(
+    *,
+    project: Project,
+    rows: Sequence[Any],
+    actor: Any,
+    on_progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Create or update items by external_id, all or nothing.
+
+    Every invalid row is reported (index, external_id, field, message) and nothing is written.
+    An identical re-push is `unchanged`; changed data updates an item only while it has no
+    annotation and no active lease; metadata and priority may change at any time.
+    """
+    vocabulary = kinds.Vocabulary.of(project)
+    errors: list[dict[str, Any]] = []
+    clean: list[tuple[int, kinds.CleanItem]] = []
+    first_index: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        item, row_errors = kinds.validate_item_row(row, vocabulary)
+        errors.extend(_row_error(index, row, e["field"], e["message"]) for e in row_errors)
+        if item is None:
+            continue
+        if item.external_id in first_index:
+            errors.append(
+                _row_error(
+                    index,
+                    row,
+                    "external_id",
+                    "Duplicate external_id in this request: also at index "
+                    f"{first_index[item.external_id]}.",
+                )
+            )
+            continue
+        first_index[item.external_id] = index
+        clean.append((index, item))
+    if errors:
+        raise _invalid(errors)
+
+    try:
+        with transaction.atomic():
+            result = _import_clean(project, clean, first_index, actor, on_progress)
+    except IntegrityError:
+        raise Conflict(
+            "Another import wrote some of these external_ids at the same time; "
+            "nothing from this request was written. Send it again."
+        ) from None
+    return result
+
+
+def _import_clean(
+    project: Project,
+    clean: list[tuple[int, kinds.CleanItem]],
+    first_index: dict[str, int],
+    actor: Any,
+    on_progress: Callable[[int], None] | None,
+) -> ImportResult:
+    existing = _existing_items(project, [item.external_id for _, item in clean])
+    result = ImportResult()
+    errors: list[dict[str, Any]] = []
+    to_create: list[dict[str, Any]] = []
+    to_update: list[dict[str, Any]] = []
+    hashes: dict[str, tuple[int, str]] = {}
+    for index, item in clean:
+        row = {
+            "external_id": item.external_id,
+            "kind": item.kind,
+            "data": item.data,
+            "metadata": item.metadata,
+            "priority": item.priority,
+            "split": item.split or kinds.split_for(item.external_id, project.eval_fraction),
+            "is_gold": item.gold is not None,
+            "gold": item.gold,
+            "content_hash": kinds.content_hash(item.kind, item.data),
+            "data_hash": kinds.json_hash([item.kind, item.data, item.gold]),
+            "metadata_hash": kinds.json_hash(item.metadata),
+        }
+        digest = row["content_hash"]
+        if digest in hashes:
+            other_index, other_id = hashes[digest]
+            result.duplicates.append(
+                {
+                    "index": index,
+                    "external_id": item.external_id,
+                    "duplicate_of": other_id,
+                    "duplicate_index": other_index,
+                }
+            )
+        else:
+            hashes[digest] = (index, item.external_id)
+        current = existing.get(item.external_id)
+        if current is None:
+            to_create.append(row)
+            continue
+        if item.split is None:
+            row["split"] = current["split"]  # keep an earlier explicit split
+        locked = [f for f in ("data_hash", "split") if current[f] != row[f]]
+        free = [f for f in ("metadata_hash", "priority") if current[f] != row[f]]
+        if not locked and not free:
+            result.unchanged += 1
+            continue
+        row["id"], row["locked_change"] = current["id"], bool(locked)
+        if locked and (current["submitted_count"] or current["active_count"]):
+            errors.append(_locked_error(index, item.external_id, locked))
+            continue
+        to_update.append(row)
+    errors.extend(_items_taken_meanwhile(to_update, first_index))
+    if errors:
+        raise _invalid(sorted(errors, key=lambda e: e["index"]))
+
+    result.duplicates.extend(_duplicates_in_project(project, hashes, first_index))
+    result.duplicates.sort(key=lambda d: d["index"])
+    for start in range(0, len(to_create), _WRITE_BATCH):
+        _insert_items(project, to_create[start : start + _WRITE_BATCH])
+        if on_progress:
+            on_progress(min(start + _WRITE_BATCH, len(to_create)))
+    if to_update:
+        now = timezone.now()
+        Item.objects.bulk_update(
+            [Item(pk=row["id"], updated_at=now, **_model_values(row)) for row in to_update],
+            ["updated_at", *_UPDATABLE],
+            batch_size=500,
+        )
+    result.created, result.updated = len(to_create), len(to_update)
+    audit_record(
+        actor=actor,
+        action="items.import",
+        obj=project,
+        project=project,
+        after={
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "duplicates": len(result.duplicates),
+            "updated_external_ids": [row["external_id"] for row in to_update[:100]],
+        },
+    )
+    return result
+
+
+_UPDATABLE = (
+    "kind",
+    "data",
+    "metadata",
+    "priority",
+    "split",
+    "is_gold",
+    "gold",
+    "content_hash",
+    "data_hash",
+    "metadata_hash",
+)
+
+
+def _model_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in _UPDATABLE}
+
+
+def _locked_error(index: int, external_id: str, locked: list[str]) -> dict[str, Any]:
+    field_name = "data" if "data_hash" in locked else "split"
+    return _row_error(
+        index,
+        {"external_id": external_id},
+        field_name,
+        "The item already has annotations or an active lease, so its kind, data, gold and "
+        "split can no longer change (metadata and priority can).",
+    )
+
+
+def _items_taken_meanwhile(
+    to_update: list[dict[str, Any]], first_index: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Lock the items whose data will change and re-check them: a claim that committed since
+    they were read makes the change an error; a claim that comes later skips the locked row."""
+    ids = [row["id"] for row in to_update if row["locked_change"]]
+    if not ids:
+        return []
+    taken = (
+        Item.objects.select_for_update()
+        .filter(pk__in=ids)
+        .filter(Q(submitted_count__gt=0) | Q(active_count__gt=0))
+        .values_list("external_id", flat=True)
+    )
+    return [
+        _locked_error(first_index[external_id], external_id, ["data_hash"]) for external_id in taken
+    ]
+
+
+_COPY_COLUMNS = (
+    "project_id",
+    "external_id",
+    "kind",
+    "data",
+    "metadata",
+    "priority",
+    "split",
+    "is_gold",
+    "gold",
+    "content_hash",
+    "data_hash",
+    "metadata_hash",
+    "status",
+    "agreement",
+    "review_reason",
+    "submitted_count",
+    "active_count",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_items(project: Project, rows: list[dict[str, Any]]) -> None:
+    """Insert new items: PostgreSQL COPY (the ORM's INSERT costs several times more per row
+    in Python), or bulk_create elsewhere. Inside the caller's transaction either way."""
+    if connection.vendor != "postgresql":
+        Item.objects.bulk_create(
+            [
+                Item(project=project, external_id=row["external_id"], **_model_values(row))
+                for row in rows
+            ]
+        )
+        return
+    from psycopg.types.json import Jsonb
+
+    def jsonb(value: Any) -> Jsonb:
+        return Jsonb(value, dumps=jsonutil.dumps)
+
+    now = timezone.now()
+    sql = f"COPY {Item._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                (
+                    project.pk,
+                    row["external_id"],
+                    row["kind"],
+                    jsonb(row["data"]),
+                    jsonb(row["metadata"]),
+                    row["priority"],
+                    row["split"],
+                    row["is_gold"],
+                    None if row["gold"] is None else jsonb(row["gold"]),
+                    row["content_hash"],
+                    row["data_hash"],
+                    row["metadata_hash"],
+                    "open",
+                    "",
+                    "",
+                    0,
+                    0,
+                    now,
+                    now,
+                )
+            )
+
+
+def _invalid(errors: list[dict[str, Any]]) -> ApplicationError:
+    first = errors[0]
+    return ApplicationError(
+        f"{len(errors)} problem(s) in the items; nothing was written. First: item {first['index']}"
+        f" {first['field']}: {first['message']}",
+        {"errors": errors},
+    )
+
+
+_EXISTING_FIELDS = (
+    "external_id",
+    "id",
+    "submitted_count",
+    "active_count",
+    "priority",
+    "split",
+    "data_hash",
+    "metadata_hash",
+)
+
+
+def _existing_items(project: Project, external_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """What is stored under these external_ids, compared through hashes, not the JSON."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(external_ids), _FETCH_BATCH):
+        condition, params = db.member_of("external_id", external_ids[start : start + _FETCH_BATCH])
+        columns, table = ", ".join(_EXISTING_FIELDS), Item._meta.db_table
+        sql = f"SELECT {columns} FROM {table} WHERE project_id = %s AND {condition}"  # noqa: S608
+        rows = db.fetch_all(sql, [project.pk, *params])
+        for row in rows:
+            found[row[0]] = dict(zip(_EXISTING_FIELDS, row, strict=True))
+    return found
+
+
+def _duplicates_in_project(
+    project: Project, hashes: dict[str, tuple[int, str]], first_index: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Items of this request whose content matches an item already stored under another id."""
+    out = []
+    digests = list(hashes)
+    for start in range(0, len(digests), _FETCH_BATCH):
+        chunk = digests[start : start + _FETCH_BATCH]
+        condition, params = db.member_of("content_hash", chunk)
+        table = Item._meta.db_table
+        sql = (
+            f"SELECT content_hash, external_id FROM {table} "  # noqa: S608
+            f"WHERE project_id = %s AND {condition} ORDER BY id"
+        )
+        rows = db.fetch_all(sql, [project.pk, *params])
+        reported: set[str] = set()
+        for digest, other_id in rows:
+            index, external_id = hashes[digest]
+            # The item itself, or one of this request (reported above as within the request).
+            if digest in reported or other_id == external_id or other_id in first_index:
+                continue
+            reported.add(digest)
+            out.append(
+                {
+                    "index": index,
+                    "external_id": external_id,
+                    "duplicate_of": other_id,
+                    "duplicate_index": None,
+                }
+            )
+    return out

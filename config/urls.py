@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from core import apis as core_apis
+
+api_v1 = [
+    path("auth/token/", core_apis.TokenApi.as_view(), name="api-token"),
+    path("users/", core_apis.UserCreateApi.as_view(), name="api-users"),
+    path("", include("annotation.urls_api")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("healthz", core_apis.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("core.urls")),
+    path("", include("annotation.urls")),
+]

@@ -1,0 +1,61 @@
+"""Permission-checked getters: every object is reached through the caller's project membership.
+
+A caller who is not a member of the project gets 404 (the object's existence is not revealed);
+a member whose role does not allow the action gets 403.
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.models import Item, Membership, Project, Role
+from core.errors import PermissionDenied
+
+# What each role may do; a lead may also review and annotate, a reviewer may also annotate.
+ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
+
+
+def projects_for_member(*, user: Any) -> QuerySet[Project]:
+    if not getattr(user, "is_authenticated", False):
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user=user)
+
+
+def membership_get(*, user: Any, project_id: Any, role: str = Role.ANNOTATOR) -> Membership:
+    """The caller's membership of the project, checked for at least `role`."""
+    try:
+        pk = int(project_id)
+    except (TypeError, ValueError):
+        raise Http404("No such project.") from None
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(project_id=pk, user_id=getattr(user, "pk", None))
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such project.")
+    if ROLE_RANK[membership.role] < ROLE_RANK[role]:
+        raise PermissionDenied(f"This needs the {role} role in this project.")
+    return membership
+
+
+def project_get_for_member(*, user: Any, project_id: Any, role: str = Role.ANNOTATOR) -> Project:
+    return membership_get(user=user, project_id=project_id, role=role).project
+
+
+def item_get_for_member(
+    *, user: Any, item_id: Any, role: str = Role.ANNOTATOR
+) -> tuple[Item, Membership]:
+    try:
+        pk = int(item_id)
+    except (TypeError, ValueError):
+        raise Http404("No such item.") from None
+    item = Item.objects.select_related("project").filter(pk=pk).first()
+    if item is None:
+        raise Http404("No such item.")
+    try:
+        membership = membership_get(user=user, project_id=item.project_id, role=role)
+    except Http404:
+        raise Http404("No such item.") from None
+    return item, membership

@@ -1,0 +1,65 @@
+"""Accounts: users and their API tokens."""
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from core.audit import audit_record
+from core.errors import ApplicationError, Conflict
+
+User = get_user_model()
+
+
+@transaction.atomic
+def user_create(
+    *, actor: Any, username: Any, password: Any = None, email: Any = ""
+) -> tuple[Any, Token, str | None]:
+    """Create a user and its API token. Without a password the account can use only its token
+    (a generated password is returned once so a person can still log in)."""
+    errors = []
+    if not isinstance(username, str) or not username.strip():
+        errors.append({"field": "username", "message": "Required."})
+    elif len(username) > 150 or not all(c.isalnum() or c in "@.+-_" for c in username):
+        errors.append(
+            {"field": "username", "message": "At most 150 letters, digits and @ . + - _ only."}
+        )
+    if email and not isinstance(email, str):
+        errors.append({"field": "email", "message": "Must be a string."})
+    generated = None
+    if password is None:
+        generated = password = secrets.token_urlsafe(12)
+    elif not isinstance(password, str):
+        errors.append({"field": "password", "message": "Must be a string."})
+    else:
+        try:
+            validate_password(
+                password, User(username=username if isinstance(username, str) else "")
+            )
+        except ValidationError as exc:
+            errors.extend({"field": "password", "message": m} for m in exc.messages)
+    if errors:
+        raise ApplicationError(f"{errors[0]['field']}: {errors[0]['message']}", {"errors": errors})
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"A user named {username!r} already exists.")
+    user = User.objects.create_user(username=username, password=password, email=email or "")
+    token = Token.objects.create(user=user)
+    audit_record(actor=actor, action="user.create", obj=user, after={"username": username})
+    return user, token, generated
+
+
+def token_for(*, user: Any) -> Token:
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def token_rotate(*, user: Any) -> Token:
+    Token.objects.filter(user=user).delete()
+    token = Token.objects.create(user=user)
+    audit_record(actor=user, action="token.rotate", obj=user)
+    return token

@@ -1,0 +1,27 @@
+"""OpenAI fine-tuning shapes: supervised chat and direct preference optimisation (DPO)."""
+
+from __future__ import annotations
+
+from .records import ExportRecord, Row, assistant, final_response, preference_pair, prompt_messages
+
+
+def openai_chat_rows(record: ExportRecord) -> list[Row]:
+    """instruction, refusal -> ``{"messages": [system?, ...prompt..., assistant]}``."""
+    messages = prompt_messages(record)
+    messages.extend(assistant(final_response(record)))
+    return [{"messages": messages}]
+
+
+def openai_dpo_rows(record: ExportRecord) -> list[Row]:
+    """As ``trl-preference`` -> ``{"input": {"messages": [...]}, "preferred_output": [assistant],
+    "non_preferred_output": [assistant]}``."""
+    pair = preference_pair(record)
+    if pair is None:
+        return []
+    return [
+        {
+            "input": {"messages": prompt_messages(record)},
+            "preferred_output": assistant(pair.chosen),
+            "non_preferred_output": assistant(pair.rejected),
+        }
+    ]

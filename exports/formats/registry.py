@@ -1,0 +1,297 @@
+"""The export formats by name, and ``write_export``, the one call an export job makes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Literal
+
+from .alpaca import alpaca_rows
+from .openai import openai_chat_rows, openai_dpo_rows
+from .records import (
+    SKIP_KIND,
+    ExportRecord,
+    Row,
+    category_of,
+    pair_skip_reason,
+)
+from .sharegpt import sharegpt_rows
+from .trl import trl_kto_rows, trl_preference_rows, trl_prompt_completion_rows, trl_sft_rows
+from .writers import (
+    PARQUET_ROW_GROUP_SIZE,
+    WriteStats,
+    write_json_array,
+    write_jsonl,
+    write_parquet,
+)
+
+Container = Literal["jsonl", "json-array", "parquet"]
+RowFunction = Callable[[ExportRecord], Iterable[Row]]
+ProgressCallback = Callable[[int, int], Any]
+
+SFT_KINDS = frozenset({"instruction", "refusal"})
+PAIR_KINDS = frozenset({"preference", "refusal"})
+
+_EXTENSIONS: dict[str, str] = {"jsonl": "jsonl", "json-array": "json", "parquet": "parquet"}
+_CONTENT_TYPES: dict[str, str] = {
+    "jsonl": "application/jsonl",
+    "json-array": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class ExportFormatError(ValueError):
+    """An unknown format name or a bad option (the API answers it with a 400)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFormat:
+    name: str
+    kinds: frozenset[str]  # the record kinds it takes; others are skipped
+    rows: RowFunction  # record -> 0, 1 or 2 rows
+    container: Container
+    columns: frozenset[str]  # the keys of every row
+    shape: str  # the JSON format whose rows it writes (itself, except for parquet)
+    description: str = ""
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.container]
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self.container]
+
+
+def _json_format(
+    name: str, kinds: frozenset[str], rows: RowFunction, columns: set[str], description: str
+) -> ExportFormat:
+    container: Container = "json-array" if name == "alpaca" else "jsonl"
+    return ExportFormat(name, kinds, rows, container, frozenset(columns), name, description)
+
+
+_SHAPES: dict[str, ExportFormat] = {
+    f.name: f
+    for f in (
+        _json_format(
+            "trl-sft",
+            SFT_KINDS,
+            trl_sft_rows,
+            {"messages"},
+            "TRL conversational language modeling (SFTTrainer)",
+        ),
+        _json_format(
+            "trl-prompt-completion",
+            SFT_KINDS,
+            trl_prompt_completion_rows,
+            {"prompt", "completion"},
+            "TRL conversational prompt-completion (SFTTrainer, completion-only loss)",
+        ),
+        _json_format(
+            "trl-preference",
+            PAIR_KINDS,
+            trl_preference_rows,
+            {"prompt", "chosen", "rejected"},
+            "TRL conversational preference (DPOTrainer, RewardTrainer)",
+        ),
+        _json_format(
+            "trl-kto",
+            PAIR_KINDS,
+            trl_kto_rows,
+            {"prompt", "completion", "label"},
+            "TRL conversational unpaired preference (KTOTrainer)",
+        ),
+        _json_format(
+            "openai-chat",
+            SFT_KINDS,
+            openai_chat_rows,
+            {"messages"},
+            "OpenAI supervised fine-tuning (chat)",
+        ),
+        _json_format(
+            "openai-dpo",
+            PAIR_KINDS,
+            openai_dpo_rows,
+            {"input", "preferred_output", "non_preferred_output"},
+            "OpenAI preference fine-tuning (DPO)",
+        ),
+        _json_format(
+            "alpaca",
+            SFT_KINDS,
+            alpaca_rows,
+            {"instruction", "input", "output"},
+            "Alpaca instruction/input/output, as one JSON array",
+        ),
+        _json_format(
+            "sharegpt",
+            SFT_KINDS,
+            sharegpt_rows,
+            {"id", "conversations"},
+            "ShareGPT conversations (human/gpt/system)",
+        ),
+    )
+}
+
+DEFAULT_PARQUET_SHAPE = "trl-sft"
+SHAPES: tuple[str, ...] = tuple(_SHAPES)
+
+
+def _parquet_format(shape: str) -> ExportFormat:
+    base = _SHAPES[shape]
+    return dataclasses.replace(
+        base,
+        name="parquet",
+        container="parquet",
+        description=f"{base.description}, as Parquet",
+    )
+
+
+FORMATS: dict[str, ExportFormat] = {
+    **_SHAPES,
+    "parquet": _parquet_format(DEFAULT_PARQUET_SHAPE),
+}
+
+
+def format_get(name: str, *, shape: str | None = None) -> ExportFormat:
+    """The format ``name``; for ``parquet``, writing the rows of ``shape`` (default ``trl-sft``).
+
+    Raises ExportFormatError for an unknown name or shape, or a shape given to another format.
+    """
+    if name not in FORMATS:
+        raise ExportFormatError(f"unknown export format {name!r}; one of {', '.join(FORMATS)}")
+    if name != "parquet":
+        if shape is not None and shape != name:
+            raise ExportFormatError("the shape option applies to the parquet format only")
+        return FORMATS[name]
+    if shape is None or shape == DEFAULT_PARQUET_SHAPE:
+        return FORMATS["parquet"]
+    if shape not in _SHAPES:
+        raise ExportFormatError(f"unknown parquet shape {shape!r}; one of {', '.join(SHAPES)}")
+    return _parquet_format(shape)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What an export wrote, for the job and its manifest.
+
+    ``counts_by_kind``: records that gave at least one row, by kind (a ``trl-kto`` preference
+    record counts once though it gives two rows). ``counts_by_category``: the same records by
+    kind, then by final category (instruction ``category``, refusal ``harm_category``); nested by
+    kind because the default lists share names (``other``). ``skipped``: records that gave no
+    row, by reason (``kind_not_taken``, ``tie``, ``not_refused``, ``no_model_response``,
+    ``same_text``); ``skipped_by_kind``: the same records by kind.
+    """
+
+    format: str
+    shape: str
+    rows: int
+    sha256: str
+    bytes: int
+    counts_by_kind: dict[str, int] = field(default_factory=dict)
+    counts_by_category: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def records(self) -> int:
+        """Records that gave at least one row."""
+        return sum(self.counts_by_kind.values())
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, keys sorted, for a manifest."""
+        return {
+            "format": self.format,
+            "shape": self.shape,
+            "rows": self.rows,
+            "records": self.records,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "counts_by_kind": dict(sorted(self.counts_by_kind.items())),
+            "counts_by_category": {
+                kind: dict(sorted(counts.items()))
+                for kind, counts in sorted(self.counts_by_category.items())
+            },
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_by_kind": dict(sorted(self.skipped_by_kind.items())),
+        }
+
+
+def write_export(
+    format_name: str,
+    records: Iterable[ExportRecord],
+    fileobj: BinaryIO,
+    *,
+    shape: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    progress_every: int = 1_000,
+    row_group_size: int = PARQUET_ROW_GROUP_SIZE,
+) -> ExportResult:
+    """Write ``records`` to ``fileobj`` (binary, opened for writing) in ``format_name``.
+
+    Streams: records are read one at a time and rows written as they come. ``on_progress(records
+    read, rows written)`` is called every ``progress_every`` records and once at the end. The
+    caller chooses and orders the records (approved, split, no gold); the same records in the same
+    order give a byte-identical file.
+    """
+    fmt = format_get(format_name, shape=shape)
+    counts_by_kind: Counter[str] = Counter()
+    counts_by_category: dict[str, Counter[str]] = {}
+    skipped: Counter[str] = Counter()
+    skipped_by_kind: Counter[str] = Counter()
+    progress = {"records": 0, "rows": 0}
+
+    def rows() -> Iterator[Row]:
+        for record in records:
+            given = 0
+            if record.kind in fmt.kinds:
+                for row in fmt.rows(record):
+                    if row.keys() != fmt.columns:
+                        raise RuntimeError(
+                            f"{fmt.shape} row keys {sorted(row)} are not {sorted(fmt.columns)}"
+                        )
+                    given += 1
+                    progress["rows"] += 1
+                    yield row
+            if given:
+                counts_by_kind[record.kind] += 1
+                category = category_of(record)
+                if category is not None:
+                    counts_by_category.setdefault(record.kind, Counter())[category] += 1
+            else:
+                reason = SKIP_KIND if record.kind not in fmt.kinds else pair_skip_reason(record)
+                skipped[reason or "no_rows"] += 1
+                skipped_by_kind[record.kind] += 1
+            progress["records"] += 1
+            if on_progress is not None and progress["records"] % progress_every == 0:
+                on_progress(progress["records"], progress["rows"])
+
+    stats: WriteStats
+    if fmt.container == "jsonl":
+        stats = write_jsonl(rows(), fileobj)
+    elif fmt.container == "json-array":
+        stats = write_json_array(rows(), fileobj)
+    else:
+        from .schemas import parquet_schema
+
+        stats = write_parquet(
+            rows(), fileobj, schema=parquet_schema(fmt.shape), row_group_size=row_group_size
+        )
+    if on_progress is not None:
+        on_progress(progress["records"], progress["rows"])
+    return ExportResult(
+        format=fmt.name,
+        shape=fmt.shape,
+        rows=stats.rows,
+        sha256=stats.sha256,
+        bytes=stats.bytes,
+        counts_by_kind=dict(counts_by_kind),
+        counts_by_category={kind: dict(c) for kind, c in counts_by_category.items()},
+        skipped=dict(skipped),
+        skipped_by_kind=dict(skipped_by_kind),
+    )

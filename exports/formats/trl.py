@@ -1,0 +1,52 @@
+"""TRL (Hugging Face) dataset shapes, conversational variant.
+
+See https://huggingface.co/docs/trl/dataset_formats: every side is a list of chat messages, so
+TRL applies the model's chat template itself.
+"""
+
+from __future__ import annotations
+
+from .records import ExportRecord, Row, assistant, final_response, preference_pair, prompt_messages
+
+
+def trl_sft_rows(record: ExportRecord) -> list[Row]:
+    """instruction, refusal -> ``{"messages": [system?, ...prompt..., assistant]}``."""
+    messages = prompt_messages(record)
+    messages.extend(assistant(final_response(record)))
+    return [{"messages": messages}]
+
+
+def trl_prompt_completion_rows(record: ExportRecord) -> list[Row]:
+    """instruction, refusal -> ``{"prompt": [system?, ...], "completion": [assistant]}``."""
+    return [{"prompt": prompt_messages(record), "completion": assistant(final_response(record))}]
+
+
+def trl_preference_rows(record: ExportRecord) -> list[Row]:
+    """preference (ties left out), refused refusal with a model_response ->
+    ``{"prompt": [...], "chosen": [assistant], "rejected": [assistant]}``."""
+    pair = preference_pair(record)
+    if pair is None:
+        return []
+    return [
+        {
+            "prompt": prompt_messages(record),
+            "chosen": assistant(pair.chosen),
+            "rejected": assistant(pair.rejected),
+        }
+    ]
+
+
+def trl_kto_rows(record: ExportRecord) -> list[Row]:
+    """The pairs of ``trl-preference``, unpaired: the chosen reply labelled true, then the
+    rejected one labelled false -> ``{"prompt", "completion", "label"}``.
+
+    A tie is left out: it says the two replies are equally good or equally bad, which tells
+    nothing about whether either is desirable on its own.
+    """
+    pair = preference_pair(record)
+    if pair is None:
+        return []
+    return [
+        {"prompt": prompt_messages(record), "completion": assistant(pair.chosen), "label": True},
+        {"prompt": prompt_messages(record), "completion": assistant(pair.rejected), "label": False},
+    ]

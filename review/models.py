@@ -1,0 +1,108 @@
+"""Reviews, final records and agreement reports."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Annotation, Item, Project, _in
+
+
+class ReviewDecision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class Review(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    decision = models.CharField(max_length=16, choices=ReviewDecision.choices)
+    annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    final = models.JSONField(null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_in("decision", ReviewDecision), name="review_decision_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} of item {self.item_id}"
+
+
+class Provenance(models.TextChoices):
+    UNANIMOUS = "unanimous", "Unanimous"
+    ADJUDICATED = "adjudicated", "Adjudicated"
+    EDITED = "edited", "Edited"
+
+
+class FinalRecord(models.Model):
+    """The payload exports use for an approved item. One current record per item; a record
+    replaced after the item went back to review is kept with `is_current=False` as history."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="final_records")
+    payload = models.JSONField()
+    provenance = models.CharField(max_length=16, choices=Provenance.choices)
+    source_annotation = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item"], condition=Q(is_current=True), name="final_record_one_current"
+            ),
+            models.CheckConstraint(
+                condition=_in("provenance", Provenance), name="final_record_provenance_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"final record of item {self.item_id} ({self.provenance})"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AgreementReport(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreement_reports")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    error = models.TextField(blank=True, default="")
+    annotation_count = models.PositiveIntegerField(default=0)
+    fields = models.JSONField(default=dict, blank=True)
+    annotators = models.JSONField(default=list, blank=True)
+    kappa = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=_in("status", JobStatus), name="agreement_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "status", "-id"], name="agreement_latest")]
+
+    def __str__(self) -> str:
+        return f"agreement report {self.pk} ({self.status})"

@@ -333,6 +333,16 @@ def agreement_key(kind: str, payload: dict) -> Any:
     return payload["category"]
 
 
+def gold_matches(kind: str, gold: dict, payload: dict) -> bool:
+    """Whether an answer matches a gold item's known answer: the same preferred side, the
+    same decision (and harm category when the gold fixes one), the same category."""
+    if agreement_key(kind, payload) != agreement_key(kind, gold):
+        return False
+    if kind == REFUSAL and "harm_category" in gold:
+        return payload.get("harm_category") == gold["harm_category"]
+    return True
+
+
 # --- one imported row --------------------------------------------------------------------------
 
 _ROW_FIELDS = {"external_id", "kind", "data", "metadata", "priority", "split", "gold"}

@@ -4,13 +4,16 @@ A caller who is not a member of the project gets 404 (the object's existence is 
 a member whose role does not allow the action gets 403.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 
 from annotation.models import Item, Membership, Project, Role
 from core.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from annotation.models import Assignment
 
 # What each role may do; a lead may also review and annotate, a reviewer may also annotate.
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
@@ -59,3 +62,20 @@ def item_get_for_member(
     except Http404:
         raise Http404("No such item.") from None
     return item, membership
+
+
+def assignment_get_for_annotator(*, user: Any, assignment_id: Any) -> "Assignment":
+    """The caller's own assignment, in a project the caller still belongs to."""
+    from annotation.models import Assignment
+
+    try:
+        pk = int(assignment_id)
+    except (TypeError, ValueError):
+        raise Http404("No such assignment.") from None
+    assignment = Assignment.objects.filter(pk=pk, annotator_id=getattr(user, "pk", None)).first()
+    if (
+        assignment is None
+        or not Membership.objects.filter(project_id=assignment.project_id, user=user).exists()
+    ):
+        raise Http404("No such assignment.")
+    return assignment

@@ -70,3 +70,96 @@ def make_api():
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+def _redis_reachable(url: str) -> bool:
+    import redis
+
+    if not url:
+        return False
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker process on Redis, using the test database, on a queue of its own.
+
+    Tests that use it also need `transactional_db` so the rows they write are committed and
+    visible to the worker. Tasks sent while it runs go to the worker, not in-process."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import connection
+
+    from config.celery import app
+
+    needs(connection.vendor == "postgresql", "a real worker needs PostgreSQL (set DATABASE_URL)")
+    needs(_redis_reachable(settings.REDIS_URL), "a real worker needs Redis (set REDIS_URL)")
+    database = connection.settings_dict
+    url = (
+        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    queue = f"rubric-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL,
+        "RUBRIC_CELERY_QUEUE": queue,
+        "RUBRIC_CELERY_EAGER": "0",
+    }
+    root = Path(__file__).resolve().parent.parent
+    log = open(root / "var" / f"celery-{queue}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    previous = (app.conf.task_always_eager, app.conf.task_default_queue, app.conf.broker_url)
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    app.conf.broker_url = settings.REDIS_URL
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.inspect(
+            destination=[f"{queue}@{os.uname().nodename}"], timeout=1
+        ).ping():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start; see {log.name}")
+        yield process
+    finally:
+        app.conf.task_always_eager, app.conf.task_default_queue, app.conf.broker_url = previous
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

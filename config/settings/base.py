@@ -137,7 +137,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Leases that ran out are already free for claims; this keeps counters and resume tidy.
+    "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
+}
 
 if REDIS_URL:
     CACHES = {
@@ -179,3 +182,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# A worker and its producers must agree on the queue; tests use a queue of their own.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("RUBRIC_CELERY_QUEUE", "celery")

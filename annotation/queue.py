@@ -1,0 +1,395 @@
+"""The task queue: claims, leases, submits and skips.
+
+Exactness rests on two things. Every decision about an item is made on its row, locked
+(`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL): the counters `submitted_count` and
+`active_count` live on that row and change in the same transaction as the assignments they
+count, so two claimers can never both take an item's last slot. And an annotator has at most
+one assignment row per item (a database constraint), so nobody annotates an item twice.
+"""
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
+from django.utils import timezone
+
+from annotation import kinds
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Item,
+    ItemStatus,
+    Membership,
+    Project,
+)
+from core import jsonutil
+from core.audit import audit_record
+from core.errors import ApplicationError, Conflict
+
+
+def _lease_end(project: Project, now: datetime) -> datetime:
+    return now + timedelta(seconds=project.lease_seconds)
+
+
+def _refresh_lease_counters(item: Item) -> None:
+    """Recount the item's active leases and their earliest expiry (the item row is locked)."""
+    active = Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE)
+    item.active_count = active.count()
+    item.lease_expires_at = active.aggregate(first=Min("expires_at"))["first"]
+
+
+def _expire_stale(item: Item, now: datetime) -> int:
+    """Expire the item's leases that ran out (the item row is locked). Returns how many."""
+    expired = Assignment.objects.filter(
+        item=item, status=AssignmentStatus.ACTIVE, expires_at__lte=now
+    ).update(status=AssignmentStatus.EXPIRED, finished_at=now)
+    if expired:
+        _refresh_lease_counters(item)
+    return expired
+
+
+# --- claim -------------------------------------------------------------------------------------
+
+
+def _resume(membership: Membership, now: datetime) -> Assignment | None:
+    assignment = (
+        Assignment.objects.select_related("item")
+        .filter(
+            project=membership.project, annotator=membership.user, status=AssignmentStatus.ACTIVE
+        )
+        .order_by("claimed_at")
+        .first()
+    )
+    if assignment is None:
+        return None
+    if assignment.expires_at <= now:
+        item = Item.objects.select_for_update().get(pk=assignment.item_id)
+        _expire_stale(item, now)
+        item.save(update_fields=["active_count", "lease_expires_at"])
+        return None
+    # Working on it again counts as activity: the lease restarts.
+    assignment.expires_at = _lease_end(membership.project, now)
+    assignment.save(update_fields=["expires_at"])
+    return assignment
+
+
+def _seen_by(annotator: Any) -> Exists:
+    """A live assignment of this annotator on the item: active, submitted or skipped (an
+    expired lease does not count, so the item may come back to them)."""
+    return Exists(
+        Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator).exclude(
+            status=AssignmentStatus.EXPIRED
+        )
+    )
+
+
+def _gold_due(membership: Membership) -> bool:
+    rate = membership.project.gold_rate
+    return rate > 0 and membership.gold_served_count < rate * (membership.served_count + 1)
+
+
+def _next_gold(membership: Membership) -> Item | None:
+    return (
+        Item.objects.filter(project=membership.project, is_gold=True, status=ItemStatus.OPEN)
+        .filter(~_seen_by(membership.user))
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
+def _next_item(membership: Membership, now: datetime) -> Item | None:
+    """The one indexed query: open items with a free slot (or a stale lease), not yet seen
+    by this annotator, partly annotated first, then by priority, then oldest."""
+    project = membership.project
+    return (
+        Item.objects.filter(project=project, status=ItemStatus.OPEN, is_gold=False)
+        .alias(taken=F("submitted_count") + F("active_count"))
+        .filter(Q(taken__lt=project.annotations_per_item) | Q(lease_expires_at__lte=now))
+        .filter(~_seen_by(membership.user))
+        .order_by("-submitted_count", "-priority", "id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
+    )
+
+
+def _lease(membership: Membership, item: Item, now: datetime) -> Assignment:
+    """Create the assignment (or revive this annotator's expired one) on a locked item."""
+    display_order = random.choice(["AB", "BA"]) if item.kind == kinds.PREFERENCE else ""
+    values = {
+        "status": AssignmentStatus.ACTIVE,
+        "claimed_at": now,
+        "expires_at": _lease_end(membership.project, now),
+        "finished_at": None,
+        "display_order": display_order,
+    }
+    revived = Assignment.objects.filter(
+        item=item, annotator=membership.user, status=AssignmentStatus.EXPIRED
+    ).update(**values)
+    if revived:
+        assignment = Assignment.objects.get(item=item, annotator=membership.user)
+    else:
+        assignment = Assignment.objects.create(
+            project=membership.project, item=item, annotator=membership.user, **values
+        )
+    item.active_count += 1
+    if item.lease_expires_at is None or assignment.expires_at < item.lease_expires_at:
+        item.lease_expires_at = assignment.expires_at
+    item.save(update_fields=["active_count", "lease_expires_at"])
+    Membership.objects.filter(pk=membership.pk).update(
+        served_count=F("served_count") + 1,
+        gold_served_count=F("gold_served_count") + int(item.is_gold),
+    )
+    audit_record(
+        actor=membership.user,
+        action="assignment.claim",
+        obj=assignment,
+        project=membership.project,
+        after={"item": item.pk, "expires_at": assignment.expires_at.isoformat()},
+    )
+    return assignment
+
+
+def assignment_claim_next(*, membership: Membership) -> Assignment | None:
+    """The caller's next assignment in queue order, or None when nothing is left for them.
+
+    Queue order: the caller's own active assignment (resume), a gold item when due, items
+    already partly annotated, higher priority, older."""
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _claim(membership)
+        except IntegrityError:
+            # The same annotator claimed the same item in another request at the same moment
+            # (two tabs); the next round resumes that assignment.
+            continue
+    raise Conflict("Could not claim an item because of simultaneous claims; try again.")
+
+
+def _claim(membership: Membership) -> Assignment | None:
+    now = timezone.now()
+    membership = Membership.objects.select_related("project", "user").get(pk=membership.pk)
+    resumed = _resume(membership, now)
+    if resumed is not None:
+        return resumed
+    item = _next_gold(membership) if _gold_due(membership) else None
+    overlap = membership.project.annotations_per_item
+    for _ in range(10):
+        if item is not None:
+            break
+        item = _next_item(membership, now)
+        if item is None:
+            return None
+        if item.submitted_count + item.active_count >= overlap:
+            # Offered through a lease that ran out: expire it, and move on should the
+            # earliest-expiry hint have been stale.
+            _expire_stale(item, now)
+            if item.submitted_count + item.active_count >= overlap:
+                _refresh_lease_counters(item)
+                item.save(update_fields=["active_count", "lease_expires_at"])
+                item = None
+    if item is None:
+        return None
+    return _lease(membership, item, now)
+
+
+# --- the annotator's actions on an assignment --------------------------------------------------
+
+
+@dataclass
+class SubmitResult:
+    annotation: Annotation
+    created: bool  # False when this was a retry of a submit that had already succeeded
+
+
+def _locked_assignment(assignment_id: int, annotator: Any) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("item", "project")
+        .filter(pk=assignment_id, annotator=annotator)
+        .first()
+    )
+    if assignment is None:
+        from django.http import Http404
+
+        raise Http404("No such assignment.")
+    return assignment
+
+
+def _lease_lost(assignment: Assignment, payload: Any) -> Conflict:
+    reason = {
+        AssignmentStatus.SKIPPED: "you skipped this item",
+        AssignmentStatus.EXPIRED: "the lease expired",
+        AssignmentStatus.ACTIVE: "the lease expired",
+    }.get(assignment.status, f"the assignment is {assignment.status}")
+    return Conflict(
+        f"This item is no longer yours to submit: {reason}. Your answer is echoed back so "
+        "you can copy it.",
+        {"payload": payload, "status": "lease_lost"},
+    )
+
+
+@transaction.atomic
+def assignment_submit(
+    *,
+    assignment_id: int,
+    annotator: Any,
+    payload: Any,
+    seconds_spent: float | None = None,
+) -> SubmitResult:
+    """Submit the annotation of an assignment. Payloads are always in A/B terms.
+
+    A retry of a submit that succeeded returns the stored annotation; a lost lease is a 409
+    that echoes the payload back."""
+    assignment = _locked_assignment(assignment_id, annotator)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        annotation = Annotation.objects.get(assignment=assignment)
+        if annotation.payload != payload:
+            raise Conflict(
+                "This item was already submitted with a different answer; a submitted "
+                "annotation does not change.",
+                {"payload": payload, "status": "already_submitted", "annotation": annotation.pk},
+            )
+        return SubmitResult(annotation=annotation, created=False)
+    now = timezone.now()
+    if assignment.status != AssignmentStatus.ACTIVE or assignment.expires_at <= now:
+        raise _lease_lost(assignment, payload)
+    project = assignment.project
+    errors = kinds.validate_payload(assignment.item.kind, payload, kinds.Vocabulary.of(project))
+    if errors:
+        raise ApplicationError(
+            f"Invalid annotation: {errors[0]['field']}: {errors[0]['message']}",
+            {"errors": errors, "payload": payload},
+        )
+    if seconds_spent is not None and (
+        isinstance(seconds_spent, bool)
+        or not isinstance(seconds_spent, int | float)
+        or not 0 <= seconds_spent <= 7 * 86400
+    ):
+        raise ApplicationError(
+            "seconds_spent must be a number of seconds from 0 to 604800.",
+            {"errors": [{"field": "seconds_spent", "message": "Out of range."}]},
+        )
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    gold_correct = kinds.gold_matches(item.kind, item.gold, payload) if item.is_gold else None
+    annotation = Annotation.objects.create(
+        project=project,
+        item=item,
+        annotator=annotator,
+        assignment=assignment,
+        payload=payload,
+        display_order=assignment.display_order,
+        seconds_spent=seconds_spent,
+        guidelines_version=project.guidelines_version,
+        gold_correct=gold_correct,
+    )
+    assignment.status, assignment.finished_at, assignment.draft = (
+        AssignmentStatus.SUBMITTED,
+        now,
+        None,
+    )
+    assignment.save(update_fields=["status", "finished_at", "draft"])
+    item.submitted_count += 1
+    _refresh_lease_counters(item)
+    item.save(update_fields=["submitted_count", "active_count", "lease_expires_at"])
+    audit_record(
+        actor=annotator,
+        action="annotation.submit",
+        obj=annotation,
+        project=project,
+        after={"item": item.pk, "payload": payload},
+    )
+    if not item.is_gold and item.submitted_count >= project.annotations_per_item:
+        from review.services import item_complete
+
+        item_complete(item=item, project=project)
+    return SubmitResult(annotation=annotation, created=True)
+
+
+@transaction.atomic
+def assignment_skip(*, assignment_id: int, annotator: Any) -> Assignment:
+    """Give the item back; it is not offered to this annotator again."""
+    assignment = _locked_assignment(assignment_id, annotator)
+    if assignment.status == AssignmentStatus.SKIPPED:
+        return assignment
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise Conflict("This item was already submitted; it cannot be skipped.")
+    now = timezone.now()
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    assignment.status, assignment.finished_at = AssignmentStatus.SKIPPED, now
+    assignment.save(update_fields=["status", "finished_at"])
+    _refresh_lease_counters(item)
+    item.save(update_fields=["active_count", "lease_expires_at"])
+    audit_record(
+        actor=annotator,
+        action="assignment.skip",
+        obj=assignment,
+        project=assignment.project,
+        after={"item": item.pk},
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_heartbeat(*, assignment_id: int, annotator: Any) -> Assignment:
+    """Extend the lease while the annotator works; 409 once it is lost."""
+    assignment = _locked_assignment(assignment_id, annotator)
+    now = timezone.now()
+    if assignment.status != AssignmentStatus.ACTIVE or assignment.expires_at <= now:
+        raise _lease_lost(assignment, None)
+    item = Item.objects.select_for_update().get(pk=assignment.item_id)
+    assignment.expires_at = _lease_end(assignment.project, now)
+    assignment.save(update_fields=["expires_at"])
+    _refresh_lease_counters(item)
+    item.save(update_fields=["active_count", "lease_expires_at"])
+    return assignment
+
+
+MAX_DRAFT_BYTES = 1024 * 1024
+
+
+@transaction.atomic
+def assignment_draft_save(*, assignment_id: int, annotator: Any, draft: Any) -> Assignment:
+    """Keep the typed, unsubmitted answer on the server. Allowed on a lost lease too, so the
+    text survives until the annotator has copied it."""
+    assignment = _locked_assignment(assignment_id, annotator)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise Conflict("This item was already submitted.")
+    if not isinstance(draft, dict):
+        raise ApplicationError("A draft is a JSON object of the form's fields.")
+    if len(jsonutil.dumps(draft)) > MAX_DRAFT_BYTES or kinds.unstorable(draft):
+        raise ApplicationError("The draft is too large (1 MB at most) or holds NUL characters.")
+    assignment.draft, assignment.draft_saved_at = draft, timezone.now()
+    assignment.save(update_fields=["draft", "draft_saved_at"])
+    return assignment
+
+
+# --- expiry --------------------------------------------------------------------------------------
+
+
+def assignments_expire(*, batch: int = 500) -> int:
+    """Mark leases that ran out as expired and free their slots; returns the number of items
+    freed. Run periodically: the claim already treats a run-out lease as free, so this keeps
+    the counters and the annotators' resume state tidy."""
+    now = timezone.now()
+    total = 0
+    while True:
+        item_ids = list(
+            Assignment.objects.filter(status=AssignmentStatus.ACTIVE, expires_at__lte=now)
+            .values_list("item_id", flat=True)
+            .distinct()[:batch]
+        )
+        if not item_ids:
+            return total
+        for item_id in item_ids:
+            with transaction.atomic():
+                item = Item.objects.select_for_update().filter(pk=item_id).first()
+                if item is not None and _expire_stale(item, now):
+                    item.save(update_fields=["active_count", "lease_expires_at"])
+                    total += 1
+        if len(item_ids) < batch:
+            return total

@@ -8,6 +8,9 @@ api_v1 = [
     path("auth/token/", core_apis.TokenApi.as_view(), name="api-token"),
     path("users/", core_apis.UserCreateApi.as_view(), name="api-users"),
     path("", include("annotation.urls_api")),
+    path("", include("review.urls_api")),
+    path("", include("review.agreement_urls_api")),
+    path("", include("exports.urls_api")),
 ]
 
 urlpatterns = [
@@ -19,4 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("core.urls")),
     path("", include("annotation.urls")),
+    path("", include("review.urls")),
+    path("", include("review.agreement_urls")),
+    path("", include("exports.urls")),
 ]

@@ -8,12 +8,13 @@ one assignment row per item (a database constraint), so nobody annotates an item
 """
 
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotation import kinds
@@ -102,9 +103,9 @@ def _next_gold(membership: Membership) -> Item | None:
     )
 
 
-def _next_item(membership: Membership, now: datetime) -> Item | None:
-    """The one indexed query: open items with a free slot (or a stale lease), not yet seen
-    by this annotator, partly annotated first, then by priority, then oldest."""
+def _claimable(membership: Membership, now: datetime) -> QuerySet[Item]:
+    """Open items with a free slot (or a run-out lease) that this annotator has not seen, in
+    queue order: partly annotated first, then by priority, then oldest."""
     project = membership.project
     return (
         Item.objects.filter(project=project, status=ItemStatus.OPEN, is_gold=False)
@@ -112,9 +113,25 @@ def _next_item(membership: Membership, now: datetime) -> Item | None:
         .filter(Q(taken__lt=project.annotations_per_item) | Q(lease_expires_at__lte=now))
         .filter(~_seen_by(membership.user))
         .order_by("-submitted_count", "-priority", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
     )
+
+
+# Rows locked by other claimers are skipped, so an empty answer may only mean that the
+# items left are being claimed right now (one of their two slots, say). Before saying
+# "nothing left" the claim looks again, briefly, while unlocked candidates still exist.
+_RECHECK_DELAYS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
+
+
+def _next_item(membership: Membership, now: datetime) -> Item | None:
+    """The one indexed query, `SELECT ... FOR UPDATE SKIP LOCKED`."""
+    claimable = _claimable(membership, now)
+    item = claimable.select_for_update(skip_locked=True, of=("self",)).first()
+    for delay in _RECHECK_DELAYS:
+        if item is not None or not claimable.exists():
+            break
+        time.sleep(delay)
+        item = claimable.select_for_update(skip_locked=True, of=("self",)).first()
+    return item
 
 
 def _lease(membership: Membership, item: Item, now: datetime) -> Assignment:
@@ -307,6 +324,11 @@ def assignment_submit(
         from review.services import item_complete
 
         item_complete(item=item, project=project)
+    if not item.is_gold:
+        # After commit: at most a few index reads; requests a report every N annotations.
+        from review.agreement import agreement_maybe_schedule
+
+        transaction.on_commit(lambda: agreement_maybe_schedule(project=project), robust=True)
     return SubmitResult(annotation=annotation, created=True)
 
 

@@ -88,3 +88,69 @@ def gunicorn(url: str, *, workers: int = 2, threads: int = 1):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+_ITEM_COLUMNS = (
+    "project_id, external_id, kind, data, metadata, priority, split, is_gold, content_hash, "
+    "data_hash, metadata_hash, status, agreement, review_reason, submitted_count, "
+    "active_count, created_at, updated_at"
+)
+
+
+def copy_item_rows(project_id: int, rows) -> int:
+    """Insert item rows ({external_id, kind, data, metadata, priority}) with COPY, hashes
+    included, exactly as the import service stores them. Needs setup_django first."""
+    from django.db import connection
+    from psycopg.types.json import Jsonb
+
+    from annotation.kinds import content_hash, json_hash
+
+    count = 0
+    sql = f"COPY annotation_item ({_ITEM_COLUMNS}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(
+                (
+                    project_id,
+                    row["external_id"],
+                    row["kind"],
+                    Jsonb(row["data"]),
+                    Jsonb(row["metadata"]),
+                    row["priority"],
+                    "train",
+                    False,
+                    content_hash(row["kind"], row["data"]),
+                    json_hash([row["kind"], row["data"], None]),
+                    json_hash(row["metadata"]),
+                    "open",
+                    "",
+                    "",
+                    0,
+                    0,
+                    "now",
+                    "now",
+                )
+            )
+            count += 1
+    return count
+
+
+def preference_rows(n: int, tag: str):
+    """n realistic preference items, generated lazily."""
+    for i in range(n):
+        yield {
+            "external_id": f"{tag}-{i:07d}",
+            "kind": "preference",
+            "data": {
+                "prompt": f"Question {i}: how should a careful assistant answer this request?",
+                "responses": [
+                    {"text": f"Answer A to question {i}, short and direct.", "model": "model-a"},
+                    {
+                        "text": f"Answer B to question {i}, longer, with caveats.",
+                        "model": "model-b",
+                    },
+                ],
+            },
+            "metadata": {"source": "bench", "uncertainty": (i % 100) / 100},
+            "priority": (i % 100) / 100,
+        }

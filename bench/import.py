@@ -15,29 +15,18 @@ import json
 import time
 from urllib.parse import urlparse
 
-from _support import bench_database_url, gunicorn, recreate_database, setup_django
+from _support import (
+    bench_database_url,
+    copy_item_rows,
+    gunicorn,
+    preference_rows,
+    recreate_database,
+    setup_django,
+)
 
 
 def make_rows(n: int, tag: str) -> list[dict]:
-    return [
-        {
-            "external_id": f"{tag}-{i:07d}",
-            "kind": "preference",
-            "data": {
-                "prompt": f"Question {i}: how should a careful assistant answer this request?",
-                "responses": [
-                    {"text": f"Answer A to question {i}, short and direct.", "model": "model-a"},
-                    {
-                        "text": f"Answer B to question {i}, longer, with caveats.",
-                        "model": "model-b",
-                    },
-                ],
-            },
-            "metadata": {"source": "bench", "uncertainty": (i % 100) / 100},
-            "priority": (i % 100) / 100,
-        }
-        for i in range(n)
-    ]
+    return list(preference_rows(n, tag))
 
 
 def push_api(base: str, token: str, project_id: int, rows: list[dict], batch: int) -> float:
@@ -60,43 +49,8 @@ def push_api(base: str, token: str, project_id: int, rows: list[dict], batch: in
 
 
 def copy_rows(project_id: int, rows: list[dict]) -> float:
-    from django.db import connection
-    from psycopg.types.json import Jsonb
-
-    from annotation.kinds import content_hash, json_hash
-
-    columns = (
-        "project_id, external_id, kind, data, metadata, priority, split, is_gold, content_hash, "
-        "data_hash, metadata_hash, status, agreement, review_reason, submitted_count, "
-        "active_count, created_at, updated_at"
-    )
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        with raw.copy(f"COPY annotation_item ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        project_id,
-                        row["external_id"],
-                        row["kind"],
-                        Jsonb(row["data"]),
-                        Jsonb(row["metadata"]),
-                        row["priority"],
-                        "train",
-                        False,
-                        content_hash(row["kind"], row["data"]),
-                        json_hash([row["kind"], row["data"], None]),
-                        json_hash(row["metadata"]),
-                        "open",
-                        "",
-                        "",
-                        0,
-                        0,
-                        "now",
-                        "now",
-                    )
-                )
+    copy_item_rows(project_id, rows)
     return time.perf_counter() - started
 
 

@@ -1,0 +1,219 @@
+"""Claim + submit under 32 concurrent clients through gunicorn, at 10,000 and 1,000,000 items.
+
+For each size: a fresh project of N open preference items (overlap 2), 32 annotators each
+running `--cycles` rounds of POST claim / POST submit against a real gunicorn server. Prints
+cycles/s, claim p50 and p99 at both sizes and their ratio, the SQL queries one claim costs (and
+the claim query's plan), and checks the queue's invariants afterwards.
+
+    .venv/bin/python bench/claim.py [--sizes 10000,1000000] [--clients 32] [--cycles 40]
+"""
+
+import argparse
+import http.client
+import json
+import random
+import statistics
+import threading
+import time
+from urllib.parse import urlparse
+
+from _support import (
+    bench_database_url,
+    copy_item_rows,
+    gunicorn,
+    preference_rows,
+    recreate_database,
+    setup_django,
+)
+
+
+def client_loop(base, token, project_id, cycles, latencies, errors, barrier):
+    url = urlparse(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+    rng = random.Random(token)
+    barrier.wait()
+    for _ in range(cycles):
+        started = time.perf_counter()
+        conn.request("POST", f"/api/v1/projects/{project_id}/claim/", headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status == 204:
+            return
+        if response.status != 200:
+            errors.append(f"claim {response.status} {body[:200]!r}")
+            return
+        assignment = json.loads(body)["assignment"]["id"]
+        payload = json.dumps({"payload": {"rating": rng.choice([-2, -1, 1, 3])}})
+        conn.request(
+            "POST", f"/api/v1/assignments/{assignment}/submit/", body=payload, headers=headers
+        )
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 201:
+            errors.append(f"submit {response.status} {body[:200]!r}")
+            return
+
+
+def invariant_violations(project) -> list[str]:
+    from django.db.models import Count, F, Q
+
+    from annotation.models import Annotation, Item
+
+    problems = []
+    over = Item.objects.filter(project=project).filter(
+        Q(submitted_count__gt=project.annotations_per_item)
+        | Q(active_count__gt=project.annotations_per_item - F("submitted_count"))
+    )
+    problems += [f"item {i} over its overlap" for i in over.values_list("id", flat=True)[:10]]
+    twice = (
+        Annotation.objects.filter(project=project)
+        .values("item_id", "annotator_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    problems += [f"annotated twice: {row}" for row in twice[:10]]
+    mismatch = (
+        Item.objects.filter(project=project, submitted_count__gt=0)
+        .annotate(n=Count("annotations"))
+        .exclude(n=F("submitted_count"))
+    )
+    problems += [
+        f"counter mismatch on item {i}" for i in mismatch.values_list("id", flat=True)[:10]
+    ]
+    return problems
+
+
+def queries_per_claim(project, user) -> tuple[int, str]:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from annotation.models import Membership
+    from annotation.queue import _claimable, assignment_claim_next
+
+    membership = Membership.objects.get(project=project, user=user)
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        assignment_claim_next(membership=membership)
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        plan = (
+            _claimable(membership, timezone.now())
+            .select_for_update(skip_locked=True, of=("self",))[:1]
+            .explain(analyze=True)
+        )
+        transaction.set_rollback(True)
+    # The claim runs inside an atomic block of its own: savepoint queries are not counted.
+    return sum(1 for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))), plan
+
+
+def run_size(base, size, clients, cycles):
+    from django.contrib.auth import get_user_model
+
+    from annotation.models import Membership, Role
+    from annotation.services import project_create
+    from core.services import token_for
+
+    User = get_user_model()
+    lead = User.objects.get_or_create(username="bench-lead")[0]
+    project = project_create(
+        actor=lead,
+        settings={
+            "name": f"claim bench {size}",
+            "annotations_per_item": 2,
+            "review_sample_rate": 0,
+        },
+    )
+    started = time.perf_counter()
+    copy_item_rows(project.pk, preference_rows(size, f"s{size}"))
+    seeded = time.perf_counter() - started
+    tokens, users = [], []
+    for i in range(clients + 1):
+        user = User.objects.get_or_create(username=f"bench-annotator-{i}")[0]
+        Membership.objects.get_or_create(
+            project=project, user=user, defaults={"role": Role.ANNOTATOR}
+        )
+        users.append(user)
+        tokens.append(token_for(user=user).key)
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    barrier = threading.Barrier(clients + 1)
+    threads = [
+        threading.Thread(
+            target=client_loop,
+            args=(base, tokens[i], project.pk, cycles, latencies, errors, barrier),
+        )
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    queries, plan = queries_per_claim(project, users[-1])
+    latencies.sort()
+    return {
+        "size": size,
+        "seeded_s": seeded,
+        "cycles": len(latencies),
+        "cycles_per_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "queries": queries,
+        "plan": plan,
+        "errors": errors,
+        "violations": invariant_violations(project),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--cycles", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    url = bench_database_url("rubric_bench_claim")
+    recreate_database(url)
+    setup_django(url)
+    results = []
+    with gunicorn(url, workers=args.workers, threads=args.threads) as base:
+        for size in sizes:
+            results.append(run_size(base, size, args.clients, args.cycles))
+
+    print(
+        f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles, overlap 2, "
+        f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL"
+    )
+    print(
+        f"{'open items':>12}{'cycles':>8}{'cycles/s':>10}{'claim p50 ms':>14}"
+        f"{'claim p99 ms':>14}{'queries/claim':>15}{'violations':>12}"
+    )
+    for r in results:
+        print(
+            f"{r['size']:>12,}{r['cycles']:>8}{r['cycles_per_s']:>10.1f}{r['p50_ms']:>14.1f}"
+            f"{r['p99_ms']:>14.1f}{r['queries']:>15}{len(r['violations']) + len(r['errors']):>12}"
+        )
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        print(
+            f"p99 ratio {last['size']:,} / {first['size']:,}: "
+            f"{last['p99_ms'] / first['p99_ms']:.2f}x (target: within 1.5x); "
+            f"p50 ratio {last['p50_ms'] / first['p50_ms']:.2f}x"
+        )
+    print("claim query plan at the largest size:")
+    print(results[-1]["plan"])
+    for r in results:
+        for problem in r["errors"] + r["violations"]:
+            print(f"  {r['size']:,}: {problem}")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,10 +3,14 @@
 import hashlib
 from typing import Any
 
+from django.db import transaction
+from django.http import Http404
+
 from annotation import kinds
 from annotation.models import Agreement, Annotation, Item, ItemStatus, Project, ReviewReason
 from core.audit import audit_record
-from review.models import FinalRecord, Provenance
+from core.errors import ApplicationError, Conflict, PermissionDenied
+from review.models import FinalRecord, Provenance, Review, ReviewDecision
 
 
 def in_review_sample(item: Item, rate: float) -> bool:
@@ -84,3 +88,234 @@ def final_record_create(
         source_annotation=source,
         approved_by=approved_by,
     )
+
+
+# --- adjudication --------------------------------------------------------------------------------
+
+MAX_NOTE = 10_000
+
+
+def review_as_dict(review: Review | None) -> dict[str, Any] | None:
+    """A decision as the API shows it (the reviewer's name included: reviewers see each other)."""
+    if review is None:
+        return None
+    return {
+        "id": review.pk,
+        "decision": review.decision,
+        "reviewer": review.reviewer.username if review.reviewer_id else None,
+        "annotation": review.annotation_id,
+        "final": review.final,
+        "note": review.note,
+        "created_at": review.created_at.isoformat(),
+    }
+
+
+def _locked_item(item_id: int) -> Item:
+    item = (
+        Item.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(pk=item_id)
+        .first()
+    )
+    if item is None:
+        raise Http404("No such item.")
+    return item
+
+
+def _latest_final(item: Item) -> FinalRecord | None:
+    return FinalRecord.objects.filter(item=item).order_by("-is_current", "-id").first()
+
+
+def _final_state(record: FinalRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "id": record.pk,
+        "payload": record.payload,
+        "provenance": record.provenance,
+        "is_current": record.is_current,
+    }
+
+
+def _clean_note(note: Any) -> str:
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise ApplicationError(
+            "The note must be text.", {"errors": [{"field": "note", "message": "Must be text."}]}
+        )
+    note = note.strip()
+    if len(note) > MAX_NOTE or kinds.unstorable(note):
+        raise ApplicationError(
+            f"The note must be at most {MAX_NOTE:,} characters, without NUL characters.",
+            {"errors": [{"field": "note", "message": "Too long or unstorable."}]},
+        )
+    return note
+
+
+def _not_in_review(item: Item) -> Conflict:
+    latest = Review.objects.select_related("reviewer").filter(item=item).order_by("-id").first()
+    if latest is not None:
+        message = (
+            f"Already decided by another reviewer: {latest.decision} "
+            f"(the item is now {item.status})."
+        )
+    else:
+        message = f"This item is not waiting for review (it is {item.status})."
+    return Conflict(message, {"decision": review_as_dict(latest), "status": item.status})
+
+
+@transaction.atomic
+def review_decide(
+    *,
+    item_id: int,
+    reviewer: Any,
+    decision: str,
+    annotation_id: int | None = None,
+    final: Any = None,
+    note: Any = "",
+) -> Review:
+    """Settle an item in review: approve one annotation as is, approve a reviewer-written
+    `final`, or reject the item.
+
+    The item row is locked, so of two reviewers deciding at once the second finds the item no
+    longer in review and gets a 409 carrying the first decision. Nobody adjudicates an item they
+    annotated. Approving writes the item's one current final record: `unanimous` when the
+    annotators agreed and one of their annotations is approved as is, `adjudicated` when they
+    disagreed, `edited` for a reviewer-written final (a `final` identical to one of the
+    annotations counts as approving that annotation)."""
+    if decision not in ReviewDecision.values:
+        raise ApplicationError(
+            f"decision must be one of: {', '.join(ReviewDecision.values)}.",
+            {"errors": [{"field": "decision", "message": "Not a valid decision."}]},
+        )
+    note = _clean_note(note)
+    item = _locked_item(item_id)
+    project = item.project
+    annotations = list(Annotation.objects.filter(item=item).order_by("id"))
+    if any(a.annotator_id == reviewer.pk for a in annotations):
+        raise PermissionDenied("You annotated this item, so someone else must adjudicate it.")
+    if item.status != ItemStatus.IN_REVIEW:
+        raise _not_in_review(item)
+
+    source: Annotation | None = None
+    if decision == ReviewDecision.REJECT:
+        if annotation_id is not None or final is not None:
+            raise ApplicationError(
+                "A rejection takes only a note: leave out annotation and final.",
+                {"errors": [{"field": "decision", "message": "Reject takes no annotation."}]},
+            )
+        if not note:
+            raise ApplicationError(
+                "A rejection needs a note saying why.",
+                {"errors": [{"field": "note", "message": "Required when rejecting."}]},
+            )
+    elif annotation_id is not None and final is not None:
+        raise ApplicationError(
+            "Approve either one annotation as is or a final you wrote, not both.",
+            {"errors": [{"field": "final", "message": "Give annotation or final, not both."}]},
+        )
+    elif annotation_id is not None:
+        source = next((a for a in annotations if a.pk == annotation_id), None)
+        if source is None:
+            raise ApplicationError(
+                "That annotation does not belong to this item.",
+                {"errors": [{"field": "annotation", "message": "Not an annotation of the item."}]},
+            )
+    elif final is not None:
+        errors = kinds.validate_payload(item.kind, final, kinds.Vocabulary.of(project))
+        if errors:
+            raise ApplicationError(
+                f"Invalid final: {errors[0]['field']}: {errors[0]['message']}",
+                {"errors": errors, "final": final},
+            )
+        source = next((a for a in annotations if a.payload == final), None)
+    else:
+        raise ApplicationError(
+            "To approve, give the annotation to approve or a final payload.",
+            {"errors": [{"field": "annotation", "message": "Give annotation or final."}]},
+        )
+
+    previous = _latest_final(item)
+    before = {
+        "status": item.status,
+        "review_reason": item.review_reason,
+        "agreement": item.agreement,
+        "final": _final_state(previous),
+    }
+    review = Review.objects.create(
+        item=item,
+        reviewer=reviewer,
+        decision=decision,
+        annotation=source,
+        final=final if source is None else None,
+        note=note,
+    )
+    after: dict[str, Any] = {"review": review.pk, "note": note}
+    if decision == ReviewDecision.APPROVE:
+        if source is None:
+            provenance = Provenance.EDITED
+        elif item.agreement == Agreement.AGREED:
+            provenance = Provenance.UNANIMOUS
+        else:
+            provenance = Provenance.ADJUDICATED
+        record = final_record_create(
+            item=item,
+            payload=source.payload if source is not None else final,
+            provenance=provenance,
+            source=source,
+            approved_by=reviewer,
+        )
+        item.status = ItemStatus.APPROVED
+        after["final"] = _final_state(record)
+        after["annotation"] = source.pk if source is not None else None
+    else:
+        item.status = ItemStatus.REJECTED
+        after["final"] = None
+    item.review_reason = ""
+    item.save(update_fields=["status", "review_reason", "updated_at"])
+    after["status"] = item.status
+    audit_record(
+        actor=reviewer,
+        action=f"review.{decision}",
+        obj=item,
+        project=project,
+        before=before,
+        after=after,
+    )
+    return review
+
+
+@transaction.atomic
+def item_reopen(*, item_id: int, actor: Any, note: Any = "") -> Item:
+    """Send a decided item back to review (a lead's call; the caller checks the role).
+
+    The current final record stays as history (`is_current=False`), so exports drop the item
+    until a reviewer decides again."""
+    note = _clean_note(note)
+    item = _locked_item(item_id)
+    if item.status not in (ItemStatus.APPROVED, ItemStatus.REJECTED):
+        raise Conflict(
+            f"Only an approved or rejected item can be sent back to review (it is {item.status}).",
+            {"status": item.status},
+        )
+    current = FinalRecord.objects.filter(item=item, is_current=True).first()
+    before = {
+        "status": item.status,
+        "review_reason": item.review_reason,
+        "final": _final_state(current),
+    }
+    if current is not None:
+        current.is_current = False
+        current.save(update_fields=["is_current"])
+    item.status, item.review_reason = ItemStatus.IN_REVIEW, ReviewReason.REOPENED
+    item.save(update_fields=["status", "review_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="item.reopen",
+        obj=item,
+        project=item.project,
+        before=before,
+        after={"status": item.status, "review_reason": item.review_reason, "note": note},
+    )
+    return item

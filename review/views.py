@@ -1,0 +1,280 @@
+"""The reviewer's adjudication page: one item at a time, keyboard first, htmx swaps."""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation import kinds
+from annotation.models import Item, Membership, Role
+from core import access
+from core.errors import ApplicationError, Conflict, PermissionDenied
+from review import selectors, services
+from review.models import ReviewDecision
+
+MAX_SKIPPED = 1000
+
+
+def _membership(request: HttpRequest, project_id: int) -> Membership:
+    try:
+        return access.membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
+    except PermissionDenied as error:
+        raise DjangoPermissionDenied(error.message) from None
+
+
+def _skip_key(project_id: int) -> str:
+    return f"review-skipped-{project_id}"
+
+
+def _skipped(request: HttpRequest, project_id: int) -> list[int]:
+    return list(request.session.get(_skip_key(project_id), []))
+
+
+def _reveal(request: HttpRequest, membership: Membership) -> bool:
+    wanted = (request.GET.get("reveal") or request.POST.get("reveal")) == "1"
+    return wanted and selectors.can_reveal(membership)
+
+
+def _pane_context(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    item: Item | None = None,
+    flash: str = "",
+    flash_level: str = "ok",
+    errors: list[dict[str, str]] | None = None,
+    form: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The pane: `item` (re-shown after an invalid decision) or the next item in the queue."""
+    reveal = _reveal(request, membership)
+    queue = selectors.review_queue(membership=membership, with_annotators=reveal)
+    skipped = _skipped(request, membership.project_id)
+    if item is not None:
+        item = queue.filter(pk=item.pk).first()
+    if item is None:
+        item = queue.exclude(pk__in=skipped).first()
+    entry = selectors.review_entry(item, reveal=reveal) if item is not None else None
+    remaining = queue.count()
+    project = membership.project
+    form = form or _form_from(entry)
+    return {
+        "project": project,
+        "membership": membership,
+        "entry": entry,
+        "remaining": remaining,
+        "skipped_count": queue.filter(pk__in=skipped).count() if skipped else 0,
+        "reveal": reveal,
+        "can_reveal": selectors.can_reveal(membership),
+        "flash": flash,
+        "flash_level": flash_level,
+        "errors": errors or [],
+        "form": form,
+        "criteria_values": [(name, form["criteria"].get(name)) for name in project.criteria],
+        "rating_scale": selectors.RATING_SCALE,
+        "decisions": list(selectors.DECISION_LABELS.items()),
+        "categories": project.categories,
+        "criteria": project.criteria,
+        "harm_categories": project.harm_categories,
+    }
+
+
+def _form_from(entry: selectors.ReviewEntry | None) -> dict[str, Any]:
+    """The edit form's starting values: the first annotation (the page's script refills it
+    from the picked one)."""
+    if entry is None or not entry.annotations:
+        return {"open": "", "criteria": {}}
+    payload = entry.annotations[0].payload
+    return {**payload, "open": "", "criteria": payload.get("criteria") or {}, "note": ""}
+
+
+def _render_pane(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    template = "review/queue.html#pane" if request.htmx else "review/queue.html"
+    return render(request, template, context)
+
+
+@require_GET
+@login_required
+def queue(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _membership(request, project_id)
+    return render(request, "review/queue.html", _pane_context(request, membership))
+
+
+def _text(value: str) -> str:
+    return value.replace("\r\n", "\n")
+
+
+def _rating(value: str) -> Any:
+    try:
+        return int(value)
+    except ValueError:
+        return value  # validate_payload reports it
+
+
+def _final_from_form(kind: str, post: Any, project: Any) -> dict[str, Any]:
+    if kind == kinds.PREFERENCE:
+        final: dict[str, Any] = {"rating": _rating(post.get("final_rating", ""))}
+        criteria = {
+            name: _rating(post[f"final_criteria.{name}"])
+            for name in project.criteria
+            if post.get(f"final_criteria.{name}", "") != ""
+        }
+        if criteria:
+            final["criteria"] = criteria
+        rationale = _text(post.get("final_rationale", "")).strip()
+        if rationale:
+            final["rationale"] = rationale
+        return final
+    if kind == kinds.REFUSAL:
+        return {
+            "decision": post.get("final_decision", ""),
+            "response": _text(post.get("final_response", "")),
+            "harm_category": post.get("final_harm_category", ""),
+        }
+    return {
+        "response": _text(post.get("final_response", "")),
+        "category": post.get("final_category", ""),
+    }
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _submitted_form(post: Any, item: Item, final: dict | None, open_: str) -> dict[str, Any]:
+    """The form as submitted, to show it again with the errors: the edited final when there
+    was one, else the first annotation as the edit panel's starting values."""
+    if final is None:
+        first = item.annotations.order_by("id").first()
+        final = first.payload if first is not None else {}
+    return {
+        **final,
+        "criteria": final.get("criteria") or {},
+        "open": open_,
+        "note": post.get("note", ""),
+        "pick": _int_or_none(post.get("pick")),
+    }
+
+
+@require_POST
+@login_required
+def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    membership = _membership(request, project_id)
+    # Reached through the membership just checked: an item of any other project is a 404.
+    item = Item.objects.filter(project_id=membership.project_id, pk=item_id).first()
+    if item is None:
+        raise Http404("No such item.")
+    post = request.POST
+    action = post.get("action", "")
+    annotation_id, final = None, None
+    if post.get("approve"):
+        decision, action = ReviewDecision.APPROVE, "approve"
+        annotation_id = _int_or_none(post["approve"])
+    elif action == "approve_picked":
+        decision = ReviewDecision.APPROVE
+        annotation_id = _int_or_none(post.get("pick"))
+        if annotation_id is None:
+            return _invalid(
+                request,
+                membership,
+                item,
+                ApplicationError("Pick an annotation first: press its number, 1 to 9."),
+                _submitted_form(post, item, None, ""),
+            )
+    elif action == "edit":
+        decision = ReviewDecision.APPROVE
+        final = _final_from_form(item.kind, post, membership.project)
+    elif action == "reject":
+        decision = ReviewDecision.REJECT
+    else:
+        decision = ""
+    try:
+        review = services.review_decide(
+            item_id=item.pk,
+            reviewer=request.user,
+            decision=decision,
+            annotation_id=annotation_id,
+            final=final,
+            note=post.get("note", ""),
+        )
+    except Conflict as error:
+        earlier = error.extra.get("decision")
+        flash = (
+            f"Already decided by another reviewer: {earlier['decision']}."
+            if earlier
+            else error.message
+        )
+        return _after(request, membership, flash, "warn")
+    except PermissionDenied as error:
+        return _after(request, membership, error.message, "error")
+    except ApplicationError as error:
+        open_ = {"edit": "edit", "reject": "reject"}.get(action, "")
+        return _invalid(request, membership, item, error, _submitted_form(post, item, final, open_))
+    return _after(request, membership, _decided_message(review), "ok")
+
+
+def _invalid(
+    request: HttpRequest,
+    membership: Membership,
+    item: Item,
+    error: ApplicationError,
+    form: dict[str, Any],
+) -> HttpResponse:
+    """The same item again, with the message, the field errors and what was typed."""
+    context = _pane_context(
+        request,
+        membership,
+        item=item,
+        flash=error.message,
+        flash_level="error",
+        errors=error.extra.get("errors", []),
+        form=form,
+    )
+    return _render_pane(request, context)
+
+
+def _decided_message(review: Any) -> str:
+    if review.decision == ReviewDecision.REJECT:
+        return "Rejected. Next item."
+    if review.final is not None:
+        return "Approved your edited final. Next item."
+    return "Approved the annotation. Next item."
+
+
+def _after(request: HttpRequest, membership: Membership, flash: str, level: str) -> HttpResponse:
+    """The next item (htmx), or back to the page with the message (a plain form post)."""
+    if request.htmx:
+        return _render_pane(
+            request, _pane_context(request, membership, flash=flash, flash_level=level)
+        )
+    {"ok": messages.success, "warn": messages.warning}.get(level, messages.error)(request, flash)
+    url = redirect("review:queue", project_id=membership.project_id)
+    if _reveal(request, membership):
+        url["Location"] += "?reveal=1"
+    return url
+
+
+@require_POST
+@login_required
+def skip(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    """Put an item aside for this session; the queue moves on."""
+    membership = _membership(request, project_id)
+    skipped = _skipped(request, membership.project_id)
+    if item_id not in skipped:
+        skipped = [*skipped, item_id][-MAX_SKIPPED:]
+    request.session[_skip_key(membership.project_id)] = skipped
+    return _after(request, membership, "Skipped for now.", "ok")
+
+
+@require_POST
+@login_required
+def skips_clear(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _membership(request, project_id)
+    request.session.pop(_skip_key(membership.project_id), None)
+    return _after(request, membership, "Back to the items you skipped.", "ok")

@@ -1,0 +1,85 @@
+"""A reviewer settles items from the keyboard in Chromium (Playwright) against a live server.
+
+Uses the shared browser fixtures of tests/browser/conftest.py."""
+
+import pytest
+
+from annotation.models import Role
+from review.models import FinalRecord, Provenance
+from tests.browser.conftest import login
+from tests.factories import MembershipFactory, ProjectFactory
+from tests.review.review_fixtures import (
+    AGREED_INSTRUCTION,
+    annotations_of,
+    completed_item,
+    disputed_preference,
+)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def review_setup(transactional_db):
+    project = ProjectFactory()
+    reviewer = MembershipFactory(project=project, role=Role.REVIEWER).user
+    return project, reviewer
+
+
+def log_in(page, user) -> None:
+    login(page, user)
+
+
+def test_a_reviewer_settles_a_disputed_preference_with_the_keyboard(browser_page, review_setup):
+    project, reviewer = review_setup
+    item = disputed_preference(project)
+    second = annotations_of(item)[1]
+    page = browser_page
+    log_in(page, reviewer)
+    page.goto(f"/projects/{project.pk}/review/")
+    pane = page.locator("#review-pane")
+    assert pane.get_attribute("data-item") == str(item.pk)
+
+    page.keyboard.press("2")
+    assert "picked" in page.locator(".annotation").nth(1).get_attribute("class")
+    page.keyboard.press("Enter")
+
+    page.get_by_text("Nothing to review").wait_for()
+    assert "Approved the annotation" in pane.inner_text()
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.provenance == Provenance.ADJUDICATED
+    assert record.source_annotation_id == second.pk
+    assert record.approved_by_id == reviewer.pk
+    assert page.errors == []
+
+
+def test_a_reviewer_edits_an_annotation_into_a_final_with_the_keyboard(browser_page, review_setup):
+    project, reviewer = review_setup
+    item = completed_item(project, AGREED_INSTRUCTION, kind="instruction")
+    page = browser_page
+    log_in(page, reviewer)
+    page.goto(f"/projects/{project.pk}/review/")
+
+    page.keyboard.press("2")
+    page.keyboard.press("e")
+    response = page.locator('textarea[name="final_response"]')
+    assert response.input_value() == "Second summary."
+    response.fill("Second summary, tightened.")
+    page.keyboard.press("Control+Enter")
+
+    page.get_by_text("Nothing to review").wait_for()
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.provenance == Provenance.EDITED
+    assert record.payload == {"response": "Second summary, tightened.", "category": "summarization"}
+    assert page.errors == []
+
+
+def test_the_question_mark_shows_the_shortcuts(browser_page, review_setup):
+    project, reviewer = review_setup
+    disputed_preference(project)
+    page = browser_page
+    log_in(page, reviewer)
+    page.goto(f"/projects/{project.pk}/review/")
+    page.keyboard.press("?")
+    assert page.locator("#review-help").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#review-help").is_visible()

@@ -1,0 +1,72 @@
+"""Items whose annotations are all in, routed by review.services.item_complete.
+
+Imported explicitly by the review tests (not a conftest: that file belongs to another suite)."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import kinds
+from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Role
+from review.services import item_complete
+from tests.factories import ItemFactory, MembershipFactory
+
+# Ratings on opposite sides: a dispute.
+DISPUTED_PREFERENCE = [{"rating": -2, "criteria": {"helpfulness": -1}}, {"rating": 3}]
+# Both prefer A: agreed.
+AGREED_PREFERENCE = [{"rating": -1}, {"rating": -3}]
+AGREED_INSTRUCTION = [
+    {"response": "First summary.", "category": "summarization"},
+    {"response": "Second summary.", "category": "summarization"},
+]
+DISPUTED_REFUSAL = [
+    {"decision": "refuse", "response": "I can't help with that.", "harm_category": "none"},
+    {"decision": "comply", "response": "Here is how locks work.", "harm_category": "none"},
+]
+
+
+def annotators_for(project, count: int) -> list:
+    return [MembershipFactory(project=project, role=Role.ANNOTATOR).user for _ in range(count)]
+
+
+def completed_item(
+    project, payloads: list[dict], *, kind: str = kinds.PREFERENCE, annotators=None, **item_fields
+) -> Item:
+    """An item of `project` annotated with `payloads` (one annotator each), then completed."""
+    item = ItemFactory(project=project, kind=kind, **item_fields)
+    annotators = annotators or annotators_for(project, len(payloads))
+    now = timezone.now()
+    order = "AB" if kind == kinds.PREFERENCE else ""
+    for user, payload in zip(annotators, payloads, strict=True):
+        assignment = Assignment.objects.create(
+            project=project,
+            item=item,
+            annotator=user,
+            status=AssignmentStatus.SUBMITTED,
+            claimed_at=now,
+            expires_at=now,
+            finished_at=now,
+            display_order=order,
+        )
+        Annotation.objects.create(
+            project=project,
+            item=item,
+            annotator=user,
+            assignment=assignment,
+            payload=payload,
+            display_order=order,
+        )
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().get(pk=item.pk)
+        locked.submitted_count = len(payloads)
+        locked.save(update_fields=["submitted_count"])
+        item_complete(item=locked, project=project)
+    item.refresh_from_db()
+    return item
+
+
+def disputed_preference(project, **fields) -> Item:
+    return completed_item(project, DISPUTED_PREFERENCE, **fields)
+
+
+def annotations_of(item: Item) -> list[Annotation]:
+    return list(Annotation.objects.filter(item=item).order_by("id"))

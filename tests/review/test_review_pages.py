@@ -1,0 +1,279 @@
+"""The review page: permissions, blinding, escaping, htmx decisions, skips and empty states."""
+
+import pytest
+from django.test import Client
+
+from annotation.models import ItemStatus, Role
+from review.models import FinalRecord, Provenance, Review
+from review.services import review_decide
+from tests.factories import MembershipFactory, ProjectFactory, preference_data
+from tests.review.review_fixtures import (
+    AGREED_INSTRUCTION,
+    annotations_of,
+    completed_item,
+    disputed_preference,
+)
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def page_url(project) -> str:
+    return f"/projects/{project.pk}/review/"
+
+
+def decide_url(item) -> str:
+    return f"/projects/{item.project_id}/review/items/{item.pk}/decide/"
+
+
+def secret_preference(project, **fields):
+    data = preference_data(1)
+    data["responses"][0]["model"] = "secret-model-alpha"
+    data["responses"][1]["model"] = "secret-model-beta"
+    return disputed_preference(project, data=data, **fields)
+
+
+def test_anonymous_visitors_are_sent_to_log_in(project):
+    response = Client().get(page_url(project))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_annotators_get_403_on_the_review_page(project, annotator):
+    assert browser(annotator).get(page_url(project)).status_code == 403
+
+
+def test_non_members_get_404_on_the_review_page(project):
+    item = disputed_preference(project)
+    outsider = MembershipFactory(project=ProjectFactory(), role=Role.LEAD).user
+    client = browser(outsider)
+    assert client.get(page_url(project)).status_code == 404
+    assert client.post(decide_url(item), {"action": "reject", "note": "x"}).status_code == 404
+
+
+def test_an_item_of_another_project_is_404_under_this_project(project, reviewer):
+    other = ProjectFactory()
+    MembershipFactory(project=other, user=reviewer, role=Role.REVIEWER)
+    item = disputed_preference(other)
+    response = browser(reviewer).post(
+        f"/projects/{project.pk}/review/items/{item.pk}/decide/", {"action": "reject", "note": "x"}
+    )
+    assert response.status_code == 404
+
+
+def test_the_page_shows_the_next_item_with_its_annotations_side_by_side(project, reviewer):
+    item = disputed_preference(project)
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert f'data-item="{item.pk}"' in content
+    assert "Annotation 1" in content and "Annotation 2" in content
+    assert "Response A" in content and "Response B" in content
+    assert "A better (-2)" in content and "B much better (+3)" in content
+    assert "Annotators disagree on:" in content
+    assert content.count('class="row differs"') == 2  # the two overall ratings
+
+
+def test_the_page_is_blind_to_annotators_and_models(project, reviewer):
+    annotators = [MembershipFactory(project=project).user for _ in range(2)]
+    secret_preference(project, annotators=annotators)
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert "secret-model" not in content
+    assert all(user.username not in content for user in annotators)
+
+
+def test_a_lead_reveals_annotator_names_with_reveal_1(project, lead):
+    annotators = [MembershipFactory(project=project).user for _ in range(2)]
+    secret_preference(project, annotators=annotators)
+    client = browser(lead)
+    assert annotators[0].username not in client.get(page_url(project)).content.decode()
+    revealed = client.get(page_url(project), {"reveal": "1"}).content.decode()
+    assert all(f"by {user.username}" in revealed for user in annotators)
+    assert "secret-model" not in revealed
+
+
+def test_a_reviewer_cannot_reveal_names(project, reviewer):
+    annotators = [MembershipFactory(project=project).user for _ in range(2)]
+    secret_preference(project, annotators=annotators)
+    content = browser(reviewer).get(page_url(project), {"reveal": "1"}).content.decode()
+    assert all(user.username not in content for user in annotators)
+    assert "Reveal annotator names" not in content
+
+
+def test_the_page_escapes_user_text(project, reviewer):
+    data = preference_data(2)
+    data["prompt"] = "<script>alert('prompt')</script>"
+    payloads = [
+        {"rating": -1, "rationale": "<img src=x onerror=alert(1)>"},
+        {"rating": 2},
+    ]
+    completed_item(project, payloads, data=data)
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert "<script>alert('prompt')</script>" not in content
+    assert "&lt;script&gt;alert(&#x27;prompt&#x27;)&lt;/script&gt;" in content
+    assert "<img src=x" not in content
+
+
+def test_the_page_leaves_out_items_the_reviewer_annotated(project, reviewer):
+    disputed_preference(project, annotators=[reviewer, MembershipFactory(project=project).user])
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert "Nothing to review" in content
+
+
+def test_an_empty_queue_says_nothing_to_review(project, reviewer):
+    assert "Nothing to review" in browser(reviewer).get(page_url(project)).content.decode()
+
+
+def test_approving_through_htmx_swaps_in_the_next_item(project, reviewer):
+    first, second = disputed_preference(project), disputed_preference(project)
+    pick = annotations_of(first)[1]
+    response = browser(reviewer).post(decide_url(first), {"approve": pick.pk}, **HTMX)
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in content and content.lstrip().startswith('<div id="review-pane"')
+    assert f'data-item="{second.pk}"' in content
+    assert "Approved the annotation" in content
+    record = FinalRecord.objects.get(item=first, is_current=True)
+    assert record.source_annotation == pick and record.provenance == Provenance.ADJUDICATED
+
+
+def test_approve_picked_uses_the_picked_annotation(project, reviewer):
+    item = disputed_preference(project)
+    pick = annotations_of(item)[0]
+    browser(reviewer).post(decide_url(item), {"action": "approve_picked", "pick": pick.pk}, **HTMX)
+    assert FinalRecord.objects.get(item=item).source_annotation == pick
+
+
+def test_approve_picked_without_a_pick_asks_for_one(project, reviewer):
+    item = disputed_preference(project)
+    response = browser(reviewer).post(decide_url(item), {"action": "approve_picked"}, **HTMX)
+    content = response.content.decode()
+    assert "Pick an annotation first" in content and f'data-item="{item.pk}"' in content
+    assert not Review.objects.exists()
+
+
+def test_a_plain_form_post_redirects_back_to_the_queue(project, reviewer):
+    item = disputed_preference(project)
+    client = browser(reviewer)
+    response = client.post(decide_url(item), {"approve": annotations_of(item)[0].pk})
+    assert response.status_code == 302 and response["Location"] == page_url(project)
+    assert "Approved the annotation" in client.get(page_url(project)).content.decode()
+
+
+def test_an_edited_final_is_approved_as_edited(project, reviewer):
+    item = completed_item(project, AGREED_INSTRUCTION, kind="instruction")
+    form = {
+        "action": "edit",
+        "final_response": "A better summary.\r\nSecond line.",
+        "final_category": "summarization",
+        "note": "Merged both.",
+    }
+    browser(reviewer).post(decide_url(item), form, **HTMX)
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.provenance == Provenance.EDITED
+    assert record.payload == {
+        "response": "A better summary.\nSecond line.",
+        "category": "summarization",
+    }
+    assert Review.objects.get(item=item).note == "Merged both."
+
+
+def test_an_edited_preference_final_reads_the_criteria(project, reviewer):
+    item = disputed_preference(project)
+    form = {
+        "action": "edit",
+        "final_rating": "1",
+        "final_criteria.honesty": "2",
+        "final_criteria.helpfulness": "",
+        "final_rationale": "",
+    }
+    browser(reviewer).post(decide_url(item), form, **HTMX)
+    assert FinalRecord.objects.get(item=item).payload == {"rating": 1, "criteria": {"honesty": 2}}
+
+
+def test_an_invalid_final_shows_the_errors_and_keeps_the_typed_text(project, reviewer):
+    item = completed_item(project, AGREED_INSTRUCTION, kind="instruction")
+    form = {"action": "edit", "final_response": "Kept <b>text</b>", "final_category": "poetry"}
+    content = browser(reviewer).post(decide_url(item), form, **HTMX).content.decode()
+    assert f'data-item="{item.pk}"' in content
+    assert "<code>category</code>" in content
+    assert "Kept &lt;b&gt;text&lt;/b&gt;" in content
+    assert 'id="review-edit" class="panel">' in content  # the panel stays open
+    item.refresh_from_db()
+    assert item.status == ItemStatus.IN_REVIEW
+
+
+def test_rejecting_needs_a_note_and_keeps_the_panel_open(project, reviewer):
+    item = disputed_preference(project)
+    content = (
+        browser(reviewer).post(decide_url(item), {"action": "reject"}, **HTMX).content.decode()
+    )
+    assert "A rejection needs a note" in content
+    assert 'id="review-reject" class="panel">' in content
+
+
+def test_rejecting_with_a_note(project, reviewer):
+    item = disputed_preference(project)
+    browser(reviewer).post(decide_url(item), {"action": "reject", "note": "Both off."}, **HTMX)
+    item.refresh_from_db()
+    assert item.status == ItemStatus.REJECTED
+
+
+def test_a_decision_someone_made_first_shows_theirs_and_moves_on(project, reviewer):
+    other = MembershipFactory(project=project, role=Role.REVIEWER).user
+    item, following = disputed_preference(project), disputed_preference(project)
+    review_decide(
+        item_id=item.pk,
+        reviewer=other,
+        decision="approve",
+        annotation_id=annotations_of(item)[0].pk,
+    )
+    response = browser(reviewer).post(
+        decide_url(item), {"approve": annotations_of(item)[1].pk}, **HTMX
+    )
+    content = response.content.decode()
+    assert "Already decided by another reviewer: approve" in content
+    assert f'data-item="{following.pk}"' in content
+    assert FinalRecord.objects.get(item=item).source_annotation == annotations_of(item)[0]
+
+
+def test_skip_moves_on_and_the_skipped_items_come_back_on_request(project, reviewer):
+    first, second = disputed_preference(project), disputed_preference(project)
+    client = browser(reviewer)
+    skip = f"/projects/{project.pk}/review/items/{first.pk}/skip/"
+    assert f'data-item="{second.pk}"' in client.post(skip, **HTMX).content.decode()
+    client.post(f"/projects/{project.pk}/review/items/{second.pk}/skip/", **HTMX)
+    content = client.get(page_url(project)).content.decode()
+    assert "Nothing left to review" in content and "2 items you skipped" in content
+    again = client.post(f"/projects/{project.pk}/review/skipped/", **HTMX).content.decode()
+    assert f'data-item="{first.pk}"' in again
+
+
+def test_a_reopened_item_shows_the_leads_note(project, reviewer, lead):
+    from review.services import item_reopen
+
+    item = disputed_preference(project)
+    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="No.")
+    item_reopen(item_id=item.pk, actor=lead, note="Rating <b>should</b> favour B.")
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert "Sent back by a lead" in content
+    assert "Rating &lt;b&gt;should&lt;/b&gt; favour B." in content
+
+
+@pytest.mark.parametrize("path", ["css/review.css", "js/review.js"])
+def test_the_page_serves_its_own_assets(project, reviewer, path):
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert f"/static/{path}" in content
+
+
+def test_an_item_of_a_project_where_the_reviewer_only_annotates_is_404(project, reviewer):
+    other = ProjectFactory()
+    MembershipFactory(project=other, user=reviewer, role=Role.ANNOTATOR)
+    item = disputed_preference(other)
+    response = browser(reviewer).post(
+        f"/projects/{project.pk}/review/items/{item.pk}/decide/", {"action": "reject", "note": "x"}
+    )
+    assert response.status_code == 404
+    assert Review.objects.count() == 0

@@ -53,6 +53,7 @@ _SETTINGS_BODY = inline_serializer(
         "system_prompt": serializers.CharField(required=False),
         "auto_approve_text": serializers.BooleanField(required=False),
         "agreement_every": serializers.IntegerField(required=False),
+        "gold_threshold": serializers.FloatField(required=False),
     },
 )
 

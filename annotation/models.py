@@ -42,6 +42,8 @@ class Project(TimeStampedModel):
     auto_approve_text = models.BooleanField(default=False)
     # A new agreement report is computed after every this many new annotations (0: never).
     agreement_every = models.PositiveIntegerField(default=100)
+    # Annotators whose gold accuracy falls below this are flagged on the dashboard.
+    gold_threshold = models.FloatField(default=0.7)
 
     class Meta:
         ordering = ["-id"]
@@ -64,6 +66,10 @@ class Project(TimeStampedModel):
             models.CheckConstraint(
                 condition=Q(lease_seconds__gte=60, lease_seconds__lte=86400),
                 name="project_lease_seconds_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_threshold__gte=0, gold_threshold__lte=1),
+                name="project_gold_threshold_range",
             ),
         ]
 

@@ -34,6 +34,7 @@ SETTINGS = (
     "system_prompt",
     "auto_approve_text",
     "agreement_every",
+    "gold_threshold",
 )
 MAX_GUIDELINES = 200_000
 
@@ -77,7 +78,7 @@ def _check_setting(name: str, value: Any) -> str | None:
             return _label_list(value, allowed=kinds.KINDS)
         case "annotations_per_item":
             return _number(value, 1, 10, integer=True)
-        case "review_sample_rate" | "gold_rate" | "eval_fraction":
+        case "review_sample_rate" | "gold_rate" | "eval_fraction" | "gold_threshold":
             return _number(value, 0, 1, integer=False)
         case "lease_seconds":
             return _number(value, 60, 86400, integer=True)

@@ -108,12 +108,16 @@ def conversation(record: ExportRecord) -> list[Message]:
             raise ExportRecordError(record, "data.messages must be a list")
         messages = []
         for index, item in enumerate(raw):
-            if not isinstance(item, Mapping):
+            if not isinstance(item, dict | Mapping):
                 raise ExportRecordError(record, f"data.messages[{index}] must be an object")
-            role = _text(record, item.get("role"), f"data.messages[{index}].role")
+            role, content = item.get("role"), item.get("content")
+            # The checks' messages are built only on failure: this runs for every message of
+            # every record of an export.
             if role not in ROLES:
+                _text(record, role, f"data.messages[{index}].role")
                 raise ExportRecordError(record, f"data.messages[{index}].role {role!r} unknown")
-            content = _text(record, item.get("content"), f"data.messages[{index}].content")
+            if not isinstance(content, str):
+                _text(record, content, f"data.messages[{index}].content")
             messages.append(message(role, content))
         if messages[-1]["role"] != "user":
             raise ExportRecordError(record, "data.messages must end with a user message")
@@ -155,11 +159,19 @@ def response_texts(record: ExportRecord) -> tuple[str, str]:
     responses = record.data.get("responses")
     if not isinstance(responses, list) or len(responses) != 2:
         raise ExportRecordError(record, "data.responses must hold exactly two responses")
+    first, second = responses
+    if type(first) is dict and type(second) is dict:  # the usual case, checked fast
+        a, b = first.get("text"), second.get("text")
+        if type(a) is str and type(b) is str:
+            return a, b
     texts = []
     for index, response in enumerate(responses):
-        if not isinstance(response, Mapping):
+        if not isinstance(response, dict | Mapping):
             raise ExportRecordError(record, f"data.responses[{index}] must be an object")
-        texts.append(_text(record, response.get("text"), f"data.responses[{index}].text"))
+        text = response.get("text")
+        if not isinstance(text, str):
+            _text(record, text, f"data.responses[{index}].text")
+        texts.append(text)
     return texts[0], texts[1]
 
 
@@ -192,13 +204,16 @@ def preference_pair(record: ExportRecord) -> Pair | None:
 
     Preference: a negative final rating prefers A (the first response), a positive one B.
     """
-    if pair_skip_reason(record) is not None:
-        return None
     if record.kind == "preference":
+        rating = preference_rating(record)
+        if rating == 0:
+            return None
         a, b = response_texts(record)
-        if preference_rating(record) < 0:
+        if rating < 0:
             return Pair(chosen=a, rejected=b)
         return Pair(chosen=b, rejected=a)
+    if pair_skip_reason(record) is not None:
+        return None
     return Pair(chosen=final_response(record), rejected=record.data["model_response"])
 
 

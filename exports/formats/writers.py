@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+import orjson
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -43,6 +45,7 @@ PARQUET_OPTIONS: dict[str, Any] = {
 # str.splitlines, some editors and log tools) break a JSONL row on them. Escaping them changes the
 # file's bytes only: every value decodes to exactly the text that was imported.
 _LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_LINE_BREAK_BYTES = [(char.encode(), escape.encode()) for char, escape in _LINE_BREAKS.items()]
 
 
 class WriteStats(NamedTuple):
@@ -81,7 +84,9 @@ class HashingWriter(io.RawIOBase):
         return self.bytes_written
 
     def flush(self) -> None:
-        if not self._aborted and not self.closed:
+        # IOBase.__del__ closes (so flushes) this wrapper when it is collected, which after a
+        # failed write can be after the caller closed ``fileobj``: then there is nothing to do.
+        if not self._aborted and not self.closed and not getattr(self._fileobj, "closed", False):
             self._fileobj.flush()
 
     def abort(self) -> None:
@@ -94,14 +99,24 @@ class HashingWriter(io.RawIOBase):
 
 
 def encode_json(row: Mapping[str, Any]) -> bytes:
-    """One row as canonical UTF-8 JSON, without a line end."""
-    text = json.dumps(
-        row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    )
-    for char, escape in _LINE_BREAKS.items():
-        if char in text:
-            text = text.replace(char, escape)
-    return text.encode("utf-8")
+    """One row as canonical UTF-8 JSON, without a line end.
+
+    orjson (about five times faster, the export's hot path) writes the same bytes as
+    ``json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":"))`` for the values rows
+    hold (strings, lists, objects with string keys, booleans, integers); anything it refuses
+    (an integer beyond 64 bits, a key that is not a string) goes through the stdlib.
+    """
+    try:
+        data = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        data = json.dumps(
+            row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode("utf-8")
+    if not data.isascii():  # the line breaks to escape are all non-ASCII
+        for char, escape in _LINE_BREAK_BYTES:
+            if char in data:
+                data = data.replace(char, escape)
+    return data
 
 
 class _ChunkedSink:

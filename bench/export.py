@@ -1,0 +1,253 @@
+"""Export: approved preference records on PostgreSQL to `trl-preference` JSONL vs COPY.
+
+For each size, seeds that many approved preference items and their final records with COPY into
+a fresh database (`rubric_bench_export_<size>`, dropped and recreated), then runs the export
+worker's code path (`exports.services.export_build`: page queries, rows, JSONL, sha256, the
+file saved to storage with its manifest) and, as the floor, `COPY (SELECT <the same joined
+columns> ORDER BY item id) TO STDOUT` streamed to /dev/null with psycopg. Each phase runs in a
+fresh subprocess, so the peak RSS printed (ru_maxrss) is that of one export at one size.
+
+    .venv/bin/python bench/export.py [--sizes 100000,1000000]
+
+Target (issue 5): at least 50,000 records/s, within 4x of COPY, peak RSS under 300 MB and the
+same at both sizes. Needs PostgreSQL (DATABASE_URL, default the local server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+from _support import ROOT, bench_database_url, recreate_database, setup_django
+
+MEDIA = ROOT / "var" / "bench-export-media"
+
+FLOOR_SQL = """
+COPY (
+    SELECT i.id, i.external_id, i.kind, i.split, i.data, f.payload
+    FROM review_finalrecord f JOIN annotation_item i ON i.id = f.item_id
+    WHERE f.is_current AND i.project_id = {project} AND i.status = 'approved'
+      AND NOT i.is_gold AND i.split = 'train'
+    ORDER BY i.id
+) TO STDOUT
+"""
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports kB
+
+
+def database(size: int) -> str:
+    return bench_database_url(f"rubric_bench_export_{size}")
+
+
+# --- phases, each in its own process -----------------------------------------------------------
+
+
+def seed(size: int) -> dict:
+    """The project, its lead, `size` approved preference items and their final records."""
+    url = database(size)
+    recreate_database(url)
+    setup_django(url)
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from psycopg.types.json import Jsonb
+
+    from annotation.kinds import content_hash, json_hash
+    from annotation.services import project_create
+
+    lead = get_user_model().objects.create_user("bench-lead", password="bench-lead-pass-1")
+    project = project_create(actor=lead, settings={"name": "Bench export", "kinds": ["preference"]})
+    item_columns = (
+        "id, project_id, external_id, kind, data, metadata, priority, split, is_gold, "
+        "content_hash, data_hash, metadata_hash, status, agreement, review_reason, "
+        "submitted_count, active_count, created_at, updated_at"
+    )
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(f"COPY annotation_item ({item_columns}) FROM STDIN") as copy:
+            for i in range(1, size + 1):
+                data = {
+                    "prompt": f"Question {i}: how should a careful assistant answer this request?",
+                    "responses": [
+                        {"text": f"Answer A to question {i}, short and direct.", "model": "m-a"},
+                        {
+                            "text": f"Answer B to question {i}, longer, with caveats.",
+                            "model": "m-b",
+                        },
+                    ],
+                }
+                copy.write_row(
+                    (
+                        i,
+                        project.pk,
+                        f"pref-{i:07d}",
+                        "preference",
+                        Jsonb(data),
+                        Jsonb({}),
+                        0.0,
+                        "train",
+                        False,
+                        content_hash("preference", data),
+                        json_hash(["preference", data, None]),
+                        json_hash({}),
+                        "approved",
+                        "agreed",
+                        "",
+                        2,
+                        0,
+                        "now",
+                        "now",
+                    )
+                )
+        record_columns = "item_id, payload, provenance, is_current, created_at"
+        with raw.copy(f"COPY review_finalrecord ({record_columns}) FROM STDIN") as copy:
+            for i in range(1, size + 1):
+                rating = (-3, -2, -1, 1, 2, 3)[i % 6]
+                payload = {
+                    "rating": rating,
+                    "criteria": {"helpfulness": rating, "harmlessness": 0, "honesty": rating},
+                    "rationale": f"Rationale {i}: the chosen answer is clearer.",
+                }
+                copy.write_row((i, Jsonb(payload), "unanimous", True, "now"))
+        cursor.execute("SELECT setval(pg_get_serial_sequence('annotation_item', 'id'), %s)", [size])
+        cursor.execute("VACUUM ANALYZE annotation_item")
+        cursor.execute("VACUUM ANALYZE review_finalrecord")
+    return {"project": project.pk, "lead": lead.pk, "seconds": time.perf_counter() - started}
+
+
+def export(size: int, project_id: int, lead_id: int) -> dict:
+    """The worker's code path, timed: export_build of one trl-preference train export."""
+    os.environ["DJANGO_MEDIA_ROOT"] = str(MEDIA)
+    setup_django(database(size))
+    from django.contrib.auth import get_user_model
+
+    from annotation.models import Project
+    from exports import services
+    from exports.models import ExportJob
+
+    services._enqueue = lambda job_id: None  # built below, in this process, as a worker would
+    project = Project.objects.get(pk=project_id)
+    lead = get_user_model().objects.get(pk=lead_id)
+    job = services.export_request(project=project, actor=lead, format="trl-preference")
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    services.export_build(job_id=job.pk)
+    seconds = time.perf_counter() - started
+    job = ExportJob.objects.get(pk=job.pk)
+    if job.status != "done":
+        raise SystemExit(f"export failed: {job.error}")
+    return {
+        "seconds": seconds,
+        "records": job.records,
+        "bytes": job.size_bytes,
+        "sha256": job.sha256,
+        "rss_mb": peak_rss_mb(),
+        "rss_before_mb": rss_before,
+    }
+
+
+def floor(size: int, project_id: int) -> dict:
+    """COPY of the same joined rows, in the same order, streamed to /dev/null."""
+    import psycopg
+
+    best = None
+    with psycopg.connect(database(size)) as conn, open(os.devnull, "wb") as sink:
+        for _ in range(2):  # the better of two runs: the first may still warm the cache
+            size_out = 0
+            started = time.perf_counter()
+            with conn.cursor() as cursor, cursor.copy(FLOOR_SQL.format(project=project_id)) as copy:
+                for block in copy:
+                    sink.write(block)
+                    size_out += len(block)
+            seconds = time.perf_counter() - started
+            best = seconds if best is None else min(best, seconds)
+    return {"seconds": best, "bytes": size_out, "rss_mb": peak_rss_mb()}
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+
+def phase(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", *args],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    args = parser.parse_args()
+
+    if args.phase:
+        name, *values = args.phase
+        numbers = [int(v) for v in values]
+        result = {"seed": seed, "export": export, "floor": floor}[name](*numbers)
+        print(json.dumps(result))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    results = {}
+    try:
+        for size in sizes:
+            seeded = phase("seed", str(size))
+            print(f"seeded {size:,} records with COPY in {seeded['seconds']:.1f} s", flush=True)
+            project, lead = str(seeded["project"]), str(seeded["lead"])
+            copy = phase("floor", str(size), project)
+            run = phase("export", str(size), project, str(lead))
+            results[size] = (run, copy)
+            shutil.rmtree(MEDIA, ignore_errors=True)
+    finally:
+        shutil.rmtree(MEDIA, ignore_errors=True)
+        if not args.keep:
+            import psycopg
+
+            admin = bench_database_url("postgres")
+            with psycopg.connect(admin, autocommit=True) as conn:
+                for size in sizes:
+                    conn.execute(
+                        f'DROP DATABASE IF EXISTS "rubric_bench_export_{size}" WITH (FORCE)'
+                    )
+
+    print()
+    print("approved preference records -> trl-preference JSONL, PostgreSQL")
+    header = f"{'records':>10} {'path':<28}{'seconds':>9}{'records/s':>12}{'peak RSS MB':>13}"
+    print(header)
+    for size, (run, copy) in results.items():
+        rate, copy_rate = size / run["seconds"], size / copy["seconds"]
+        print(
+            f"{size:>10,} {'export_build (worker path)':<28}{run['seconds']:>9.2f}"
+            f"{rate:>12,.0f}{run['rss_mb']:>13.0f}"
+        )
+        print(
+            f"{'':>10} {'COPY ... TO STDOUT (floor)':<28}{copy['seconds']:>9.2f}"
+            f"{copy_rate:>12,.0f}{copy['rss_mb']:>13.0f}"
+        )
+        print(
+            f"{'':>10} export/COPY time {run['seconds'] / copy['seconds']:.2f}x; "
+            f"file {run['bytes'] / 1e6:,.0f} MB, {run['records']:,} records, "
+            f"sha256 {run['sha256'][:12]}"
+        )
+    if len(results) > 1:
+        small, large = min(results), max(results)
+        ratio = results[large][0]["rss_mb"] / results[small][0]["rss_mb"]
+        print(f"peak RSS {large:,} / {small:,}: {ratio:.2f}x")
+    print("target: >= 50,000 records/s, within 4x of COPY, peak RSS < 300 MB, flat in size")
+
+
+if __name__ == "__main__":
+    main()

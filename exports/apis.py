@@ -1,0 +1,148 @@
+"""REST API of export jobs: request, list, status, download. Leads only."""
+
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.models import Kind, Role
+from core.access import membership_get
+from core.errors import Conflict
+from exports import selectors, services
+from exports.formats import FORMATS, SHAPES
+from exports.models import ExportJob, ExportSplit
+from review.models import JobStatus
+
+
+@extend_schema_serializer(component_name="ExportOutput")
+class ExportOutputSerializer(serializers.ModelSerializer):
+    project = serializers.IntegerField(source="project_id")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    download_url = serializers.SerializerMethodField()
+    manifest_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "project",
+            "format",
+            "split",
+            "options",
+            "status",
+            "progress",
+            "records",
+            "size_bytes",
+            "sha256",
+            "manifest",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download_url",
+            "manifest_url",
+        ]
+
+    def get_download_url(self, job: ExportJob) -> str | None:
+        if job.status != JobStatus.DONE:
+            return None
+        return reverse("api-export-download", args=[job.pk])
+
+    def get_manifest_url(self, job: ExportJob) -> str | None:
+        if job.status != JobStatus.DONE:
+            return None
+        return reverse("api-export-download", args=[job.pk]) + "?part=manifest"
+
+
+class ProjectExportsApi(APIView):
+    """`GET`: the project's exports, newest first. `POST`: queue a new export (202)."""
+
+    @extend_schema_serializer(component_name="ExportRequestInput")
+    class InputSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=list(FORMATS))
+        split = serializers.ChoiceField(choices=ExportSplit.values, default=ExportSplit.TRAIN)
+        kinds = serializers.ListField(
+            child=serializers.ChoiceField(choices=Kind.values), required=False, allow_null=True
+        )
+        categories = serializers.ListField(
+            child=serializers.CharField(max_length=200), required=False, allow_null=True
+        )
+        approved_since = serializers.DateTimeField(required=False, allow_null=True)
+        shape = serializers.ChoiceField(
+            choices=list(SHAPES),
+            required=False,
+            allow_null=True,
+            help_text="parquet only: the row shape written (default trl-sft)",
+        )
+
+    @extend_schema(responses={200: ExportOutputSerializer(many=True)})
+    def get(self, request, project_id: int):
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        jobs = selectors.export_list(project=membership.project)
+        return Response(ExportOutputSerializer(jobs, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={202: ExportOutputSerializer})
+    def post(self, request, project_id: int):
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = services.export_request(
+            project=membership.project, actor=request.user, **data.validated_data
+        )
+        job.refresh_from_db()  # built in-process already when no broker is configured
+        return Response(ExportOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetailApi(APIView):
+    @extend_schema(responses={200: ExportOutputSerializer})
+    def get(self, request, export_id: int):
+        job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
+        return Response(ExportOutputSerializer(job).data)
+
+
+class _AnyAccept(DefaultContentNegotiation):
+    """A download answers with the file whatever the client accepts (JSON for errors)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+class ExportDownloadApi(APIView):
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "part",
+                str,
+                enum=["file", "manifest"],
+                description="the file (default) or its manifest",
+            )
+        ],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    def get(self, request, export_id: int):
+        job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
+        part = request.query_params.get("part", "file")
+        if part not in ("file", "manifest"):
+            raise exceptions.ValidationError({"part": ["One of file, manifest."]})
+        if job.status != JobStatus.DONE:
+            raise Conflict(
+                f"The export is {job.status}; its file can be downloaded once it is done.",
+                {"status": job.status},
+            )
+        download = selectors.export_download_open(job=job, part=part)
+        return FileResponse(
+            download.fileobj,
+            as_attachment=True,
+            filename=download.filename,
+            content_type=download.content_type,
+        )

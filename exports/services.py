@@ -1,0 +1,551 @@
+"""Export jobs: a lead requests one, a Celery worker builds it.
+
+The worker streams the approved final records from the database page by page, writes the file
+to a local temporary file (``exports.formats.write_export``: flat memory, sha256 of the bytes
+written), then hands it to Django's storage (local media by default; S3 or any other backend by
+configuration) with a JSON manifest beside it, and only then marks the job done, in one
+transaction. A worker killed half way leaves the job ``running`` with no file marked done; the
+redelivered task (``acks_late``) starts it again from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.text import slugify
+
+from annotation.models import Kind, Project, Split
+from core.audit import audit_record
+from core.errors import ApplicationError
+from exports import selectors
+from exports.formats import (
+    ExportFormatError,
+    ExportRecord,
+    ExportRecordError,
+    ExportResult,
+    format_get,
+    write_export,
+)
+from exports.models import ExportJob, ExportSplit
+from review.models import JobStatus
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 2_000  # records between progress callbacks
+PROGRESS_SECONDS = 0.5  # at most one progress write per this many seconds
+LEAK_EXAMPLES = 20  # train external_ids listed in the eval-overlap warning
+MAX_CATEGORIES = 200
+FILE_NAME_MAX = 100  # ExportJob.file's max_length
+ERROR_MAX = 2_000
+
+
+# --- request -----------------------------------------------------------------------------------
+
+
+def _error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _aware(value: datetime) -> datetime:
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
+def _parse_since(value: Any) -> datetime | None:
+    """A datetime, a date (its start, UTC) or an ISO string of either; None when empty."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return _aware(value)
+    if isinstance(value, date):
+        return datetime.combine(value, dtime.min, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+            if parsed is not None:
+                return _aware(parsed)
+            day = parse_date(value)
+        except ValueError:
+            day = None
+        if day is not None:
+            return datetime.combine(day, dtime.min, tzinfo=UTC)
+    raise ValueError("not a date or datetime")
+
+
+def _string_list(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ValueError
+    if not all(isinstance(v, str) for v in value):
+        raise ValueError
+    return list(value)
+
+
+def export_options_clean(
+    *,
+    project: Project,
+    format: str,
+    split: Any,
+    kinds: Any = None,
+    categories: Any = None,
+    approved_since: Any = None,
+    shape: Any = None,
+) -> dict[str, Any]:
+    """The job's options, checked: raises ApplicationError with an ``errors`` list."""
+    errors: list[dict[str, str]] = []
+    fmt = None
+    if not isinstance(format, str) or not format:
+        errors.append(_error("format", "Choose an export format."))
+    elif shape is not None and not isinstance(shape, str):
+        errors.append(_error("shape", "Must be a format name."))
+    else:
+        try:
+            fmt = format_get(format, shape=shape or None)
+        except ExportFormatError as exc:
+            errors.append(_error("shape" if format == "parquet" and shape else "format", str(exc)))
+    split = split or ExportSplit.TRAIN
+    if split not in ExportSplit.values:
+        errors.append(_error("split", f"One of {', '.join(ExportSplit.values)}."))
+    try:
+        kind_list = _string_list(kinds)
+    except ValueError:
+        kind_list = None
+        errors.append(_error("kinds", "Must be a list of kinds."))
+    if kind_list is not None:
+        unknown = [k for k in kind_list if k not in Kind.values]
+        if unknown:
+            errors.append(_error("kinds", f"Unknown kind {unknown[0]!r}; one of {Kind.values}."))
+        elif not kind_list:
+            errors.append(_error("kinds", "Choose at least one kind, or leave the filter out."))
+        elif fmt is not None and not set(kind_list) & fmt.kinds:
+            errors.append(
+                _error(
+                    "kinds",
+                    f"{fmt.name} takes {' and '.join(sorted(fmt.kinds))} records; "
+                    "none of the chosen kinds.",
+                )
+            )
+        kind_list = sorted(set(kind_list))
+    try:
+        category_list = _string_list(categories)
+    except ValueError:
+        category_list = None
+        errors.append(_error("categories", "Must be a list of category names."))
+    if category_list is not None:
+        known = set(project.categories) | set(project.harm_categories)
+        unknown = [c for c in category_list if c not in known]
+        if unknown:
+            errors.append(
+                _error(
+                    "categories",
+                    f"{unknown[0]!r} is not an instruction category or harm category of this "
+                    "project.",
+                )
+            )
+        elif not category_list:
+            errors.append(
+                _error("categories", "Choose at least one category, or leave the filter out.")
+            )
+        elif len(category_list) > MAX_CATEGORIES:
+            errors.append(_error("categories", f"At most {MAX_CATEGORIES} categories."))
+        category_list = sorted(set(category_list))
+    try:
+        since = _parse_since(approved_since)
+    except ValueError:
+        since = None
+        errors.append(_error("approved_since", "Must be a date (YYYY-MM-DD) or an ISO datetime."))
+    if errors:
+        first = errors[0]
+        raise ApplicationError(
+            f"Invalid export: {first['field']}: {first['message']}", {"errors": errors}
+        )
+    assert fmt is not None
+    return {
+        "format": fmt.name,
+        "shape": fmt.shape if fmt.container == "parquet" else None,
+        "split": split,
+        "kinds": kind_list,
+        "categories": category_list,
+        "approved_since": since.isoformat() if since else None,
+    }
+
+
+def export_request(
+    *,
+    project: Project,
+    actor: Any,
+    format: str,
+    split: str | None = ExportSplit.TRAIN,
+    kinds: list[str] | None = None,
+    categories: list[str] | None = None,
+    approved_since: datetime | date | str | None = None,
+    shape: str | None = None,
+) -> ExportJob:
+    """Queue an export of the project's approved records; a worker builds it after commit."""
+    options = export_options_clean(
+        project=project,
+        format=format,
+        split=split,
+        kinds=kinds,
+        categories=categories,
+        approved_since=approved_since,
+        shape=shape,
+    )
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            project=project,
+            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            format=options["format"],
+            split=options["split"],
+            options={k: options[k] for k in ("shape", "kinds", "categories", "approved_since")},
+        )
+        audit_record(
+            actor=actor,
+            action="export.request",
+            obj=job,
+            project=project,
+            after={"format": job.format, "split": job.split, "options": job.options},
+        )
+        transaction.on_commit(lambda: _enqueue(job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from exports.tasks import build_export
+
+    build_export.delay(job_id)
+
+
+# --- build -------------------------------------------------------------------------------------
+
+
+def selection_of(job: ExportJob) -> selectors.ExportSelection:
+    options = job.options or {}
+    since = options.get("approved_since")
+    kinds, categories = options.get("kinds"), options.get("categories")
+    return selectors.ExportSelection(
+        project_id=job.project_id,
+        split=job.split,
+        kinds=tuple(kinds) if kinds is not None else None,
+        categories=tuple(categories) if categories is not None else None,
+        approved_since=_parse_since(since) if since else None,
+    )
+
+
+def export_file_name(job: ExportJob) -> str:
+    """``exports/<project>/<job>/<project-slug>-<format>[-<shape>]-<split>.<ext>``: the same
+    job always gets the same name, and it fits the file field."""
+    fmt = format_get(job.format, shape=job.options.get("shape"))
+    folder = f"exports/{job.project_id}/{job.pk}/"
+    tail = f"-{fmt.name}{'-' + fmt.shape if fmt.container == 'parquet' else ''}-{job.split}"
+    tail += f".{fmt.extension}"
+    room = max(FILE_NAME_MAX - len(folder) - len(tail), 0)
+    slug = slugify(job.project.name)[:room].strip("-") or f"project-{job.project_id}"[:room]
+    return f"{folder}{slug}{tail}"
+
+
+def code_version() -> str:
+    try:
+        return metadata.version("rubric")
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],  # noqa: S607
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        return described.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _temp_dir() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _temp_prefix(job_id: int) -> str:
+    return f"export-{job_id}-"
+
+
+def _remove_leftovers(job_id: int) -> None:
+    """A killed worker leaves its temporary file behind; the retry removes it."""
+    for path in _temp_dir().glob(f"{_temp_prefix(job_id)}*"):
+        path.unlink(missing_ok=True)
+
+
+def _remove_stored(name: str) -> None:
+    for stored in (name, selectors.manifest_name(name)):
+        if default_storage.exists(stored):
+            default_storage.delete(stored)
+
+
+class LeakCheck:
+    """Train records whose normalised prompt equals an eval prompt of the project."""
+
+    def __init__(self, eval_digests: set[bytes]) -> None:
+        self.eval_digests = eval_digests
+        self.count = 0
+        self.examples: list[str] = []
+
+    def check(self, external_id: str, data: dict) -> None:
+        digest = selectors.prompt_digest(data)
+        if digest is not None and digest in self.eval_digests:
+            self.count += 1
+            if len(self.examples) < LEAK_EXAMPLES:
+                self.examples.append(external_id)
+
+    def warnings(self) -> list[dict[str, Any]]:
+        if not self.count:
+            return []
+        return [
+            {
+                "code": "eval_prompt_overlap",
+                "message": (
+                    f"{self.count} train record(s) have the same normalised prompt as an eval "
+                    "item of this project; training on them leaks evaluation data."
+                ),
+                "count": self.count,
+                "external_ids": self.examples,
+            }
+        ]
+
+
+@dataclass
+class _Built:
+    result: ExportResult
+    warnings: list[dict[str, Any]]
+    guideline_versions: list[int]
+
+
+class _Progress:
+    """``write_export``'s progress callback: writes the job's progress now and then, each
+    write its own short transaction (the export itself holds no transaction open)."""
+
+    def __init__(self, job: ExportJob, total: int) -> None:
+        self.job_id, self.total = job.pk, total
+        self.last = 0.0
+
+    def __call__(self, records: int, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_SECONDS or not self.total:
+            return
+        self.last = now
+        fraction = min(records / self.total, 0.99)
+        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
+
+
+def _records(
+    selection: selectors.ExportSelection, leaks: LeakCheck | None, system_prompt: str
+) -> Iterator[ExportRecord]:
+    for item_id, external_id, kind, split, data, payload in selectors.export_record_rows(
+        selection=selection
+    ):
+        if leaks is not None and split == Split.TRAIN:
+            leaks.check(external_id, data)
+        yield ExportRecord(item_id, external_id, kind, data, payload, system_prompt)
+
+
+def _write(job: ExportJob, fileobj: Any) -> _Built:
+    selection = selection_of(job)
+    total = selectors.export_record_count(selection=selection)
+    leaks = None
+    if job.split != ExportSplit.EVAL:
+        digests = selectors.eval_prompt_digests(project_id=job.project_id)
+        leaks = LeakCheck(digests) if digests else None
+    result = write_export(
+        job.format,
+        _records(selection, leaks, job.project.system_prompt),
+        fileobj,
+        shape=job.options.get("shape"),
+        on_progress=_Progress(job, total),
+        progress_every=PROGRESS_EVERY,
+    )
+    return _Built(
+        result=result,
+        warnings=leaks.warnings() if leaks is not None else [],
+        guideline_versions=selectors.export_guideline_versions(selection=selection),
+    )
+
+
+def export_manifest(job: ExportJob, built: _Built, *, file_name: str) -> dict[str, Any]:
+    result = built.result
+    summary = result.as_dict()
+    fmt = format_get(job.format, shape=job.options.get("shape"))
+    return {
+        "project": {"id": job.project_id, "name": job.project.name},
+        "export_id": job.pk,
+        "format": fmt.name,
+        "shape": fmt.shape,
+        "split": job.split,
+        "options": dict(sorted(job.options.items())),
+        "records": result.records,
+        "rows": result.rows,
+        "counts_by_kind": summary["counts_by_kind"],
+        "counts_by_category": summary["counts_by_category"],
+        "skipped": summary["skipped"],
+        "skipped_by_kind": summary["skipped_by_kind"],
+        "file": file_name.rsplit("/", 1)[-1],
+        "content_type": fmt.content_type,
+        "sha256": result.sha256,
+        "bytes": result.bytes,
+        "created_at": timezone.now().isoformat(),
+        "code_version": code_version(),
+        "guideline_versions": built.guideline_versions,
+        "warnings": built.warnings,
+    }
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _start(job_id: int) -> ExportJob | None:
+    """Mark the job running (again, after a killed attempt); None when there is nothing to do:
+    no such job, or it is already done or failed."""
+    with transaction.atomic():
+        job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
+            return None
+        restarted = job.status == JobStatus.RUNNING
+        job.status, job.progress, job.error = JobStatus.RUNNING, 0.0, ""
+        job.started_at, job.finished_at = timezone.now(), None
+        job.save(update_fields=["status", "progress", "error", "started_at", "finished_at"])
+        audit_record(
+            actor=None,
+            action="export.restart" if restarted else "export.start",
+            obj=job,
+            project=job.project,
+            after={"status": job.status},
+        )
+    return ExportJob.objects.select_related("project").get(pk=job_id)
+
+
+def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
+    """Store the file and its manifest, then mark the job done in one short transaction.
+
+    The storage writes happen outside any transaction (a large file to S3 must not hold a row
+    lock, nor SQLite's write lock): killed between the two steps, the job is still running with
+    no file marked done, and the retry overwrites what was stored. False when another attempt
+    finished the job first (its file, byte-identical to this one, stands)."""
+    if ExportJob.objects.filter(pk=job.pk, status=JobStatus.DONE).exists():
+        return False
+    name = export_file_name(job)
+    _remove_stored(name)  # a killed attempt's leftovers: the name must be free to stay the same
+    temp.seek(0)
+    stored = default_storage.save(name, File(temp, name=name.rsplit("/", 1)[-1]))
+    manifest = export_manifest(job, built, file_name=stored)
+    default_storage.save(selectors.manifest_name(stored), ContentFile(manifest_bytes(manifest)))
+    result = built.result
+    with transaction.atomic():
+        locked = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == JobStatus.DONE:
+            return False
+        before = locked.status
+        locked.status, locked.progress, locked.error = JobStatus.DONE, 1.0, ""
+        locked.records, locked.size_bytes = result.records, result.bytes
+        locked.sha256, locked.manifest, locked.file.name = result.sha256, manifest, stored
+        locked.finished_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "status",
+                "progress",
+                "error",
+                "records",
+                "size_bytes",
+                "sha256",
+                "manifest",
+                "file",
+                "finished_at",
+            ]
+        )
+        audit_record(
+            actor=None,
+            action="export.done",
+            obj=locked,
+            project=job.project,
+            before={"status": before},
+            after={"status": JobStatus.DONE, "sha256": result.sha256, "records": result.records},
+        )
+    return True
+
+
+def export_error_message(exc: BaseException) -> str:
+    """What the lead reads on the page and in the API when the build fails."""
+    if isinstance(exc, ApplicationError):
+        message = exc.message
+    elif isinstance(exc, ExportRecordError | ExportFormatError):
+        message = str(exc)
+    else:
+        text = str(exc).strip()
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return message[:ERROR_MAX]
+
+
+def _fail(job: ExportJob, exc: BaseException) -> None:
+    with transaction.atomic():
+        locked = ExportJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status == JobStatus.DONE:
+            return
+        _remove_stored(export_file_name(job))
+        locked.status, locked.error = JobStatus.FAILED, export_error_message(exc)
+        locked.finished_at = timezone.now()
+        locked.file.name = ""
+        locked.save(update_fields=["status", "error", "finished_at", "file"])
+        audit_record(
+            actor=None,
+            action="export.failed",
+            obj=locked,
+            project=job.project,
+            before={"status": JobStatus.RUNNING},
+            after={"status": JobStatus.FAILED, "error": locked.error},
+        )
+
+
+def export_build(*, job_id: int) -> ExportJob | None:
+    """Build the export: the worker's whole job. Safe to run again: a done (or failed) job is
+    left as it is; a job left ``running`` by a killed worker is built again from scratch."""
+    job = _start(job_id)
+    if job is None:
+        return ExportJob.objects.filter(pk=job_id).first()
+    _remove_leftovers(job.pk)
+    temp = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in finally)
+        prefix=_temp_prefix(job.pk), suffix=".partial", dir=_temp_dir(), delete=False
+    )
+    try:
+        built = _write(job, temp)
+        temp.flush()
+        _finish(job, built, temp)
+    except Exception as exc:
+        logger.exception("export %s failed", job.pk)
+        try:
+            _fail(job, exc)
+        except Exception:
+            logger.exception("export %s: could not record the failure", job.pk)
+    finally:
+        temp.close()
+        Path(temp.name).unlink(missing_ok=True)
+    return ExportJob.objects.filter(pk=job_id).first()

@@ -1,6 +1,5 @@
 """REST API of projects, members and items: thin views over the services and selectors."""
 
-import django_filters
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -13,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import parsing, selectors, services
+from annotation.console_forms import ItemBrowseFilter
 from annotation.models import Item, ItemStatus, Kind, Membership, Project, Role, Split
 from core.access import item_get_for_member, membership_get, projects_for_member
 from core.errors import ApplicationError
@@ -139,15 +139,9 @@ class MemberDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ItemFilter(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=Kind.choices)
-    status = django_filters.ChoiceFilter(choices=ItemStatus.choices)
-    split = django_filters.ChoiceFilter(choices=Split.choices)
-    external_id = django_filters.CharFilter()
-
-    class Meta:
-        model = Item
-        fields = ["kind", "status", "split", "external_id"]
+# The items browser's filters: kind, status, split, external_id, category, agreement, gold,
+# duplicates and a search in the prompt text (q).
+ItemFilter = ItemBrowseFilter
 
 
 class ItemCursorPagination(CursorPagination):
@@ -186,6 +180,11 @@ class ItemsApi(APIView):
             OpenApiParameter("status", str, enum=ItemStatus.values),
             OpenApiParameter("split", str, enum=Split.values),
             OpenApiParameter("external_id", str),
+            OpenApiParameter("category", str, description="given at import or final"),
+            OpenApiParameter("agreement", str, enum=["agreed", "disputed", "none"]),
+            OpenApiParameter("gold", str, enum=["yes", "no"]),
+            OpenApiParameter("duplicates", bool, description="items sharing their content"),
+            OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
             OpenApiParameter("cursor", str),
             OpenApiParameter("page_size", int),
         ],
@@ -211,6 +210,7 @@ class ItemsApi(APIView):
         request={
             "application/json": {"type": "array", "items": {"type": "object"}},
             "application/x-ndjson": {"type": "string"},
+            "text/csv": {"type": "string"},
         },
         responses={
             201: inline_serializer(

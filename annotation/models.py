@@ -193,6 +193,7 @@ class Item(TimeStampedModel):
             models.Index(fields=["project", "id"], name="item_gold", condition=Q(is_gold=True)),
             models.Index(fields=["project", "status", "kind"], name="item_project_status"),
             models.Index(fields=["project", "content_hash"], name="item_content_hash"),
+            models.Index(fields=["project", "split"], name="item_split"),
         ]
 
     def __str__(self) -> str:
@@ -284,7 +285,14 @@ class Annotation(models.Model):
                 name="annotation_seconds_nonnegative",
             ),
         ]
-        indexes = [models.Index(fields=["project", "id"], name="annotation_by_project")]
+        indexes = [
+            models.Index(fields=["project", "id"], name="annotation_by_project"),
+            # The dashboard's per-annotator, per-day activity as an index-only scan.
+            models.Index(
+                fields=["project", "annotator", "created_at", "gold_correct"],
+                name="annotation_activity",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"annotation {self.pk} on item {self.item_id}"

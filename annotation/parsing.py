@@ -1,5 +1,7 @@
-"""Turning an uploaded body into item rows: a JSON array, `{"items": [...]}`, or NDJSON."""
+"""Turning an uploaded body into item rows: a JSON array, `{"items": [...]}`, NDJSON or CSV."""
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -81,11 +83,202 @@ def rows_from_body(body: bytes, content_type: str) -> list[Any]:
     media_type = content_type.split(";")[0].strip().lower()
     if media_type in NDJSON_TYPES:
         return rows_from_ndjson(body)
+    if media_type in CSV_TYPES:
+        return rows_from_csv(body)
     return rows_from_json(body)
 
 
 def rows_from_file(name: str, body: bytes) -> list[Any]:
-    """A file by its extension: .jsonl / .ndjson line by line, anything else as JSON."""
+    """A file by its extension: .jsonl / .ndjson line by line, .csv by rows, else as JSON."""
     if name.lower().endswith((".jsonl", ".ndjson")):
         return rows_from_ndjson(body)
+    if name.lower().endswith(".csv"):
+        return rows_from_csv(body)
     return rows_from_json(body)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+CSV_TYPES = {"text/csv", "application/csv"}
+# Columns of an item row in CSV: data fields, the two responses of a preference, and item fields.
+CSV_COLUMNS = (
+    "external_id",
+    "kind",
+    "prompt",
+    "messages",
+    "system",
+    "context",
+    "category",
+    "draft",
+    "response_a",
+    "response_b",
+    "model_a",
+    "model_b",
+    "model_response",
+    "harm_category",
+    "priority",
+    "split",
+    "metadata",
+    "gold",
+)
+_CSV_DATA = ("prompt", "system", "context", "category", "draft", "model_response", "harm_category")
+_CSV_JSON = ("messages", "metadata", "gold")
+
+
+def _csv_problem(line: int, index: int | None, external_id: Any, field: str, message: str) -> dict:
+    return {
+        "index": index,
+        "line": line,
+        "external_id": external_id,
+        "field": field,
+        "message": message,
+    }
+
+
+def _csv_row(cells: dict[str, str], index: int, line: int, problems: list[dict]) -> dict:
+    """One CSV record as an item row; an empty cell is an absent value."""
+    present = {name: value for name, value in cells.items() if value != ""}
+    external_id = present.get("external_id")
+    row: dict[str, Any] = {}
+    for name in ("external_id", "kind", "split"):
+        if name in present:
+            row[name] = present[name]
+    data: dict[str, Any] = {name: present[name] for name in _CSV_DATA if name in present}
+    for name in _CSV_JSON:
+        if name not in present:
+            continue
+        try:
+            value = json.loads(present[name])
+        except json.JSONDecodeError as exc:
+            problems.append(
+                _csv_problem(line, index, external_id, name, f"Not valid JSON: {exc.msg}.")
+            )
+            continue
+        if name == "messages":
+            data["messages"] = value
+        else:
+            row[name] = value
+    if any(name in present for name in ("response_a", "response_b", "model_a", "model_b")):
+        responses = []
+        for side in ("a", "b"):
+            response: dict[str, Any] = {"text": present.get(f"response_{side}", "")}
+            if f"model_{side}" in present:
+                response["model"] = present[f"model_{side}"]
+            responses.append(response)
+        data["responses"] = responses
+    row["data"] = data  # empty: the validator then names the missing prompt
+    if "priority" in present:
+        try:
+            row["priority"] = float(present["priority"])
+        except ValueError:
+            problems.append(_csv_problem(line, index, external_id, "priority", "Must be a number."))
+    return row
+
+
+def csv_rows_and_lines(body: bytes) -> tuple[list[Any], list[int]]:
+    """Item rows from CSV with a header row, and the line each row starts on (for reports).
+
+    Columns: see CSV_COLUMNS; `messages`, `metadata` and `gold` hold JSON text. Every problem
+    of the file (unknown columns, bad JSON in a cell, a priority that is not a number) is
+    reported at once with its line, and nothing is returned."""
+    check_size(len(body))
+    text = _decode(body)
+    if text.startswith("\ufeff"):  # a byte-order mark, as spreadsheet programs write it
+        text = text[1:]
+    if not text.strip():
+        raise ApplicationError("The file is empty: send a header row, then one item per row.")
+    # A cell may be as long as the whole upload (a long messages JSON, say).
+    csv.field_size_limit(max(csv.field_size_limit(), settings.RUBRIC_IMPORT_MAX_BYTES))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise ApplicationError(f"Malformed CSV at line {reader.line_num}: {exc}.") from None
+    header = [name.strip().lower() for name in header]
+    problems: list[dict] = []
+    unknown = [name for name in header if name not in CSV_COLUMNS]
+    for name in unknown:
+        problems.append(
+            _csv_problem(
+                1,
+                None,
+                None,
+                name or "(empty)",
+                f"Unknown column. Columns: {', '.join(CSV_COLUMNS)}.",
+            )
+        )
+    for name in sorted({n for n in header if header.count(n) > 1}):
+        problems.append(_csv_problem(1, None, None, name, "This column appears more than once."))
+    if "external_id" not in header:
+        problems.append(_csv_problem(1, None, None, "external_id", "The column is required."))
+    if problems:
+        raise _csv_invalid(problems)
+    rows: list[Any] = []
+    lines: list[int] = []
+    start = reader.line_num + 1
+    try:
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                start = reader.line_num + 1
+                continue
+            index, line = len(rows), start
+            if len(record) != len(header):
+                problems.append(
+                    _csv_problem(
+                        line,
+                        index,
+                        None,
+                        "",
+                        f"Has {len(record)} cells; the header has {len(header)} columns.",
+                    )
+                )
+                record = (record + [""] * len(header))[: len(header)]
+            rows.append(_csv_row(dict(zip(header, record, strict=True)), index, line, problems))
+            lines.append(line)
+            start = reader.line_num + 1
+            check_count(len(rows))
+    except csv.Error as exc:
+        raise ApplicationError(
+            f"Malformed CSV at line {reader.line_num}: {exc}.",
+            {"errors": [{"line": reader.line_num, "message": str(exc)}]},
+        ) from None
+    if problems:
+        raise _csv_invalid(problems)
+    if not rows:
+        raise ApplicationError("The file holds a header row but no items.")
+    return rows, lines
+
+
+def _csv_invalid(problems: list[dict]) -> ApplicationError:
+    first = problems[0]
+    where = f"line {first['line']}" + (f" {first['field']}" if first["field"] else "")
+    return ApplicationError(
+        f"{len(problems)} problem(s) in the CSV; nothing was written. First: {where}: "
+        f"{first['message']}",
+        {"errors": problems},
+    )
+
+
+def rows_from_csv(body: bytes) -> list[Any]:
+    """Item rows from CSV (see csv_rows_and_lines)."""
+    return csv_rows_and_lines(body)[0]
+
+
+def ndjson_lines(body: bytes) -> list[int]:
+    """The line number of each item of an NDJSON body (blank lines skipped), for reports."""
+    return [
+        number
+        for number, line in enumerate(body.decode("utf-8", "replace").split("\n"), start=1)
+        if line.strip()
+    ]
+
+
+def rows_and_lines_from_file(name: str, body: bytes) -> tuple[list[Any], list[int] | None]:
+    """rows_from_file, and for line-based formats the line each row came from."""
+    lowered = name.lower()
+    if lowered.endswith(".csv"):
+        return csv_rows_and_lines(body)
+    rows = rows_from_file(name, body)
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return rows, ndjson_lines(body)
+    return rows, None

@@ -154,3 +154,51 @@ def preference_rows(n: int, tag: str):
             "metadata": {"source": "bench", "uncertainty": (i % 100) / 100},
             "priority": (i % 100) / 100,
         }
+
+
+def copy_text(value: str) -> str:
+    """A value in COPY's text format: backslashes doubled, tabs and newlines escaped."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def copy_lines(table: str, columns: str, lines, *, batch: int = 10_000) -> float:
+    """COPY pre-formatted text lines (tab-separated, newline-terminated) into `table`;
+    returns the seconds it took. Needs setup_django first."""
+    from django.db import connection
+
+    started = time.monotonic()
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        chunk = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= batch:
+                copy.write("".join(chunk))
+                chunk = []
+        copy.write("".join(chunk))
+    return time.monotonic() - started
+
+
+def next_ids(*tables: str) -> dict[str, int]:
+    """The next free id of each table (for COPY with explicit ids)."""
+    from django.db import connection
+
+    out = {}
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
+            out[table] = cursor.fetchone()[0]
+    return out
+
+
+def reset_sequences(*tables: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+            )

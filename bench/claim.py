@@ -123,6 +123,7 @@ def run_size(base, size, clients, cycles):
             "name": f"claim bench {size}",
             "annotations_per_item": 2,
             "review_sample_rate": 0,
+            "agreement_every": 0,  # the queue alone, not agreement reports run in-process
         },
     )
     started = time.perf_counter()

@@ -1,0 +1,128 @@
+"""REST API of the lead's console: the dashboard's figures as JSON.
+
+Everything else a lead does in the console already has its endpoint: projects (POST, and PATCH
+for settings and guidelines), members, items (import, CSV included; list; detail), users
+(staff), agreement reports and exports.
+"""
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import dashboard
+from annotation.models import Role
+from core.access import membership_get
+
+
+@extend_schema_serializer(component_name="DashboardProgress")
+class ProgressSerializer(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Non-gold items.")
+    approved = serializers.IntegerField()
+    in_review = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    open = serializers.IntegerField()
+    gold_items = serializers.IntegerField()
+    approved_share = serializers.FloatField()
+    annotations_done = serializers.IntegerField()
+    annotations_needed = serializers.IntegerField()
+    by_kind = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="kind -> status -> non-gold items",
+    )
+
+
+@extend_schema_serializer(component_name="DashboardDay")
+class DaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    annotations = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="DashboardAgreement")
+class AgreementSerializer(serializers.Serializer):
+    computed_at = serializers.ListField(child=serializers.DateTimeField())
+    alpha = serializers.DictField(
+        child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+        help_text="field -> its headline alpha in each report, oldest first",
+    )
+
+
+@extend_schema_serializer(component_name="DashboardAnnotator")
+class AnnotatorSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    annotations = serializers.IntegerField()
+    active_days = serializers.IntegerField()
+    per_day = serializers.FloatField(allow_null=True)
+    last_day = serializers.DateField(allow_null=True)
+    gold_answers = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    agreement_with_others = serializers.FloatField(allow_null=True)
+    agreement_pairs = serializers.IntegerField()
+    median_seconds = serializers.FloatField(allow_null=True)
+    position_bias_left = serializers.FloatField(allow_null=True)
+    position_choices = serializers.IntegerField()
+    flags = serializers.ListField(child=serializers.CharField())
+    flag_kinds = serializers.ListField(
+        child=serializers.ChoiceField(["gold", "position"]), help_text="what each flag is about"
+    )
+
+
+@extend_schema_serializer(component_name="DashboardCoverageRow")
+class CoverageRowSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    warn = serializers.CharField(help_text='"low" (under 5%), "high" (over 50%) or ""')
+
+
+@extend_schema_serializer(component_name="DashboardCoverage")
+class CoverageSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    field = serializers.CharField()
+    basis = serializers.CharField(
+        help_text='"approved" (final records), "imported" (categories given at import) or ""'
+    )
+    total = serializers.IntegerField()
+    rows = CoverageRowSerializer(many=True)
+    not_given = serializers.IntegerField()
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+@extend_schema_serializer(component_name="DashboardMix")
+class MixSerializer(serializers.Serializer):
+    instruction_categories = CoverageSerializer()
+    refusal_harm_categories = CoverageSerializer()
+    refusal_decisions = serializers.DictField(child=serializers.IntegerField())
+    sft_instruction = serializers.IntegerField()
+    sft_refusal = serializers.IntegerField()
+    refusal_share_of_sft = serializers.FloatField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="DashboardDuplicates")
+class DuplicatesSerializer(serializers.Serializer):
+    groups = serializers.IntegerField()
+    items = serializers.IntegerField()
+
+
+class DashboardApi(APIView):
+    """The dashboard's figures (leads and reviewers), from the same selector as the page."""
+
+    @extend_schema_serializer(component_name="Dashboard")
+    class OutputSerializer(serializers.Serializer):
+        project = serializers.IntegerField()
+        date = serializers.DateField()
+        progress = ProgressSerializer()
+        annotations_per_day = DaySerializer(many=True)
+        agreement_over_time = AgreementSerializer()
+        annotators = AnnotatorSerializer(many=True)
+        annotators_as_of = serializers.DateTimeField(allow_null=True)
+        coverage = MixSerializer()
+        duplicates = DuplicatesSerializer()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, project_id: int):
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        board = dashboard.dashboard_get(project=membership.project)
+        return Response(self.OutputSerializer(dashboard.dashboard_as_dict(board)).data)

@@ -1,0 +1,597 @@
+"""The project lead's console: create a project, settings, guidelines, members, uploads, the
+dashboard and the items browser.
+
+Thin function views: the caller's membership comes from core.access (404 for non-members, 403
+for members who are not leads), one service or selector does the work, and a service's
+ApplicationError is put back on the form and the page re-rendered with a 4xx status.
+"""
+
+import json
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from annotation import charts, dashboard, parsing, selectors, services
+from annotation.console_forms import (
+    GuidelinesForm,
+    ItemBrowseFilter,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+    UploadForm,
+    UserCreateForm,
+)
+from annotation.models import Item, Membership, Role
+from core import errors
+from core.access import membership_get
+from core.markdown import render_markdown
+from core.models import AuditEvent
+from core.services import user_create
+
+PAGE_SIZE = 50
+MAX_ERRORS_SHOWN = 500
+MAX_DUPLICATES_SHOWN = 200
+GUIDELINE_VERSIONS_SHOWN = 10
+UPLOAD_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".csv")
+UPLOAD_OVERHEAD = 64 * 1024  # multipart boundaries and the CSRF field around the file
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _lead(request: HttpRequest, project_id: int) -> Membership:
+    """The caller's lead membership: 404 for non-members, 403 for other roles."""
+    try:
+        return membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+    except errors.PermissionDenied as exc:
+        raise PermissionDenied(exc.message) from None
+
+
+def _page(
+    request: HttpRequest,
+    template: str,
+    membership: Membership,
+    active: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> HttpResponse:
+    context = {"membership": membership, "project": membership.project, "active": active, **context}
+    return render(request, template, context, status=status)
+
+
+# --- a new project --------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_new(request: HttpRequest) -> HttpResponse:
+    """Any logged-in user creates a project and becomes its lead."""
+    form = ProjectCreateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(actor=request.user, settings=form.settings())
+        except errors.ApplicationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(
+                request,
+                f"Project “{project.name}” created; you are its lead. Next: write the "
+                "guidelines, add members and upload items.",
+            )
+            return redirect("console:dashboard", project_id=project.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "console/new.html", {"form": form}, status=status)
+
+
+# --- settings and guidelines ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    project = membership.project
+    if request.method == "GET":
+        form = ProjectSettingsForm.for_project(project)
+        return _page(request, "console/settings.html", membership, "settings", {"form": form})
+    form = ProjectSettingsForm(request.POST)
+    if form.is_valid():
+        try:
+            services.project_update(project=project, actor=request.user, changes=form.changes())
+        except errors.ApplicationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("console:settings", project_id=project.pk)
+    return _page(request, "console/settings.html", membership, "settings", {"form": form}, 400)
+
+
+def _guideline_versions(membership: Membership) -> list[dict[str, Any]]:
+    """Recent guideline changes from the audit log, newest first, with their version numbers
+    (each change made exactly one version)."""
+    project = membership.project
+    events = (
+        AuditEvent.objects.filter(
+            project=project, action="project.update", after__has_key="guidelines"
+        )
+        .select_related("actor")
+        .order_by("-id")[:GUIDELINE_VERSIONS_SHOWN]
+    )
+    return [
+        {
+            "version": project.guidelines_version - i,
+            "at": event.created_at,
+            "by": event.actor.username if event.actor else None,
+            "text": (event.after or {}).get("guidelines", ""),
+        }
+        for i, event in enumerate(events)
+    ]
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    project = membership.project
+    status = 200
+    if request.method == "POST":
+        form = GuidelinesForm(request.POST)
+        if form.is_valid():
+            before = project.guidelines_version
+            try:
+                project = services.project_update(
+                    project=project,
+                    actor=request.user,
+                    changes={"guidelines": form.cleaned_data["guidelines"]},
+                )
+            except errors.ApplicationError as error:
+                form.add_error("guidelines", error.message)
+            else:
+                if project.guidelines_version != before:
+                    messages.success(
+                        request,
+                        f"Guidelines saved as version {project.guidelines_version}. Annotators "
+                        "see a notice until they annotate under it.",
+                    )
+                else:
+                    messages.info(request, "No change: the guidelines are as they were.")
+                return redirect("console:guidelines", project_id=project.pk)
+        status = 400
+        text = request.POST.get("guidelines", "")
+    else:
+        text = project.guidelines
+        form = GuidelinesForm(initial={"guidelines": text})
+    context = {
+        "form": form,
+        "preview": render_markdown(text),
+        "versions": _guideline_versions(membership),
+    }
+    return _page(request, "console/guidelines.html", membership, "guidelines", context, status)
+
+
+@require_POST
+@login_required
+def guidelines_preview(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
+    """The markdown as annotators will see it: rendered without raw HTML, then sanitised."""
+    _lead(request, project_id)
+    text = request.POST.get("guidelines", "")[: services.MAX_GUIDELINES]
+    return render(request, "console/guidelines.html#preview", {"preview": render_markdown(text)})
+
+
+# --- members --------------------------------------------------------------------------------------
+
+
+def _members_page(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    status: int = 200,
+    add_form: MemberAddForm | None = None,
+    user_form: UserCreateForm | None = None,
+    error: str = "",
+    created: dict[str, Any] | None = None,
+) -> HttpResponse:
+    members = membership.project.memberships.select_related("user").order_by("user__username").all()
+    context = {
+        "members": members,
+        "roles": Role.choices,
+        "add_form": add_form or MemberAddForm(),
+        "user_form": (user_form or UserCreateForm()) if request.user.is_staff else None,
+        "error": error,
+        "created": created,
+    }
+    return _page(request, "console/members.html", membership, "members", context, status)
+
+
+def _after_member_change(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Back to the members page, or to the project page if the caller is no longer a lead."""
+    still_lead = Membership.objects.filter(
+        project_id=project_id, user=request.user, role=Role.LEAD
+    ).exists()
+    if still_lead:
+        return redirect("console:members", project_id=project_id)
+    return redirect("annotation:project", project_id=project_id)
+
+
+@require_GET
+@login_required
+def members(request: HttpRequest, project_id: int) -> HttpResponse:
+    return _members_page(request, _lead(request, project_id))
+
+
+@require_POST
+@login_required
+def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            member, created = services.membership_set(
+                project=membership.project,
+                actor=request.user,
+                username=form.cleaned_data["username"],
+                role=form.cleaned_data["role"],
+            )
+        except errors.ApplicationError as error:
+            form.add_service_errors(error)
+            return _members_page(request, membership, status=error.status_code, add_form=form)
+        verb = "added as" if created else "is now"
+        messages.success(request, f"{member.user.username} {verb} {member.get_role_display()}.")
+        return _after_member_change(request, project_id)
+    return _members_page(request, membership, status=400, add_form=form)
+
+
+def _member_of(membership: Membership, user_id: int) -> Membership:
+    member = membership.project.memberships.select_related("user").filter(user_id=user_id).first()
+    if member is None:
+        raise Http404("That user is not a member of this project.")
+    return member
+
+
+@require_POST
+@login_required
+def member_role(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    member = _member_of(membership, user_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, membership, status=400, error="Choose a role.")
+    try:
+        services.membership_set(
+            project=membership.project,
+            actor=request.user,
+            username=member.user.username,
+            role=form.cleaned_data["role"],
+        )
+    except errors.ApplicationError as error:
+        return _members_page(request, membership, status=error.status_code, error=error.message)
+    messages.success(request, f"{member.user.username} is now {Role(form.cleaned_data['role'])}.")
+    return _after_member_change(request, project_id)
+
+
+@require_POST
+@login_required
+def member_remove(request: HttpRequest, project_id: int, user_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    member = _member_of(membership, user_id)
+    try:
+        services.membership_remove(
+            project=membership.project, actor=request.user, membership=member
+        )
+    except errors.ApplicationError as error:
+        return _members_page(request, membership, status=error.status_code, error=error.message)
+    messages.success(request, f"{member.user.username} was removed from the project.")
+    return _after_member_change(request, project_id)
+
+
+@require_POST
+@login_required
+def member_user_create(request: HttpRequest, project_id: int) -> HttpResponse:
+    """Staff create an account (and may add it to this project at once). A generated password
+    is shown on this response only."""
+    membership = _lead(request, project_id)
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff create users.")
+    form = UserCreateForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, membership, status=400, user_form=form)
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            user, _token, generated = user_create(
+                actor=request.user,
+                username=data["username"],
+                password=data["password"] or None,
+                email=data["email"],
+            )
+            if data["role"]:
+                services.membership_set(
+                    project=membership.project,
+                    actor=request.user,
+                    username=user.username,
+                    role=data["role"],
+                )
+    except errors.ApplicationError as error:
+        form.add_service_errors(error)
+        return _members_page(request, membership, status=error.status_code, user_form=form)
+    created = {"username": user.username, "password": generated, "role": data["role"]}
+    return _members_page(request, membership, status=201, created=created)
+
+
+# --- uploads --------------------------------------------------------------------------------------
+
+
+def _error_rows(problems: list[dict[str, Any]], lines: list[int] | None) -> list[dict[str, Any]]:
+    rows = []
+    for problem in problems:
+        index = problem.get("index")
+        line = problem.get("line")
+        if line is None and lines is not None and isinstance(index, int) and index < len(lines):
+            line = lines[index]
+        rows.append(
+            {
+                "index": index,
+                "line": line,
+                "external_id": problem.get("external_id"),
+                "field": problem.get("field", ""),
+                "message": problem.get("message", ""),
+            }
+        )
+    return rows
+
+
+def _upload_context(**extra: Any) -> dict[str, Any]:
+    return {"form": UploadForm(), "csv_columns": ", ".join(parsing.CSV_COLUMNS), **extra}
+
+
+def _too_large(size: int) -> str:
+    try:
+        parsing.check_size(size)
+    except errors.PayloadTooLarge as error:
+        return error.message
+    return ""
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    """A file of items through the import service: all or nothing, every problem listed."""
+    membership = _lead(request, project_id)
+    if request.method == "GET":
+        return _page(request, "console/upload.html", membership, "upload", _upload_context())
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    limit = django_settings.RUBRIC_IMPORT_MAX_BYTES
+    if declared.isdigit() and int(declared) > limit + UPLOAD_OVERHEAD:
+        # Refused before the file is read: the body is larger than any allowed file.
+        context = _upload_context(error=_too_large(int(declared)))
+        return _page(request, "console/upload.html", membership, "upload", context, 413)
+    form = UploadForm(request.POST, request.FILES)
+    context = _upload_context(form=form)
+    if not form.is_valid():
+        return _page(request, "console/upload.html", membership, "upload", context, 400)
+    upload_file = form.cleaned_data["file"]
+    context["filename"] = upload_file.name
+    lines: list[int] | None = None
+    try:
+        if not upload_file.name.lower().endswith(UPLOAD_EXTENSIONS):
+            raise errors.ApplicationError(
+                "Choose a .json, .jsonl (or .ndjson) or .csv file; the extension tells the format."
+            )
+        parsing.check_size(upload_file.size)  # before the file is read
+        rows, lines = parsing.rows_and_lines_from_file(upload_file.name, upload_file.read())
+        result = services.item_import(project=membership.project, rows=rows, actor=request.user)
+    except errors.ApplicationError as error:
+        problems = error.extra.get("errors") or []
+        context.update(
+            error=error.message,
+            problems=_error_rows(problems[:MAX_ERRORS_SHOWN], lines),
+            problem_count=len(problems),
+            errors_shown=MAX_ERRORS_SHOWN,
+        )
+        return _page(
+            request, "console/upload.html", membership, "upload", context, error.status_code
+        )
+    context.update(
+        result=result,
+        duplicates=result.duplicates[:MAX_DUPLICATES_SHOWN],
+        duplicates_shown=MAX_DUPLICATES_SHOWN,
+        form=UploadForm(),
+    )
+    return _page(request, "console/upload.html", membership, "upload", context)
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+STATUS_LABELS = {
+    "open": "Open",
+    "in_review": "In review",
+    "approved": "Approved",
+    "rejected": "Rejected",
+}
+
+
+def _coverage_chart(coverage: dashboard.Coverage, title: str) -> Any:
+    bars = [
+        charts.Bar(
+            label=row.label,
+            value=row.count,
+            note="" if row.share is None else f"{row.share:.1%}",
+            warn=bool(row.warn),
+        )
+        for row in coverage.rows
+    ]
+    return charts.bar_chart(bars, title=title, value_heading="Items")
+
+
+def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
+    progress, mix = board.progress, board.mix
+    statuses = list(dashboard.STATUSES)
+    history = board.agreement
+    return {
+        "progress": charts.stacked_bar_chart(
+            [
+                (kind, [counts.get(status, 0) for status in statuses])
+                for kind, counts in progress.by_kind.items()
+            ],
+            [STATUS_LABELS[s] for s in statuses],
+            title="Items by kind and status",
+            empty="No items yet. Upload a file of items to start.",
+        ),
+        "per_day": charts.column_chart(
+            [(day.strftime("%b %d"), n) for day, n in board.per_day],
+            title=f"Annotations per day, last {dashboard.DAYS} days (UTC)",
+            value_heading="Annotations",
+            empty=f"No annotations in the last {dashboard.DAYS} days.",
+        ),
+        "agreement": charts.line_chart(
+            [at.strftime("%b %d %H:%M") for at in history.computed_at],
+            list(history.series.items()),
+            title="Krippendorff's alpha per field over time",
+            y_range=(0.0, 1.0),
+            empty="No agreement report yet. Compute one on the agreement page.",
+        ),
+        "categories": _coverage_chart(mix.instruction, "Instruction categories"),
+        "harm": _coverage_chart(mix.refusal, "Refusal harm categories"),
+        "decisions": charts.bar_chart(
+            [
+                charts.Bar(
+                    label=decision,
+                    value=n,
+                    note=f"{n / total:.1%}" if (total := sum(mix.decisions.values())) else "",
+                )
+                for decision, n in mix.decisions.items()
+            ]
+            if any(mix.decisions.values())
+            else [],
+            title="Refusal decisions (approved)",
+            value_heading="Items",
+            empty="No approved refusal item yet.",
+        ),
+    }
+
+
+@require_GET
+@login_required
+def dashboard_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    board = dashboard.dashboard_get(project=membership.project)
+    context = {
+        "board": board,
+        "charts": _charts(board),
+        "min_position_choices": dashboard.MIN_POSITION_CHOICES,
+        "min_gold_answers": dashboard.MIN_GOLD_ANSWERS,
+    }
+    return _page(request, "console/dashboard.html", membership, "dashboard", context)
+
+
+# --- items ----------------------------------------------------------------------------------------
+
+
+def _prompt_of(data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
+    if isinstance(data.get("prompt"), str):
+        return data["prompt"]
+    messages_ = data.get("messages")
+    if isinstance(messages_, list):
+        for message in reversed(messages_):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return str(message.get("content", ""))
+    return ""
+
+
+def _category_of(data: Any) -> str:
+    if not isinstance(data, dict):
+        return ""
+    return str(data.get("category") or data.get("harm_category") or "")
+
+
+@require_GET
+@login_required
+def items(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project's items, filtered, newest first in pages of PAGE_SIZE (keyset on id)."""
+    membership = _lead(request, project_id)
+    project = membership.project
+    params = request.GET.copy()
+    after = params.pop("after", [None])[-1]
+    filterset = ItemBrowseFilter(params, queryset=Item.objects.filter(project=project))
+    context: dict[str, Any] = {"filterset": filterset, "form": filterset.form}
+    if not filterset.is_valid():
+        context.update(rows=[], total=0, invalid=True)
+        return _page(request, "console/items.html", membership, "items", context, 400)
+    matching = filterset.qs.order_by("-id")
+    page = matching
+    if after is not None:
+        try:
+            page = page.filter(pk__lt=int(after))
+        except ValueError:
+            raise Http404("No such page.") from None
+    fields = ("id", "external_id", "kind", "status", "agreement", "split", "is_gold", "data")
+    found = list(page.only(*fields, "submitted_count")[: PAGE_SIZE + 1])
+    rows = [
+        {
+            "item": item,
+            "prompt": _prompt_of(item.data),
+            "category": _category_of(item.data),
+        }
+        for item in found[:PAGE_SIZE]
+    ]
+    query = params.urlencode()
+    next_url = None
+    if len(found) > PAGE_SIZE:
+        next_params = params.copy()
+        next_params["after"] = str(found[PAGE_SIZE - 1].pk)
+        next_url = f"?{next_params.urlencode()}"
+    context.update(
+        rows=rows,
+        # A search reads every item's prompt; counting its matches would read them twice.
+        total=None if filterset.form.cleaned_data.get("q") else matching.count(),
+        next_url=next_url,
+        first_url=f"?{query}" if after is not None else None,
+        query=query,
+        categories=list(dict.fromkeys([*project.categories, *project.harm_categories])),
+    )
+    return _page(request, "console/items.html", membership, "items", context)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@require_GET
+@login_required
+def item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    membership = _lead(request, project_id)
+    found = Item.objects.filter(project=membership.project, pk=item_id).first()
+    if found is None:
+        raise Http404("No such item in this project.")
+    detail = selectors.item_detail(item=found, membership=membership)
+    for entry in detail["annotations"]:
+        entry["payload_json"] = _pretty(entry["payload"])
+    for entry in detail["reviews"]:
+        entry["final_json"] = _pretty(entry["final"]) if entry["final"] is not None else ""
+    for entry in [detail["final_record"], *detail["final_history"]]:
+        if entry is not None:
+            entry["payload_json"] = _pretty(entry["payload"])
+    detail["metadata_json"] = _pretty(detail["metadata"]) if detail["metadata"] else ""
+    detail["gold_json"] = _pretty(detail.get("gold")) if detail.get("is_gold") else ""
+    data = detail["data"] if isinstance(detail["data"], dict) else {}
+    context = {
+        "detail": detail,
+        "data": data,
+        "responses": data.get("responses") if isinstance(data.get("responses"), list) else [],
+        "back": reverse("console:items", args=[membership.project_id])
+        + (f"?{request.GET.urlencode()}" if request.GET else ""),
+    }
+    return _page(request, "console/item.html", membership, "items", context)

@@ -1,0 +1,523 @@
+"""The lead's dashboard: progress, activity, agreement over time, annotator quality, coverage.
+
+Every figure comes from a fixed number of aggregate (GROUP BY) queries, whatever the size of
+the project: the items by kind and status, and the gold items apart (both index-only scans);
+the annotations by annotator and day (index-only with the proposed `annotation_activity`
+index, see bench/dashboard.py); the project's users; the recent agreement reports and the
+newest one's annotator rows; the approved final records by category and decision (plus, only
+while a kind has nothing approved, the categories given at import); and the shared content
+hashes (index-only). Nothing loops over items or annotators with a query. These scans still
+grow with the project: bench/dashboard.py measures how much.
+
+Choices worth knowing:
+
+* Coverage is measured on approved items (their current final record): that is what an export
+  trains on. While a kind has no approved item yet, its chart shows the categories given at
+  import instead (instruction `data.category`, refusal `data.harm_category`) and says so.
+  A category under 5% or over 50% of its kind's total gets a warning (nothing is warned about
+  while the total is zero); a category of the project's list with no item is under 5%.
+* Live counts (annotations, per-day throughput, gold accuracy) are read from the annotations;
+  agreement with the others, median seconds and position bias come from the newest done
+  agreement report, so they are as of that report (its time is shown).
+* Flags: gold accuracy below the project's `gold_threshold` once an annotator has answered at
+  least MIN_GOLD_ANSWERS gold items; position bias outside 40-60% left once they made at least
+  MIN_POSITION_CHOICES non-tie preference choices.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from annotation import kinds
+from annotation.models import Annotation, Item, ItemStatus, Membership, Project, Role
+from review.models import AgreementReport, FinalRecord, JobStatus
+
+STATUSES = tuple(ItemStatus.values)  # open, in_review, approved, rejected
+DAYS = 30  # the annotations-per-day chart
+REPORTS = 30  # agreement reports on the agreement-over-time chart
+COVERAGE_LOW, COVERAGE_HIGH = 0.05, 0.50
+POSITION_LOW, POSITION_HIGH = 0.40, 0.60
+MIN_POSITION_CHOICES = 20
+MIN_GOLD_ANSWERS = 3
+NOT_GIVEN = "(not given)"
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Non-gold items by kind and status; gold items counted apart (they are never completed)."""
+
+    by_kind: dict[str, dict[str, int]]
+    total: int
+    approved: int
+    in_review: int
+    rejected: int
+    open: int
+    gold_items: int
+    annotations_done: int  # submitted annotations on non-gold items
+    annotations_needed: int  # non-gold items x annotations_per_item
+
+    @property
+    def approved_share(self) -> float:
+        return self.approved / self.total if self.total else 0.0
+
+    @property
+    def annotated_share(self) -> float:
+        if not self.annotations_needed:
+            return 0.0
+        return min(1.0, self.annotations_done / self.annotations_needed)
+
+
+def _progress(project: Project) -> Progress:
+    """Two index-only GROUP BYs: all items by kind and status (the item_project_status index),
+    and the gold items (the partial item_gold index), which are then taken out."""
+    rows = (
+        Item.objects.filter(project=project)
+        .values("kind", "status")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    gold_rows = (
+        Item.objects.filter(project=project, is_gold=True)
+        .values("kind", "status")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    by_kind: dict[str, dict[str, int]] = {
+        k: dict.fromkeys(STATUSES, 0) for k in kinds.KINDS if k in project.kinds
+    }
+    for row in rows:
+        counts = by_kind.setdefault(row["kind"], dict.fromkeys(STATUSES, 0))
+        counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
+    gold = 0
+    for row in gold_rows:
+        by_kind[row["kind"]][row["status"]] -= row["n"]
+        gold += row["n"]
+    by_kind = {k: by_kind[k] for k in kinds.KINDS if k in by_kind}
+    status_totals = {s: sum(counts.get(s, 0) for counts in by_kind.values()) for s in STATUSES}
+    total = sum(status_totals.values())
+    return Progress(
+        by_kind=by_kind,
+        total=total,
+        approved=status_totals[ItemStatus.APPROVED],
+        in_review=status_totals[ItemStatus.IN_REVIEW],
+        rejected=status_totals[ItemStatus.REJECTED],
+        open=status_totals[ItemStatus.OPEN],
+        gold_items=gold,
+        annotations_done=0,  # filled in from the annotations (see dashboard_get)
+        annotations_needed=total * project.annotations_per_item,
+    )
+
+
+# --- activity and annotators ---------------------------------------------------------------------
+
+
+@dataclass
+class AnnotatorRow:
+    user_id: int
+    username: str
+    role: str | None  # None: no longer a member
+    annotations: int = 0
+    active_days: int = 0
+    per_day: float | None = None
+    last_day: date | None = None
+    gold_answers: int = 0
+    gold_accuracy: float | None = None
+    agreement_with_others: float | None = None
+    agreement_pairs: int = 0
+    median_seconds: float | None = None
+    position_bias_left: float | None = None
+    position_choices: int = 0
+    flags: list[str] = field(default_factory=list)  # full sentences
+    flag_kinds: list[str] = field(default_factory=list)  # "gold", "position" (short labels)
+
+
+def _activity(
+    project: Project, today: date
+) -> tuple[list[tuple[date, int]], dict[int, AnnotatorRow]]:
+    """Annotations per day (the last DAYS days) and per annotator, from one GROUP BY."""
+    rows = (
+        Annotation.objects.filter(project=project)
+        .annotate(day=TruncDate("created_at"))
+        .values("annotator_id", "day")
+        .annotate(
+            n=Count("*"),
+            gold=Count("gold_correct"),  # answers on gold items (the only non-null ones)
+            gold_ok=Count("gold_correct", filter=Q(gold_correct=True)),
+        )
+        .order_by()
+    )
+    first_day = today - timedelta(days=DAYS - 1)
+    per_day = dict.fromkeys((first_day + timedelta(days=i) for i in range(DAYS)), 0)
+    annotators: dict[int, AnnotatorRow] = {}
+    gold_ok: dict[int, int] = {}
+    for row in rows:
+        day = row["day"]
+        if day in per_day:
+            per_day[day] += row["n"]
+        entry = annotators.setdefault(
+            row["annotator_id"], AnnotatorRow(user_id=row["annotator_id"], username="", role=None)
+        )
+        entry.annotations += row["n"]
+        entry.active_days += 1
+        entry.gold_answers += row["gold"]
+        gold_ok[entry.user_id] = gold_ok.get(entry.user_id, 0) + row["gold_ok"]
+        if day is not None and (entry.last_day is None or day > entry.last_day):
+            entry.last_day = day
+    for entry in annotators.values():
+        entry.per_day = entry.annotations / entry.active_days if entry.active_days else None
+        if entry.gold_answers:
+            entry.gold_accuracy = gold_ok[entry.user_id] / entry.gold_answers
+    return sorted(per_day.items()), annotators
+
+
+def _people(project: Project, annotators: dict[int, AnnotatorRow]) -> None:
+    """Usernames and roles of everyone who annotated, and of annotators who have not yet."""
+    role = Membership.objects.filter(project=project, user=OuterRef("pk")).values("role")[:1]
+    users = (
+        get_user_model()
+        .objects.filter(
+            Q(pk__in=list(annotators))
+            | Q(memberships__project=project, memberships__role=Role.ANNOTATOR)
+        )
+        .annotate(project_role=Subquery(role))
+        .values_list("pk", "username", "project_role")
+        .distinct()
+    )
+    for pk, username, project_role in users:
+        entry = annotators.setdefault(pk, AnnotatorRow(user_id=pk, username="", role=None))
+        entry.username, entry.role = username, project_role
+
+
+def _flag(project: Project, row: AnnotatorRow) -> None:
+    if (
+        row.gold_accuracy is not None
+        and row.gold_answers >= MIN_GOLD_ANSWERS
+        and row.gold_accuracy < project.gold_threshold
+    ):
+        row.flag_kinds.append("gold")
+        row.flags.append(
+            f"Gold accuracy {row.gold_accuracy:.0%} is below the project's "
+            f"{project.gold_threshold:.0%} threshold ({row.gold_answers} gold answers)."
+        )
+    if (
+        row.position_bias_left is not None
+        and row.position_choices >= MIN_POSITION_CHOICES
+        and not POSITION_LOW <= row.position_bias_left <= POSITION_HIGH
+    ):
+        row.flag_kinds.append("position")
+        row.flags.append(
+            f"Chose the response shown on the left {row.position_bias_left:.0%} of the time "
+            f"({row.position_choices} choices): beyond a 60/40 position bias."
+        )
+
+
+# --- agreement over time -------------------------------------------------------------------------
+
+
+@dataclass
+class AgreementHistory:
+    computed_at: list[datetime]
+    series: dict[str, list[float | None]]  # field -> alpha per report, oldest first
+    latest_at: datetime | None
+
+
+def _main_alpha(figures: Any) -> float | None:
+    """The field's headline alpha: ordinal for ratings, nominal for labels."""
+    if not isinstance(figures, dict):
+        return None
+    value = figures.get("alpha_ordinal", figures.get("alpha_nominal"))
+    return value if isinstance(value, int | float) else None
+
+
+def _agreement(project: Project) -> tuple[AgreementHistory, dict[int, dict[str, Any]]]:
+    reports = list(
+        AgreementReport.objects.filter(project=project, status=JobStatus.DONE)
+        .order_by("-computed_at", "-id")
+        .values_list("id", "computed_at", "fields")[:REPORTS]
+    )
+    reports.reverse()
+    names: list[str] = []
+    for _, _, fields in reports:
+        for name in fields or {}:
+            if name not in names:
+                names.append(name)
+    series = {
+        name: [_main_alpha((fields or {}).get(name)) for _, _, fields in reports] for name in names
+    }
+    series = {name: values for name, values in series.items() if any(v is not None for v in values)}
+    latest_rows: dict[int, dict[str, Any]] = {}
+    if reports:
+        annotators = (
+            AgreementReport.objects.filter(pk=reports[-1][0])
+            .values_list("annotators", flat=True)
+            .first()
+        )
+        for entry in annotators or []:
+            if isinstance(entry, dict) and isinstance(entry.get("user_id"), int):
+                latest_rows[entry["user_id"]] = entry
+    history = AgreementHistory(
+        computed_at=[computed_at for _, computed_at, _ in reports],
+        series=series,
+        latest_at=reports[-1][1] if reports else None,
+    )
+    return history, latest_rows
+
+
+def _with_report(row: AnnotatorRow, entry: dict[str, Any] | None) -> None:
+    if not entry:
+        return
+    row.agreement_with_others = entry.get("agreement_with_others")
+    row.agreement_pairs = entry.get("agreement_pairs") or 0
+    row.median_seconds = entry.get("median_seconds")
+    row.position_bias_left = entry.get("position_bias_left")
+    row.position_choices = entry.get("position_choices") or 0
+
+
+# --- coverage ------------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageRow:
+    label: str
+    count: int
+    share: float | None
+    warn: str = ""  # "low", "high" or ""
+
+
+@dataclass
+class Coverage:
+    kind: str
+    field: str  # the payload field counted: category, harm_category
+    basis: str  # "approved", "imported" or "" (nothing to count yet)
+    total: int
+    rows: list[CoverageRow]
+    not_given: int = 0  # imported basis: items without a category hint
+    warnings: list[str] = field(default_factory=list)
+
+
+def _coverage_rows(
+    labels: list[str], counts: dict[str, int], total: int, what: str
+) -> tuple[list[CoverageRow], list[str]]:
+    names = list(dict.fromkeys([*labels, *sorted(k for k in counts if k not in labels)]))
+    rows, warnings = [], []
+    for name in names:
+        n = counts.get(name, 0)
+        share = n / total if total else None
+        warn = ""
+        if share is not None and share < COVERAGE_LOW:
+            warn = "low"
+            warnings.append(
+                f"{what} “{name}” is {share:.1%} of the total ({n} of {total}): under 5%."
+            )
+        elif share is not None and share > COVERAGE_HIGH:
+            warn = "high"
+            warnings.append(
+                f"{what} “{name}” is {share:.1%} of the total ({n} of {total}): over 50%."
+            )
+        rows.append(CoverageRow(label=name, count=n, share=share, warn=warn))
+    return rows, warnings
+
+
+@dataclass
+class Mix:
+    instruction: Coverage
+    refusal: Coverage
+    decisions: dict[str, int]  # approved refusal items by final decision
+    sft_instruction: int  # approved instruction items
+    sft_refusal: int  # approved refusal items
+
+    @property
+    def refusal_share(self) -> float | None:
+        total = self.sft_instruction + self.sft_refusal
+        return self.sft_refusal / total if total else None
+
+
+def _coverage(project: Project, progress: Progress) -> Mix:
+    approved = (
+        FinalRecord.objects.filter(
+            is_current=True,
+            item__project=project,
+            item__status=ItemStatus.APPROVED,
+            item__is_gold=False,
+            item__kind__in=[kinds.INSTRUCTION, kinds.REFUSAL],
+        )
+        .values(
+            kind=F("item__kind"),
+            category=KT("payload__category"),
+            harm=KT("payload__harm_category"),
+            decision=KT("payload__decision"),
+        )
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    categories: dict[str, int] = {}
+    harms: dict[str, int] = {}
+    decisions = dict.fromkeys(kinds.DECISIONS, 0)
+    for row in approved:
+        if row["kind"] == kinds.INSTRUCTION:
+            key = row["category"] or NOT_GIVEN
+            categories[key] = categories.get(key, 0) + row["n"]
+        else:
+            key = row["harm"] or NOT_GIVEN
+            harms[key] = harms.get(key, 0) + row["n"]
+            decision = row["decision"] or NOT_GIVEN
+            decisions[decision] = decisions.get(decision, 0) + row["n"]
+    basis = {kinds.INSTRUCTION: "approved", kinds.REFUSAL: "approved"}
+    not_given = {kinds.INSTRUCTION: 0, kinds.REFUSAL: 0}
+    fallback = [
+        kind
+        for kind, counts in ((kinds.INSTRUCTION, categories), (kinds.REFUSAL, harms))
+        if not counts
+    ]
+    if fallback:
+        imported = (
+            Item.objects.filter(project=project, is_gold=False, kind__in=fallback)
+            .values("kind", category=KT("data__category"), harm=KT("data__harm_category"))
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+        for row in imported:
+            target = categories if row["kind"] == kinds.INSTRUCTION else harms
+            key = row["category"] if row["kind"] == kinds.INSTRUCTION else row["harm"]
+            if key is None:
+                not_given[row["kind"]] += row["n"]
+            else:
+                target[key] = target.get(key, 0) + row["n"]
+        for kind in fallback:
+            counts = categories if kind == kinds.INSTRUCTION else harms
+            basis[kind] = "imported" if counts or not_given[kind] else ""
+
+    def coverage(kind: str, field_name: str, labels: list[str], counts: dict[str, int]):
+        total = sum(counts.values())
+        what = "Category" if kind == kinds.INSTRUCTION else "Harm category"
+        rows, warnings = _coverage_rows(labels, counts, total, what)
+        return Coverage(
+            kind=kind,
+            field=field_name,
+            basis=basis[kind],
+            total=total,
+            rows=rows,
+            not_given=not_given[kind],
+            warnings=warnings,
+        )
+
+    return Mix(
+        instruction=coverage(kinds.INSTRUCTION, "category", list(project.categories), categories),
+        refusal=coverage(kinds.REFUSAL, "harm_category", list(project.harm_categories), harms),
+        decisions=decisions,
+        sft_instruction=progress.by_kind.get(kinds.INSTRUCTION, {}).get(ItemStatus.APPROVED, 0),
+        sft_refusal=progress.by_kind.get(kinds.REFUSAL, {}).get(ItemStatus.APPROVED, 0),
+    )
+
+
+# --- duplicates ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Duplicates:
+    groups: int  # content hashes shared by two or more items
+    items: int  # items in those groups
+
+
+def _duplicates(project: Project) -> Duplicates:
+    figures = (
+        Item.objects.filter(project=project)
+        .values("content_hash")
+        .annotate(n=Count("*"))
+        .filter(n__gt=1)
+        .order_by()
+        .aggregate(groups=Count("content_hash"), items=Sum("n"))
+    )
+    return Duplicates(groups=figures["groups"] or 0, items=figures["items"] or 0)
+
+
+# --- the whole dashboard -------------------------------------------------------------------------
+
+
+@dataclass
+class Dashboard:
+    project: Project
+    today: date
+    progress: Progress
+    per_day: list[tuple[date, int]]
+    annotators: list[AnnotatorRow]
+    agreement: AgreementHistory
+    mix: Mix
+    duplicates: Duplicates
+
+    @property
+    def flagged(self) -> list[AnnotatorRow]:
+        return [row for row in self.annotators if row.flags]
+
+
+def dashboard_get(*, project: Project) -> Dashboard:
+    """Every figure of the project's dashboard (a fixed number of queries)."""
+    today = timezone.localdate()
+    progress = _progress(project)
+    per_day, annotators = _activity(project, today)
+    # Gold items are answered, never completed: every other annotation counts towards progress.
+    progress.annotations_done = sum(r.annotations - r.gold_answers for r in annotators.values())
+    _people(project, annotators)
+    history, report_rows = _agreement(project)
+    rows = sorted(annotators.values(), key=lambda r: (r.username.lower(), r.user_id))
+    for row in rows:
+        row.username = row.username or f"user {row.user_id}"
+        _with_report(row, report_rows.get(row.user_id))
+        _flag(project, row)
+    return Dashboard(
+        project=project,
+        today=today,
+        progress=progress,
+        per_day=per_day,
+        annotators=rows,
+        agreement=history,
+        mix=_coverage(project, progress),
+        duplicates=_duplicates(project),
+    )
+
+
+def dashboard_as_dict(dashboard: Dashboard) -> dict[str, Any]:
+    """The dashboard's figures as JSON-ready data (what the API returns)."""
+    progress = dashboard.progress
+    mix = dashboard.mix
+    return {
+        "project": dashboard.project.pk,
+        "date": dashboard.today,
+        "progress": {
+            "items": progress.total,
+            "approved": progress.approved,
+            "in_review": progress.in_review,
+            "rejected": progress.rejected,
+            "open": progress.open,
+            "gold_items": progress.gold_items,
+            "approved_share": progress.approved_share,
+            "annotations_done": progress.annotations_done,
+            "annotations_needed": progress.annotations_needed,
+            "by_kind": progress.by_kind,
+        },
+        "annotations_per_day": [{"date": day, "annotations": n} for day, n in dashboard.per_day],
+        "agreement_over_time": {
+            "computed_at": dashboard.agreement.computed_at,
+            "alpha": dashboard.agreement.series,
+        },
+        "annotators": [asdict(row) for row in dashboard.annotators],
+        "annotators_as_of": dashboard.agreement.latest_at,
+        "coverage": {
+            "instruction_categories": asdict(mix.instruction),
+            "refusal_harm_categories": asdict(mix.refusal),
+            "refusal_decisions": mix.decisions,
+            "sft_instruction": mix.sft_instruction,
+            "sft_refusal": mix.sft_refusal,
+            "refusal_share_of_sft": mix.refusal_share,
+        },
+        "duplicates": asdict(dashboard.duplicates),
+    }

@@ -1,0 +1,133 @@
+"""Data for the console tests: annotations written directly (not through the queue), items
+completed through review.services.item_complete, and agreement reports with chosen figures."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import kinds
+from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Role
+from review.models import AgreementReport, JobStatus
+from review.services import item_complete
+from tests.factories import ItemFactory, MembershipFactory, UserFactory
+
+EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
+
+
+def member(project, role=Role.ANNOTATOR, username=None):
+    user = UserFactory(username=username) if username else UserFactory()
+    MembershipFactory(project=project, user=user, role=role)
+    return user
+
+
+def annotate(
+    item: Item,
+    user,
+    payload: dict,
+    *,
+    display_order: str = "",
+    seconds: float | None = None,
+    gold_correct: bool | None = None,
+    days_ago: int = 0,
+) -> Annotation:
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        project=item.project,
+        item=item,
+        annotator=user,
+        status=AssignmentStatus.SUBMITTED,
+        claimed_at=now,
+        expires_at=now,
+        finished_at=now,
+        display_order=display_order,
+    )
+    annotation = Annotation.objects.create(
+        project=item.project,
+        item=item,
+        annotator=user,
+        assignment=assignment,
+        payload=payload,
+        display_order=display_order,
+        seconds_spent=seconds,
+        gold_correct=gold_correct,
+    )
+    if days_ago:
+        Annotation.objects.filter(pk=annotation.pk).update(
+            created_at=now - timedelta(days=days_ago)
+        )
+    return annotation
+
+
+def complete(item: Item, users, payloads) -> Item:
+    """Annotate `item` with one payload per user, then apply the item-level rule."""
+    order = "AB" if item.kind == kinds.PREFERENCE else ""
+    for user, payload in zip(users, payloads, strict=True):
+        annotate(item, user, payload, display_order=order, seconds=12.0)
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().get(pk=item.pk)
+        locked.submitted_count = len(payloads)
+        locked.save(update_fields=["submitted_count"])
+        item_complete(item=locked, project=item.project)
+    item.refresh_from_db()
+    return item
+
+
+def instruction(project, category: str, n: int, **fields) -> Item:
+    return ItemFactory(
+        project=project,
+        kind=kinds.INSTRUCTION,
+        data={"prompt": f"Task {category} {n}", "category": category},
+        **fields,
+    )
+
+
+def refusal(project, harm: str, n: int, **fields) -> Item:
+    return ItemFactory(
+        project=project,
+        kind=kinds.REFUSAL,
+        data={"prompt": f"Risky {harm} {n}", "harm_category": harm},
+        **fields,
+    )
+
+
+def approved_instruction(project, users, category: str, n: int) -> Item:
+    """An instruction item approved with `category` (auto-approval on)."""
+    item = instruction(project, category, n)
+    payload = {"response": f"Answer {n}", "category": category}
+    return complete(item, users, [payload] * len(users))
+
+
+def approved_refusal(project, users, harm: str, decision: str, n: int) -> Item:
+    item = refusal(project, harm, n)
+    payload = {"decision": decision, "response": "No.", "harm_category": harm}
+    return complete(item, users, [payload] * len(users))
+
+
+def report(project, *, annotators=(), fields=None, computed_at=None) -> AgreementReport:
+    """A done agreement report with chosen figures."""
+    return AgreementReport.objects.create(
+        project=project,
+        status=JobStatus.DONE,
+        fields=fields or {},
+        annotators=list(annotators),
+        computed_at=computed_at or timezone.now(),
+    )
+
+
+def annotator_entry(user, **figures) -> dict:
+    entry = {
+        "user_id": user.pk,
+        "annotator": user.username,
+        "annotations": 0,
+        "items_shared": 0,
+        "agreement_with_others": None,
+        "agreement_pairs": 0,
+        "gold_answers": 0,
+        "gold_accuracy": None,
+        "median_seconds": None,
+        "position_bias_left": None,
+        "position_choices": 0,
+    }
+    entry.update(figures)
+    return entry

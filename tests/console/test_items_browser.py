@@ -1,0 +1,170 @@
+"""The items browser: filters, search, keyset pages, and the item detail one click away."""
+
+import pytest
+from django.urls import reverse
+
+from annotation import console_views
+from annotation.models import Item
+from tests.console.helpers import EVIL, annotate, approved_instruction, complete, member, refusal
+from tests.factories import ItemFactory
+
+
+def items_url(project, **params):
+    from urllib.parse import urlencode
+
+    url = reverse("console:items", args=[project.pk])
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def listed(web, project, **params) -> list[str]:
+    response = web.get(items_url(project, **params))
+    assert response.status_code == 200, response.content.decode()
+    return [row["item"].external_id for row in response.context["rows"]]
+
+
+@pytest.fixture
+def mixed(project):
+    pair = [member(project), member(project)]
+    items = {
+        "pref-agreed": complete(
+            ItemFactory(project=project, external_id="pref-agreed"),
+            pair,
+            [{"rating": -1}, {"rating": -2}],
+        ),
+        "pref-disputed": complete(
+            ItemFactory(project=project, external_id="pref-disputed"),
+            pair,
+            [{"rating": -1}, {"rating": 2}],
+        ),
+        "pref-open": ItemFactory(
+            project=project,
+            external_id="pref-open",
+            split="eval",
+            data={"prompt": "Tell me about OTTERS", "responses": [{"text": "a"}, {"text": "b"}]},
+        ),
+        "gold": ItemFactory(project=project, external_id="gold", is_gold=True, gold={"rating": 1}),
+        "refusal": refusal(project, "malware", 1, external_id="refusal"),
+        "chat": ItemFactory(
+            project=project,
+            external_id="chat",
+            kind="instruction",
+            data={"messages": [{"role": "user", "content": "Say hello to the Otter"}]},
+        ),
+    }
+    items["final-code"] = approved_instruction(project, pair, "code", 7)
+    return items
+
+
+def test_an_empty_project_shows_an_empty_state(project, web):
+    html = web.get(items_url(project)).content.decode()
+
+    assert 'data-testid="no-items"' in html
+    assert reverse("console:upload", args=[project.pk]) in html
+
+
+def test_items_are_listed_newest_first_with_links_to_their_detail(project, web, mixed):
+    response = web.get(items_url(project))
+
+    html = response.content.decode()
+    ids = [row["item"].pk for row in response.context["rows"]]
+    assert ids == sorted(ids, reverse=True)
+    assert reverse("console:item", args=[project.pk, mixed["gold"].pk]) in html
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"kind": "refusal"}, {"refusal"}),
+        ({"status": "in_review"}, {"pref-disputed"}),
+        ({"split": "eval"}, {"pref-open"}),
+        ({"agreement": "disputed"}, {"pref-disputed"}),
+        ({"gold": "yes"}, {"gold"}),
+        ({"category": "malware"}, {"refusal"}),
+        ({"q": "otter"}, {"pref-open", "chat"}),
+        ({"q": "gold"}, {"gold"}),
+        ({"kind": "preference", "status": "open", "gold": "no"}, {"pref-open"}),
+    ],
+)
+def test_filters_narrow_the_list(project, web, mixed, params, expected):
+    assert set(listed(web, project, **params)) == expected
+
+
+def test_the_category_filter_matches_the_final_category(project, web, mixed):
+    assert mixed["final-code"].external_id in listed(web, project, category="code")
+
+
+def test_the_duplicates_filter_lists_items_sharing_their_content(project, web, mixed):
+    data = {"prompt": "Twice", "responses": [{"text": "a"}, {"text": "b"}]}
+    ItemFactory(project=project, external_id="d1", data=data)
+    ItemFactory(project=project, external_id="d2", data=data)
+
+    assert set(listed(web, project, duplicates="true")) == {"d1", "d2"}
+
+
+def test_an_invalid_filter_is_a_400_with_the_error(project, web):
+    response = web.get(items_url(project, kind="bogus"))
+
+    assert response.status_code == 400
+    assert "kind" in response.content.decode()
+
+
+def test_pages_follow_each_other_by_keyset(project, web, monkeypatch):
+    monkeypatch.setattr(console_views, "PAGE_SIZE", 2)
+    for n in range(5):
+        ItemFactory(project=project, external_id=f"i{n}")
+
+    first = web.get(items_url(project))
+    second = web.get(first.context["next_url"].replace("?", items_url(project) + "?", 1))
+    third = web.get(second.context["next_url"].replace("?", items_url(project) + "?", 1))
+
+    pages = [[r["item"].external_id for r in p.context["rows"]] for p in (first, second, third)]
+    assert pages == [["i4", "i3"], ["i2", "i1"], ["i0"]]
+    assert third.context["next_url"] is None
+    assert first.context["total"] == 5
+
+
+def test_another_projects_items_are_never_listed(project, web):
+    ItemFactory(external_id="elsewhere")
+
+    assert listed(web, project) == []
+
+
+def test_the_item_page_shows_data_annotations_with_identities_and_the_final_record(
+    project, web, mixed
+):
+    item = mixed["final-code"]
+    annotators = {a.annotator.username for a in item.annotations.all()}
+
+    html = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
+
+    assert "Task code 7" in html
+    for username in annotators:
+        assert username in html
+    assert 'data-testid="final-record"' in html
+    assert "&quot;category&quot;: &quot;code&quot;" in html
+
+
+def test_the_item_page_shows_messages_and_gold(project, web, mixed):
+    chat = web.get(reverse("console:item", args=[project.pk, mixed["chat"].pk])).content.decode()
+    gold = web.get(reverse("console:item", args=[project.pk, mixed["gold"].pk])).content.decode()
+
+    assert "Say hello to the Otter" in chat
+    assert "Gold answer" in gold
+
+
+def test_item_texts_are_escaped(project, web):
+    item = ItemFactory(
+        project=project,
+        external_id=EVIL,
+        data={"prompt": EVIL, "responses": [{"text": EVIL, "model": EVIL}, {"text": "b"}]},
+        metadata={"note": EVIL},
+    )
+    annotate(item, member(project, username="m" + EVIL), {"rating": 1, "rationale": EVIL})
+
+    listing = web.get(items_url(project)).content.decode()
+    detail = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
+
+    for html in (listing, detail):
+        assert "<script>alert(1)" not in html
+        assert "<img src=x" not in html
+    assert Item.objects.filter(project=project).count() == 1

@@ -103,7 +103,8 @@ def export_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     except PermissionDenied as exc:
         return _forbidden(request, exc)
     form = ExportForm(project=membership.project)
-    return render(request, "exports/list.html", _page_context(membership.project, form))
+    context = _page_context(membership.project, form, membership=membership)
+    return render(request, "exports/list.html", context)
 
 
 @require_POST
@@ -130,7 +131,7 @@ def export_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     if job is not None:
         job.refresh_from_db()  # built already when tasks run in-process
         form = ExportForm(project=project)
-    context = _page_context(project, form, started=job)
+    context = _page_context(project, form, started=job, membership=membership)
     if request.htmx:
         return render(request, "exports/list.html#panel", context)
     return render(request, "exports/list.html", context, status=400)

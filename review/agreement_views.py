@@ -146,6 +146,7 @@ def _context(membership: Membership) -> dict[str, Any]:
     pending = agreement_report_pending(project=project, after=latest)
     context: dict[str, Any] = {
         "project": project,
+        "membership": membership,
         "can_compute": ROLE_RANK[membership.role] >= ROLE_RANK[Role.LEAD],
         "report": latest,
         "pending": pending,

@@ -84,11 +84,8 @@ def _redis_reachable(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
-    """A real Celery worker process on Redis, using the test database, on a queue of its own.
-
-    Tests that use it also need `transactional_db` so the rows they write are committed and
-    visible to the worker. Tasks sent while it runs go to the worker, not in-process."""
+def _celery_worker_process(django_db_setup, django_db_blocker):
+    """The worker process, started once per session; `celery_worker` routes tasks to it."""
     import signal
     import subprocess
     import sys
@@ -143,23 +140,37 @@ def celery_worker(django_db_setup, django_db_blocker):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    previous = (app.conf.task_always_eager, app.conf.task_default_queue, app.conf.broker_url)
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = queue
+    previous_broker = app.conf.broker_url
     app.conf.broker_url = settings.REDIS_URL
     try:
         deadline = time.monotonic() + 60
-        while not app.control.inspect(
-            destination=[f"{queue}@{os.uname().nodename}"], timeout=1
-        ).ping():
+        destination = [f"{queue}@{os.uname().nodename}"]
+        while not app.control.inspect(destination=destination, timeout=1).ping():
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Celery worker did not start; see {log.name}")
-        yield process
+        yield queue
     finally:
-        app.conf.task_always_eager, app.conf.task_default_queue, app.conf.broker_url = previous
+        app.conf.broker_url = previous_broker
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture
+def celery_worker(_celery_worker_process):
+    """A real Celery worker process on Redis, using the test database, on a queue of its own.
+
+    Tests that use it also need `transactional_db` so the rows they write are committed and
+    visible to the worker. During such a test tasks go to the worker; every other test runs
+    them in-process."""
+    from config.celery import app
+
+    previous = (app.conf.task_always_eager, app.conf.task_default_queue)
+    app.conf.task_always_eager, app.conf.task_default_queue = False, _celery_worker_process
+    try:
+        yield _celery_worker_process
+    finally:
+        app.conf.task_always_eager, app.conf.task_default_queue = previous

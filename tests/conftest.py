@@ -84,7 +84,7 @@ def _redis_reachable(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def _celery_worker_process(django_db_setup, django_db_blocker):
+def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """The worker process, started once per session; `celery_worker` routes tasks to it."""
     import signal
     import subprocess
@@ -115,7 +115,7 @@ def _celery_worker_process(django_db_setup, django_db_blocker):
         "RUBRIC_CELERY_EAGER": "0",
     }
     root = Path(__file__).resolve().parent.parent
-    log = open(root / "var" / f"celery-{queue}.log", "w")  # noqa: SIM115
+    log = open(tmp_path_factory.mktemp("celery") / f"{queue}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
             sys.executable,

@@ -3,8 +3,8 @@
 Pushes the items to a real gunicorn server (2 workers) in batches of 10,000 (the API's limit),
 once from one client sending batch after batch and once from two clients at a time (one per
 worker), then inserts the same rows into the same table with `COPY ... FROM STDIN` as the floor,
-and prints items/s for each and their ratio to COPY. Needs PostgreSQL (DATABASE_URL, default the local server); it works in its
-own database, `rubric_bench_import`, which it drops and recreates.
+and prints items/s for each and their ratio to COPY. Needs PostgreSQL (DATABASE_URL, default the
+local server); it works in its own database, `rubric_bench_import`, which it drops and recreates.
 
     .venv/bin/python bench/import.py [--items 100000] [--batch 10000]
 """

@@ -45,7 +45,7 @@ run: $(VENV)/.installed-run
 	$(PY) manage.py seed_demo
 	@if [ -n "$$REDIS_URL" ]; then \
 	  echo "Broker: $$REDIS_URL; starting a Celery worker (with the beat schedule) beside the server"; \
-	  $(VENV)/bin/celery -A config worker -B --loglevel INFO --concurrency 2 & worker=$$!; \
+	  mkdir -p var; $(VENV)/bin/celery -A config worker -B -s var/celerybeat-schedule --loglevel INFO --concurrency 2 & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver --noreload $(HOST):$(PORT); \
 	else \
@@ -72,7 +72,7 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
 
 worker: $(VENV)/.installed-run
-	$(VENV)/bin/celery -A config worker -B --loglevel INFO
+	mkdir -p var; $(VENV)/bin/celery -A config worker -B -s var/celerybeat-schedule --loglevel INFO
 
 bench-import: $(VENV)/.installed-test
 	$(PY) bench/import.py

@@ -1,8 +1,19 @@
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Item, Membership, Project, Role
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Item,
+    Membership,
+    Project,
+    Role,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -81,3 +92,42 @@ class ItemFactory(factory.django.DjangoModelFactory):
 def item_row(kind: str = kinds.PREFERENCE, n: int = 0, **extra) -> dict:
     """One item as a REST client pushes it."""
     return {"external_id": f"{kind}-{n}", "kind": kind, "data": DATA[kind](n), **extra}
+
+
+def annotate(
+    item: Item,
+    user,
+    payload: dict,
+    *,
+    display_order: str = "",
+    seconds: float | None = None,
+    gold_correct: bool | None = None,
+    days_ago: int = 0,
+) -> Annotation:
+    """A submitted assignment and its annotation, written directly (not through the queue)."""
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        project=item.project,
+        item=item,
+        annotator=user,
+        status=AssignmentStatus.SUBMITTED,
+        claimed_at=now,
+        expires_at=now,
+        finished_at=now,
+        display_order=display_order,
+    )
+    annotation = Annotation.objects.create(
+        project=item.project,
+        item=item,
+        annotator=user,
+        assignment=assignment,
+        payload=payload,
+        display_order=display_order,
+        seconds_spent=seconds,
+        gold_correct=gold_correct,
+    )
+    if days_ago:
+        Annotation.objects.filter(pk=annotation.pk).update(
+            created_at=now - timedelta(days=days_ago)
+        )
+    return annotation

@@ -1,7 +1,5 @@
-from django.utils import timezone
-
-from annotation.models import Annotation, Assignment, ItemStatus
-from tests.factories import ItemFactory, MembershipFactory
+from annotation.models import ItemStatus
+from tests.factories import ItemFactory, MembershipFactory, annotate
 
 
 def test_item_list_filters_and_paginates_with_a_cursor(project, annotator, make_api):
@@ -33,25 +31,11 @@ def test_gold_items_are_not_listed_to_annotators(project, annotator, lead, make_
     assert len(make_api(lead).get(url).json()["results"]) == 2
 
 
-def _annotate(item, user, payload):
-    assignment = Assignment.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        status="submitted",
-        claimed_at=timezone.now(),
-        expires_at=timezone.now(),
-    )
-    return Annotation.objects.create(
-        project=item.project, item=item, annotator=user, assignment=assignment, payload=payload
-    )
-
-
 def test_item_detail_shows_identities_to_reviewers_only(project, annotator, reviewer, make_api):
     item = ItemFactory(project=project, status=ItemStatus.IN_REVIEW)
     other = MembershipFactory(project=project).user
-    _annotate(item, other, {"rating": 2})
-    _annotate(item, annotator, {"rating": -1})
+    annotate(item, other, {"rating": 2})
+    annotate(item, annotator, {"rating": -1})
     as_reviewer = make_api(reviewer).get(f"/api/v1/items/{item.pk}/").json()
     assert {a["annotator"] for a in as_reviewer["annotations"]} == {
         other.username,
@@ -67,6 +51,6 @@ def test_annotators_do_not_see_others_annotations_while_the_item_is_open(
     project, annotator, make_api
 ):
     item = ItemFactory(project=project)
-    _annotate(item, MembershipFactory(project=project).user, {"rating": 3})
+    annotate(item, MembershipFactory(project=project).user, {"rating": 3})
     body = make_api(annotator).get(f"/api/v1/items/{item.pk}/").json()
     assert body["annotations"] == []

@@ -21,21 +21,13 @@ from annotation.models import Role
 from exports import services
 from exports.models import ExportJob
 from review.models import FinalRecord, JobStatus, Provenance
+from tests.browser.conftest import CHROMIUM as EXPORT_CHROMIUM
+from tests.browser.conftest import CHROMIUM_ARGS as EXPORT_CHROMIUM_ARGS
 from tests.conftest import needs
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.browser
 
-EXPORT_CHROMIUM = "/usr/bin/chromium"
-EXPORT_CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 WAIT_MS = 15_000
 
 

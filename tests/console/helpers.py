@@ -1,16 +1,14 @@
 """Data for the console tests: annotations written directly (not through the queue), items
 completed through review.services.item_complete, and agreement reports with chosen figures."""
 
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Role
+from annotation.models import Item, Role
 from review.models import AgreementReport, JobStatus
 from review.services import item_complete
-from tests.factories import ItemFactory, MembershipFactory, UserFactory
+from tests.factories import ItemFactory, MembershipFactory, UserFactory, annotate
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 
@@ -19,44 +17,6 @@ def member(project, role=Role.ANNOTATOR, username=None):
     user = UserFactory(username=username) if username else UserFactory()
     MembershipFactory(project=project, user=user, role=role)
     return user
-
-
-def annotate(
-    item: Item,
-    user,
-    payload: dict,
-    *,
-    display_order: str = "",
-    seconds: float | None = None,
-    gold_correct: bool | None = None,
-    days_ago: int = 0,
-) -> Annotation:
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        status=AssignmentStatus.SUBMITTED,
-        claimed_at=now,
-        expires_at=now,
-        finished_at=now,
-        display_order=display_order,
-    )
-    annotation = Annotation.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        assignment=assignment,
-        payload=payload,
-        display_order=display_order,
-        seconds_spent=seconds,
-        gold_correct=gold_correct,
-    )
-    if days_ago:
-        Annotation.objects.filter(pk=annotation.pk).update(
-            created_at=now - timedelta(days=days_ago)
-        )
-    return annotation
 
 
 def complete(item: Item, users, payloads) -> Item:

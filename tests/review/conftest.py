@@ -3,44 +3,16 @@
 from dataclasses import dataclass, field
 
 import pytest
-from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Project, Role
-from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
-
-
-def annotate(
-    item: Item,
-    user,
-    payload: dict,
-    *,
-    display_order: str = "",
-    seconds: float | None = None,
-    gold_correct: bool | None = None,
-) -> Annotation:
-    """A submitted assignment and its annotation, without going through the queue."""
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        status=AssignmentStatus.SUBMITTED,
-        claimed_at=now,
-        expires_at=now,
-        finished_at=now,
-        display_order=display_order,
-    )
-    return Annotation.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        assignment=assignment,
-        payload=payload,
-        display_order=display_order,
-        seconds_spent=seconds,
-        gold_correct=gold_correct,
-    )
+from annotation.models import Project, Role
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    annotate,
+)
 
 
 def member(project: Project, username: str, role: str = Role.ANNOTATOR):

@@ -12,7 +12,6 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -52,10 +51,7 @@ class HtmxHttpRequest(HttpRequest):
 
 def _lead(request: HttpRequest, project_id: int) -> Membership:
     """The caller's lead membership: 404 for non-members, 403 for other roles."""
-    try:
-        return membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
-    except errors.PermissionDenied as exc:
-        raise PermissionDenied(exc.message) from None
+    return membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
 
 
 def _page(
@@ -302,7 +298,7 @@ def member_user_create(request: HttpRequest, project_id: int) -> HttpResponse:
     is shown on this response only."""
     membership = _lead(request, project_id)
     if not request.user.is_staff:
-        raise PermissionDenied("Only staff create users.")
+        raise errors.PermissionDenied("Only staff create users.")
     form = UserCreateForm(request.POST)
     if not form.is_valid():
         return _members_page(request, membership, status=400, user_form=form)

@@ -11,7 +11,7 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation.models import Kind, Membership, Project, Role
 from core.access import membership_get
-from core.errors import ApplicationError, PermissionDenied
+from core.errors import ApplicationError
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES
 from exports.models import ExportJob, ExportSplit
@@ -79,10 +79,6 @@ def _lead(request: HttpRequest, project_id: int) -> Membership:
     return membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
 
 
-def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return render(request, "exports/forbidden.html", {"message": exc.message}, status=403)
-
-
 def _page_context(project: Project, form: ExportForm, **extra: Any) -> dict[str, Any]:
     jobs = list(selectors.export_list(project=project)[:LIST_LIMIT])
     return {
@@ -98,10 +94,7 @@ def _page_context(project: Project, form: ExportForm, **extra: Any) -> dict[str,
 @require_GET
 @login_required
 def export_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
-    try:
-        membership = _lead(request, project_id)
-    except PermissionDenied as exc:
-        return _forbidden(request, exc)
+    membership = _lead(request, project_id)
     form = ExportForm(project=membership.project)
     context = _page_context(membership.project, form, membership=membership)
     return render(request, "exports/list.html", context)
@@ -110,10 +103,7 @@ def export_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def export_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
-    try:
-        membership = _lead(request, project_id)
-    except PermissionDenied as exc:
-        return _forbidden(request, exc)
+    membership = _lead(request, project_id)
     project = membership.project
     form = ExportForm(request.POST, project=project)
     job = None
@@ -141,10 +131,7 @@ def export_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @login_required
 def export_row(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
     """One job's table row: htmx polls it every second while the job is queued or running."""
-    try:
-        job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
-    except PermissionDenied as exc:
-        return _forbidden(request, exc)
+    job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
     return render(request, "exports/list.html#row", {"job": job})
 
 
@@ -152,10 +139,7 @@ def export_row(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
 @login_required
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
     """The file, or with ``?part=manifest`` its manifest, as an attachment."""
-    try:
-        job: ExportJob = selectors.export_get_for_lead(user=request.user, export_id=export_id)
-    except PermissionDenied as exc:
-        return _forbidden(request, exc)
+    job: ExportJob = selectors.export_get_for_lead(user=request.user, export_id=export_id)
     part = request.GET.get("part", "file")
     if part not in ("file", "manifest") or job.status != JobStatus.DONE:
         return render(

@@ -3,14 +3,12 @@
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotation.models import Membership, Role
-from core import errors
 from core.access import ROLE_RANK, membership_get
 from review.agreement import (
     agreement_report_is_active,
@@ -27,10 +25,7 @@ class HtmxHttpRequest(HttpRequest):
 
 def _membership(request: HttpRequest, project_id: int, role: str) -> Membership:
     """404 for non-members, 403 for members below `role`."""
-    try:
-        return membership_get(user=request.user, project_id=project_id, role=role)
-    except errors.PermissionDenied as exc:
-        raise PermissionDenied(exc.message) from None
+    return membership_get(user=request.user, project_id=project_id, role=role)
 
 
 # Figures of a field, in table order: (key, heading).

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -20,10 +19,7 @@ MAX_SKIPPED = 1000
 
 
 def _membership(request: HttpRequest, project_id: int) -> Membership:
-    try:
-        return access.membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-    except PermissionDenied as error:
-        raise DjangoPermissionDenied(error.message) from None
+    return access.membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
 
 
 def _skip_key(project_id: int) -> str:

@@ -62,7 +62,10 @@ def test_a_lead_runs_a_project_from_the_browser(page, live_server, settings, tmp
     assert Membership.objects.get(project=project, user=lead).role == Role.LEAD
 
     # Guidelines: the preview follows the typing (rendered on the server, sanitised).
-    page.locator(".project-nav").get_by_role("link", name="Guidelines").click()
+    # (Waiting for the page's load event: typing before htmx has bound the textarea would
+    # send no preview request.)
+    with page.expect_navigation(wait_until="load"):
+        page.locator(".project-nav").get_by_role("link", name="Guidelines").click()
     page.get_by_test_id("guidelines-input").fill(
         "# Tides\n\nPrefer **physically correct** answers."
     )
@@ -110,7 +113,8 @@ def test_a_lead_runs_a_project_from_the_browser(page, live_server, settings, tmp
     assert page.get_by_test_id("annotators-table").locator("[data-annotator='ann-a']").is_visible()
 
     # Export the approved records and download the file.
-    page.locator(".project-nav").get_by_role("link", name="Exports").click()
+    with page.expect_navigation(wait_until="load"):
+        page.locator(".project-nav").get_by_role("link", name="Exports").click()
     page.get_by_label("Format", exact=True).select_option("trl-preference")
     page.get_by_role("button", name="Start export").click()
     row = page.locator("tr.export-row").first

@@ -1,13 +1,20 @@
 """The lead's dashboard: progress, activity, agreement over time, annotator quality, coverage.
 
 Every figure comes from a fixed number of aggregate (GROUP BY) queries, whatever the size of
-the project: the items by kind and status, and the gold items apart (both index-only scans);
-the annotations by annotator and day (index-only with the proposed `annotation_activity`
-index, see bench/dashboard.py); the project's users; the recent agreement reports and the
-newest one's annotator rows; the approved final records by category and decision (plus, only
-while a kind has nothing approved, the categories given at import); and the shared content
-hashes (index-only). Nothing loops over items or annotators with a query. These scans still
-grow with the project: bench/dashboard.py measures how much.
+the project, and none of them reads the annotations or the items' JSON:
+
+* progress: the ItemTally rollup (items by kind, status and gold flag, kept by the import
+  and the status changes);
+* activity: the AnnotatorDay rollup (a row per annotator and active day, kept by the submit);
+* annotators: the project's users, the recent agreement reports and the newest one's rows;
+* coverage: the current final records by kind, category and decision (index-only scan of the
+  partial final_record_coverage index; the columns are copied from the payload when the record
+  is written), plus, only while a kind has nothing approved, the categories given at import;
+* duplicates: the items flagged `has_duplicate` at import (the partial item_duplicates index).
+
+What still grows with the project: the coverage scan reads one index entry per approved
+instruction or refusal item, and the rollups grow with annotators x days, not with items.
+bench/dashboard.py measures the pages at 10,000 and 100,000 items.
 
 Choices worth knowing:
 
@@ -16,7 +23,8 @@ Choices worth knowing:
   import instead (instruction `data.category`, refusal `data.harm_category`) and says so.
   A category under 5% or over 50% of its kind's total gets a warning (nothing is warned about
   while the total is zero); a category of the project's list with no item is under 5%.
-* Live counts (annotations, per-day throughput, gold accuracy) are read from the annotations;
+* Live counts (annotations, per-day throughput, gold accuracy) are read from the rollup, which
+  the submit keeps in its own transaction, so they are as current as the annotations;
   agreement with the others, median seconds and position bias come from the newest done
   agreement report, so they are as of that report (its time is shown).
 * Flags: gold accuracy below the project's `gold_threshold` once an annotator has answered at
@@ -29,13 +37,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KT
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Annotation, Item, ItemStatus, Membership, Project, Role
+from annotation.models import (
+    AnnotatorDay,
+    Item,
+    ItemStatus,
+    ItemTally,
+    Membership,
+    Project,
+    Role,
+)
 from review.models import AgreementReport, FinalRecord, JobStatus
 
 STATUSES = tuple(ItemStatus.values)  # open, in_review, approved, rejected
@@ -77,30 +92,20 @@ class Progress:
 
 
 def _progress(project: Project) -> Progress:
-    """Two index-only GROUP BYs: all items by kind and status (the item_project_status index),
-    and the gold items (the partial item_gold index), which are then taken out."""
-    rows = (
-        Item.objects.filter(project=project)
-        .values("kind", "status")
-        .annotate(n=Count("*"))
-        .order_by()
-    )
-    gold_rows = (
-        Item.objects.filter(project=project, is_gold=True)
-        .values("kind", "status")
-        .annotate(n=Count("*"))
-        .order_by()
+    """The ItemTally rows of the project (kind x status x gold flag: at most 24 rows)."""
+    rows = ItemTally.objects.filter(project=project).values_list(
+        "kind", "status", "is_gold", "count"
     )
     by_kind: dict[str, dict[str, int]] = {
         k: dict.fromkeys(STATUSES, 0) for k in kinds.KINDS if k in project.kinds
     }
-    for row in rows:
-        counts = by_kind.setdefault(row["kind"], dict.fromkeys(STATUSES, 0))
-        counts[row["status"]] = counts.get(row["status"], 0) + row["n"]
     gold = 0
-    for row in gold_rows:
-        by_kind[row["kind"]][row["status"]] -= row["n"]
-        gold += row["n"]
+    for kind, status, is_gold, count in rows:
+        if is_gold:
+            gold += count
+            continue
+        counts = by_kind.setdefault(kind, dict.fromkeys(STATUSES, 0))
+        counts[status] = counts.get(status, 0) + count
     by_kind = {k: by_kind[k] for k in kinds.KINDS if k in by_kind}
     status_totals = {s: sum(counts.get(s, 0) for counts in by_kind.values()) for s in STATUSES}
     total = sum(status_totals.values())
@@ -143,39 +148,44 @@ class AnnotatorRow:
 def _activity(
     project: Project, today: date
 ) -> tuple[list[tuple[date, int]], dict[int, AnnotatorRow]]:
-    """Annotations per day (the last DAYS days) and per annotator, from one GROUP BY."""
-    rows = (
-        Annotation.objects.filter(project=project)
-        .annotate(day=TruncDate("created_at"))
-        .values("annotator_id", "day")
+    """Annotations per day (the last DAYS days) and per annotator, from the AnnotatorDay
+    rollup: two GROUP BYs over a row per annotator and active day, not over the annotations."""
+    first_day = today - timedelta(days=DAYS - 1)
+    days = AnnotatorDay.objects.filter(project=project)
+    per_day = dict.fromkeys((first_day + timedelta(days=i) for i in range(DAYS)), 0)
+    for day, n in (
+        days.filter(day__gte=first_day, day__lte=today)
+        .values_list("day")
+        .annotate(n=Sum("annotations"))
+        .order_by()
+    ):
+        per_day[day] = n
+    annotators: dict[int, AnnotatorRow] = {}
+    totals = (
+        days.values("annotator_id")
         .annotate(
-            n=Count("*"),
-            gold=Count("gold_correct"),  # answers on gold items (the only non-null ones)
-            gold_ok=Count("gold_correct", filter=Q(gold_correct=True)),
+            n=Sum("annotations"),
+            active_days=Count("*"),
+            last_day=Max("day"),
+            gold=Sum("gold_answers"),
+            gold_ok=Sum("gold_correct"),
         )
         .order_by()
     )
-    first_day = today - timedelta(days=DAYS - 1)
-    per_day = dict.fromkeys((first_day + timedelta(days=i) for i in range(DAYS)), 0)
-    annotators: dict[int, AnnotatorRow] = {}
-    gold_ok: dict[int, int] = {}
-    for row in rows:
-        day = row["day"]
-        if day in per_day:
-            per_day[day] += row["n"]
-        entry = annotators.setdefault(
-            row["annotator_id"], AnnotatorRow(user_id=row["annotator_id"], username="", role=None)
+    for row in totals:
+        entry = AnnotatorRow(
+            user_id=row["annotator_id"],
+            username="",
+            role=None,
+            annotations=row["n"],
+            active_days=row["active_days"],
+            per_day=row["n"] / row["active_days"],
+            last_day=row["last_day"],
+            gold_answers=row["gold"],
         )
-        entry.annotations += row["n"]
-        entry.active_days += 1
-        entry.gold_answers += row["gold"]
-        gold_ok[entry.user_id] = gold_ok.get(entry.user_id, 0) + row["gold_ok"]
-        if day is not None and (entry.last_day is None or day > entry.last_day):
-            entry.last_day = day
-    for entry in annotators.values():
-        entry.per_day = entry.annotations / entry.active_days if entry.active_days else None
         if entry.gold_answers:
-            entry.gold_accuracy = gold_ok[entry.user_id] / entry.gold_answers
+            entry.gold_accuracy = row["gold_ok"] / entry.gold_answers
+        annotators[entry.user_id] = entry
     return sorted(per_day.items()), annotators
 
 
@@ -342,20 +352,13 @@ class Mix:
 
 
 def _coverage(project: Project, progress: Progress) -> Mix:
+    # Current final records are exactly the approved items' (gold items never get one); their
+    # kind, category and decision are columns of the partial final_record_coverage index.
     approved = (
         FinalRecord.objects.filter(
-            is_current=True,
-            item__project=project,
-            item__status=ItemStatus.APPROVED,
-            item__is_gold=False,
-            item__kind__in=[kinds.INSTRUCTION, kinds.REFUSAL],
+            project=project, is_current=True, kind__in=[kinds.INSTRUCTION, kinds.REFUSAL]
         )
-        .values(
-            kind=F("item__kind"),
-            category=KT("payload__category"),
-            harm=KT("payload__harm_category"),
-            decision=KT("payload__decision"),
-        )
+        .values("kind", "category", "decision")
         .annotate(n=Count("*"))
         .order_by()
     )
@@ -363,11 +366,10 @@ def _coverage(project: Project, progress: Progress) -> Mix:
     harms: dict[str, int] = {}
     decisions = dict.fromkeys(kinds.DECISIONS, 0)
     for row in approved:
+        key = row["category"] or NOT_GIVEN
         if row["kind"] == kinds.INSTRUCTION:
-            key = row["category"] or NOT_GIVEN
             categories[key] = categories.get(key, 0) + row["n"]
         else:
-            key = row["harm"] or NOT_GIVEN
             harms[key] = harms.get(key, 0) + row["n"]
             decision = row["decision"] or NOT_GIVEN
             decisions[decision] = decisions.get(decision, 0) + row["n"]
@@ -429,15 +431,11 @@ class Duplicates:
 
 
 def _duplicates(project: Project) -> Duplicates:
-    figures = (
-        Item.objects.filter(project=project)
-        .values("content_hash")
-        .annotate(n=Count("*"))
-        .filter(n__gt=1)
-        .order_by()
-        .aggregate(groups=Count("content_hash"), items=Sum("n"))
+    """The items flagged `has_duplicate` at import: the partial item_duplicates index."""
+    figures = Item.objects.filter(project=project, has_duplicate=True).aggregate(
+        groups=Count("content_hash", distinct=True), items=Count("*")
     )
-    return Duplicates(groups=figures["groups"] or 0, items=figures["items"] or 0)
+    return Duplicates(groups=figures["groups"], items=figures["items"])
 
 
 # --- the whole dashboard -------------------------------------------------------------------------

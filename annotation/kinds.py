@@ -333,6 +333,17 @@ def agreement_key(kind: str, payload: dict) -> Any:
     return payload["category"]
 
 
+def coverage_labels(kind: str, payload: dict) -> tuple[str, str]:
+    """What coverage counts an approved item under: (category, decision). The category is an
+    instruction's `category` or a refusal's `harm_category`, the decision a refusal's; ""
+    where the kind has none or the payload leaves it out."""
+    if kind == INSTRUCTION:
+        return payload.get("category") or "", ""
+    if kind == REFUSAL:
+        return payload.get("harm_category") or "", payload.get("decision") or ""
+    return "", ""
+
+
 def gold_matches(kind: str, gold: dict, payload: dict) -> bool:
     """Whether an answer matches a gold item's known answer: the same preferred side, the
     same decision (and harm category when the gold fixes one), the same category."""

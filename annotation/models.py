@@ -141,6 +141,9 @@ class Item(TimeStampedModel):
     # sha256 of what makes two items the same task (kind, system, prompt or messages, and for a
     # preference the two responses): exact duplicates are reported at import.
     content_hash = models.CharField(max_length=64)
+    # Whether another item of the project has the same content_hash. Kept by the import (the
+    # only writer of content), so the dashboard and the items browser read a partial index.
+    has_duplicate = models.BooleanField(default=False, db_default=False)
     # sha256 of what an import may not change once annotated (kind, data, gold) and of the
     # metadata: a re-push is compared against these instead of the stored JSON.
     data_hash = models.CharField(max_length=64, default="")
@@ -193,6 +196,11 @@ class Item(TimeStampedModel):
             models.Index(fields=["project", "id"], name="item_gold", condition=Q(is_gold=True)),
             models.Index(fields=["project", "status", "kind"], name="item_project_status"),
             models.Index(fields=["project", "content_hash"], name="item_content_hash"),
+            models.Index(
+                fields=["project", "content_hash"],
+                name="item_duplicates",
+                condition=Q(has_duplicate=True),
+            ),
             models.Index(fields=["project", "split"], name="item_split"),
         ]
 
@@ -285,14 +293,67 @@ class Annotation(models.Model):
                 name="annotation_seconds_nonnegative",
             ),
         ]
-        indexes = [
-            models.Index(fields=["project", "id"], name="annotation_by_project"),
-            # The dashboard's per-annotator, per-day activity as an index-only scan.
-            models.Index(
-                fields=["project", "annotator", "created_at", "gold_correct"],
-                name="annotation_activity",
+        indexes = [models.Index(fields=["project", "id"], name="annotation_by_project")]
+
+    def __str__(self) -> str:
+        return f"annotation {self.pk} on item {self.item_id}"
+
+
+class AnnotatorDay(models.Model):
+    """The annotations one annotator submitted in a project on one day (in TIME_ZONE).
+
+    A rollup kept in the submit's transaction (annotation.rollups), so the dashboard's
+    activity figures sum a few rows per annotator instead of reading every annotation. Only
+    the annotator's own submits touch their row: concurrent annotators never wait on it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    day = models.DateField()
+    annotations = models.PositiveIntegerField(default=0)
+    gold_answers = models.PositiveIntegerField(default=0)  # annotations of gold items
+    gold_correct = models.PositiveIntegerField(default=0)  # of which matched the known answer
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "annotator", "day"], name="annotator_day_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_correct__lte=models.F("gold_answers"))
+                & Q(gold_answers__lte=models.F("annotations")),
+                name="annotator_day_counts_consistent",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"annotation {self.pk} on item {self.item_id}"
+        return f"{self.annotations} annotations by {self.annotator_id} on {self.day}"
+
+
+class ItemTally(models.Model):
+    """How many items of a project have one kind, status and gold flag.
+
+    A rollup kept by the writes that create items or change those three (the import and
+    review.services), each as the last statement of its transaction and in one key order, so
+    the row locks are held only until the commit and never deadlock. The dashboard's progress
+    then reads at most 24 rows instead of counting the items. No check keeps `count` at zero
+    or more: a tally gone wrong (items changed by hand) must not stop an annotator's submit;
+    `manage.py rebuild_rollups` recounts."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=ItemStatus.choices)
+    is_gold = models.BooleanField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "kind", "status", "is_gold"], name="item_tally_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        gold = " gold" if self.is_gold else ""
+        return f"{self.count} {self.status}{gold} {self.kind} items"

@@ -27,6 +27,7 @@ from annotation.models import (
     Membership,
     Project,
 )
+from annotation.rollups import activity_record
 from core import jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -304,6 +305,7 @@ def assignment_submit(
         guidelines_version=project.guidelines_version,
         gold_correct=gold_correct,
     )
+    activity_record(annotation=annotation)
     assignment.status, assignment.finished_at, assignment.draft = (
         AssignmentStatus.SUBMITTED,
         now,

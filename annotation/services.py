@@ -4,13 +4,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps as global_apps
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Item, Membership, Project, Role
+from annotation.models import Item, ItemStatus, Membership, Project, Role
+from annotation.rollups import tally_add
 from core import db, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -387,6 +389,9 @@ def _import_clean(
             ["updated_at", *_UPDATABLE],
             batch_size=500,
         )
+    touched = {row["content_hash"] for row in (*to_create, *to_update)}
+    touched.update(existing[row["external_id"]]["content_hash"] for row in to_update)
+    duplicates_refresh(project_id=project.pk, hashes=sorted(touched))
     result.created, result.updated = len(to_create), len(to_update)
     audit_record(
         actor=actor,
@@ -401,7 +406,28 @@ def _import_clean(
             "updated_external_ids": [row["external_id"] for row in to_update[:100]],
         },
     )
+    tally_add(project_id=project.pk, changes=_tally_changes(to_create, to_update, existing))
     return result
+
+
+def _tally_changes(
+    to_create: list[dict[str, Any]],
+    to_update: list[dict[str, Any]],
+    existing: dict[str, dict[str, Any]],
+) -> dict[tuple[str, str, bool], int]:
+    """New items are open; an update may change an item's kind or gold flag, not its status."""
+    changes: dict[tuple[str, str, bool], int] = {}
+    for row in to_create:
+        key = (row["kind"], ItemStatus.OPEN.value, row["is_gold"])
+        changes[key] = changes.get(key, 0) + 1
+    for row in to_update:
+        old = existing[row["external_id"]]
+        before = (old["kind"], old["status"], old["is_gold"])
+        after = (row["kind"], old["status"], row["is_gold"])
+        if before != after:
+            changes[before] = changes.get(before, 0) - 1
+            changes[after] = changes.get(after, 0) + 1
+    return changes
 
 
 _UPDATABLE = (
@@ -532,6 +558,10 @@ def _invalid(errors: list[dict[str, Any]]) -> ApplicationError:
 _EXISTING_FIELDS = (
     "external_id",
     "id",
+    "kind",
+    "status",
+    "is_gold",
+    "content_hash",
     "submitted_count",
     "active_count",
     "priority",
@@ -552,6 +582,38 @@ def _existing_items(project: Project, external_ids: list[str]) -> dict[str, dict
         for row in rows:
             found[row[0]] = dict(zip(_EXISTING_FIELDS, row, strict=True))
     return found
+
+
+def duplicates_refresh(
+    *, project_id: int, hashes: Sequence[str] | None = None, apps: Any = global_apps
+) -> None:
+    """Set `has_duplicate` on the project's items whose content hash is among `hashes` (all
+    its items when None): true where two or more items share the hash.
+
+    The import calls this with the hashes it wrote and replaced, inside its transaction. Two
+    imports that add the same new content at the same moment do not see each other's rows
+    (READ COMMITTED), just as their duplicate reports do not: the next import that touches
+    that content, or a call with hashes=None, sets the flag. `apps` lets a migration pass its
+    historical models."""
+    items = apps.get_model("annotation", "Item").objects.filter(project_id=project_id)
+    chunks: list[Sequence[str] | None] = [None]
+    if hashes is not None:
+        chunks = [
+            hashes[start : start + _WRITE_BATCH] for start in range(0, len(hashes), _WRITE_BATCH)
+        ]
+    for chunk in chunks:
+        scope = items if chunk is None else items.filter(content_hash__in=chunk)
+        shared = (
+            scope.values("content_hash")
+            .annotate(n=Count("*"))
+            .filter(n__gt=1)
+            .values("content_hash")
+            .order_by()
+        )
+        scope.filter(has_duplicate=False, content_hash__in=shared).update(has_duplicate=True)
+        scope.filter(has_duplicate=True).exclude(content_hash__in=shared).update(
+            has_duplicate=False
+        )
 
 
 def _duplicates_in_project(

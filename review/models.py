@@ -49,6 +49,13 @@ class FinalRecord(models.Model):
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="final_records")
     payload = models.JSONField()
+    # Copied from the item and the payload when the record is written (final_record_create), so
+    # the dashboard's coverage counts are one index-only scan: the project, the item's kind, the
+    # instruction category or refusal harm category, and the refusal decision ("" when none).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16)
+    category = models.CharField(max_length=64, blank=True, default="")
+    decision = models.CharField(max_length=16, blank=True, default="")
     provenance = models.CharField(max_length=16, choices=Provenance.choices)
     source_annotation = models.ForeignKey(
         Annotation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -68,6 +75,13 @@ class FinalRecord(models.Model):
             models.CheckConstraint(
                 condition=_in("provenance", Provenance), name="final_record_provenance_valid"
             ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "kind", "category", "decision"],
+                name="final_record_coverage",
+                condition=Q(is_current=True),
+            )
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django.http import Http404
 
 from annotation import kinds
 from annotation.models import Agreement, Annotation, Item, ItemStatus, Project, ReviewReason
+from annotation.rollups import tally_move
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review.models import FinalRecord, Provenance, Review, ReviewDecision
@@ -68,6 +69,7 @@ def item_complete(*, item: Item, project: Project) -> Item:
         before=before,
         after={"status": item.status, "agreement": item.agreement, "review_reason": reason},
     )
+    tally_move(item=item, before=before["status"])
     return item
 
 
@@ -81,8 +83,13 @@ def final_record_create(
 ) -> FinalRecord:
     """The one current final record of an approved item; an earlier one is kept as history."""
     FinalRecord.objects.filter(item=item, is_current=True).update(is_current=False)
+    category, decision = kinds.coverage_labels(item.kind, payload)
     return FinalRecord.objects.create(
         item=item,
+        project_id=item.project_id,
+        kind=item.kind,
+        category=category,
+        decision=decision,
         payload=payload,
         provenance=provenance,
         source_annotation=source,
@@ -283,6 +290,7 @@ def review_decide(
         before=before,
         after=after,
     )
+    tally_move(item=item, before=before["status"])
     return review
 
 
@@ -318,4 +326,5 @@ def item_reopen(*, item_id: int, actor: Any, note: Any = "") -> Item:
         before=before,
         after={"status": item.status, "review_reason": item.review_reason, "note": note},
     )
+    tally_move(item=item, before=before["status"])
     return item

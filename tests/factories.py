@@ -7,13 +7,17 @@ from django.utils import timezone
 from annotation import kinds
 from annotation.models import (
     Annotation,
+    AnnotatorDay,
     Assignment,
     AssignmentStatus,
     Item,
+    ItemTally,
     Membership,
     Project,
     Role,
 )
+from annotation.rollups import activity_record, tally_add
+from annotation.services import duplicates_refresh
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -77,6 +81,7 @@ DATA = {
 class ItemFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Item
+        skip_postgeneration_save = True  # the hook below writes what it changes itself
 
     project = factory.SubFactory(ProjectFactory)
     external_id = factory.Sequence(lambda n: f"item-{n}")
@@ -87,6 +92,14 @@ class ItemFactory(factory.django.DjangoModelFactory):
     content_hash = factory.LazyAttribute(lambda o: kinds.content_hash(o.kind, o.data))
     data_hash = factory.LazyAttribute(lambda o: kinds.json_hash([o.kind, o.data, o.gold]))
     metadata_hash = factory.LazyAttribute(lambda o: kinds.json_hash(o.metadata))
+
+    @factory.post_generation
+    def rollups(obj, create, extracted, **kwargs):
+        """Count the item and flag items of the same content, as the import does."""
+        if create:
+            tally_add(project_id=obj.project_id, changes={(obj.kind, obj.status, obj.is_gold): 1})
+            duplicates_refresh(project_id=obj.project_id, hashes=[obj.content_hash])
+            obj.refresh_from_db(fields=["has_duplicate"])
 
 
 def item_row(kind: str = kinds.PREFERENCE, n: int = 0, **extra) -> dict:
@@ -127,7 +140,21 @@ def annotate(
         gold_correct=gold_correct,
     )
     if days_ago:
-        Annotation.objects.filter(pk=annotation.pk).update(
-            created_at=now - timedelta(days=days_ago)
-        )
+        annotation.created_at = now - timedelta(days=days_ago)
+        Annotation.objects.filter(pk=annotation.pk).update(created_at=annotation.created_at)
+    activity_record(annotation=annotation)
     return annotation
+
+
+def activity_rows(project: Project) -> dict[tuple[int, object], tuple[int, int, int]]:
+    """The AnnotatorDay rollup of a project: (annotator, day) -> (annotations, gold, correct)."""
+    rows = AnnotatorDay.objects.filter(project=project).values_list(
+        "annotator_id", "day", "annotations", "gold_answers", "gold_correct"
+    )
+    return {(user, day): (n, gold, ok) for user, day, n, gold, ok in rows}
+
+
+def tally_rows(project: Project) -> dict[tuple[str, str, bool], int]:
+    """The ItemTally rollup of a project without its zero rows: (kind, status, gold) -> count."""
+    rows = ItemTally.objects.filter(project=project).exclude(count=0)
+    return {(r.kind, r.status, r.is_gold): r.count for r in rows}

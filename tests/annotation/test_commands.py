@@ -3,7 +3,8 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation.models import Item, Membership, Project
+from annotation.models import AnnotatorDay, Item, Membership, Project
+from tests.factories import ItemFactory, UserFactory, activity_rows, annotate, tally_rows
 
 
 @pytest.mark.django_db
@@ -46,3 +47,31 @@ def test_import_items_reports_errors_and_writes_nothing(tmp_path, project):
     with pytest.raises(CommandError, match="nothing was written"):
         call_command("import_items", project.name, str(path), verbosity=0)
     assert not Item.objects.exists()
+
+
+def test_rebuild_rollups_repairs_rollups_gone_wrong_by_hand(project, capsys):
+    user = UserFactory()
+    items = ItemFactory.create_batch(
+        3, project=project, data={"prompt": "same", "responses": [{"text": "a"}, {"text": "b"}]}
+    )
+    annotate(items[0], user, {"rating": 1}, days_ago=1)
+    expected_days = activity_rows(project)
+    # Changes made behind the app's back: the rollups no longer match.
+    Item.objects.filter(pk=items[1].pk).update(status="rejected", has_duplicate=False)
+    AnnotatorDay.objects.filter(project=project).update(annotations=99)
+
+    call_command("rebuild_rollups", "--project", str(project.pk))
+
+    out = capsys.readouterr().out
+    assert f"project {project.pk}" in out
+    assert activity_rows(project) == expected_days
+    assert tally_rows(project) == {
+        ("preference", "open", False): 2,
+        ("preference", "rejected", False): 1,
+    }
+    assert Item.objects.filter(project=project, has_duplicate=True).count() == 3
+
+
+def test_rebuild_rollups_names_a_missing_project(db):
+    with pytest.raises(CommandError, match="No project with id 424242"):
+        call_command("rebuild_rollups", "--project", "424242")

@@ -63,6 +63,7 @@ def test_one_annotation_and_one_assignment_per_item_and_annotator(project):
 
 def test_an_item_has_one_current_final_record(project):
     item = ItemFactory(project=project)
-    FinalRecord.objects.create(item=item, payload={}, provenance="unanimous")
-    violates(lambda: FinalRecord.objects.create(item=item, payload={}, provenance="edited"))
-    FinalRecord.objects.create(item=item, payload={}, provenance="edited", is_current=False)
+    fields = {"item": item, "project": project, "kind": item.kind, "payload": {}}
+    FinalRecord.objects.create(provenance="unanimous", **fields)
+    violates(lambda: FinalRecord.objects.create(provenance="edited", **fields))
+    FinalRecord.objects.create(provenance="edited", is_current=False, **fields)

@@ -8,7 +8,14 @@ from django.db import connection
 
 from annotation.models import Annotation, Assignment, Item, ItemStatus, Membership, Role
 from annotation.queue import assignment_claim_next, assignment_skip, assignment_submit
-from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
+from annotation.rollups import activity_rebuild, tally_rebuild
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    activity_rows,
+    tally_rows,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,3 +95,13 @@ def test_twenty_threads_claim_submit_and_skip_until_every_item_is_complete(requi
     assert not Assignment.objects.filter(project=project, status="active").exists()
     served = sum(Membership.objects.filter(project=project).values_list("served_count", flat=True))
     assert served == Assignment.objects.filter(project=project).count()
+    # The dashboard's per-annotator rollup, kept by 20 concurrent submitters, matches a recount.
+    live = activity_rows(project)
+    assert sum(n for n, _, _ in live.values()) == 1000
+    activity_rebuild(project_id=project.pk)
+    assert activity_rows(project) == live
+    # So does the item tally, kept by the completions.
+    tallies = tally_rows(project)
+    assert sum(tallies.values()) == 500
+    tally_rebuild(project_id=project.pk)
+    assert tally_rows(project) == tallies

@@ -20,7 +20,8 @@ from django.test import Client
 from annotation.models import Role
 from exports import services
 from exports.models import ExportJob
-from review.models import FinalRecord, JobStatus, Provenance
+from review.models import JobStatus, Provenance
+from review.services import final_record_create
 from tests.browser.conftest import CHROMIUM as EXPORT_CHROMIUM
 from tests.browser.conftest import CHROMIUM_ARGS as EXPORT_CHROMIUM_ARGS
 from tests.conftest import needs
@@ -79,8 +80,12 @@ def export_setup(transactional_db, settings, tmp_path):
     lead = MembershipFactory(project=project, role=Role.LEAD).user
     for n in range(3):
         item = ItemFactory(project=project, status="approved")
-        FinalRecord.objects.create(
-            item=item, payload={"rating": -1 if n % 2 else 2}, provenance=Provenance.UNANIMOUS
+        final_record_create(
+            item=item,
+            payload={"rating": -1 if n % 2 else 2},
+            provenance=Provenance.UNANIMOUS,
+            source=None,
+            approved_by=None,
         )
     return project, lead
 

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation import dashboard
-from annotation.models import Role
+from annotation.models import Item, Role
+from annotation.services import item_import
 from review.agreement import agreement_report_build
 from review.models import AgreementReport
 from tests.console.helpers import (
@@ -26,13 +27,14 @@ from tests.console.helpers import (
     refusal,
     report,
 )
-from tests.factories import ItemFactory, UserFactory
+from tests.factories import ItemFactory, UserFactory, item_row
 
 # Queries of one dashboard page, whatever the project's size: session, user, membership, then
-# the selector's aggregates (items, annotations by annotator and day, users, reports, the
-# newest report's annotators, final records, duplicates, and categories given at import).
-PAGE_QUERY_BOUND = 11
-API_QUERY_BOUND = 10  # token user, membership, then the same aggregates
+# the selector's aggregates (items, gold items, annotations per day, annotations per
+# annotator, users, reports, the newest report's annotators, final records, duplicates, and
+# categories given at import).
+PAGE_QUERY_BOUND = 12
+API_QUERY_BOUND = 11  # token user, membership, then the same aggregates
 
 
 def dashboard_url(project):
@@ -311,17 +313,36 @@ def test_refusal_share_of_sft_data_and_the_decision_distribution(project, pair):
     assert mix.decisions == {"refuse": 1, "comply": 1, "partial": 0}
 
 
-def test_duplicates_are_counted_and_linked_to_the_items_browser(project, web):
+def test_duplicates_are_counted_and_linked_to_the_items_browser(project, lead, web):
     data = {"prompt": "Same", "responses": [{"text": "a"}, {"text": "b"}]}
-    for _ in range(3):
-        ItemFactory(project=project, data=data)
-    ItemFactory(project=project)
+    rows = [{"external_id": f"same-{n}", "kind": "preference", "data": data} for n in range(3)]
+    item_import(project=project, rows=[*rows, item_row(n=1), item_row(n=2)], actor=lead)
 
     board = dashboard.dashboard_get(project=project)
     html = web.get(dashboard_url(project)).content.decode()
 
     assert (board.duplicates.groups, board.duplicates.items) == (1, 3)
     assert f"{reverse('console:items', args=[project.pk])}?duplicates=true" in html
+
+
+def test_duplicates_follow_later_imports_that_add_or_change_content(project, lead):
+    def figures():
+        board = dashboard.dashboard_get(project=project).duplicates
+        return board.groups, board.items
+
+    item_import(project=project, rows=[item_row(n=1), item_row(n=2)], actor=lead)
+    assert figures() == (0, 0)
+
+    twin = {**item_row(n=1), "external_id": "twin-of-1"}
+    item_import(project=project, rows=[twin], actor=lead)  # same content as an older item
+    assert figures() == (1, 2)
+    flagged = set(Item.objects.filter(has_duplicate=True).values_list("external_id", flat=True))
+    assert flagged == {"preference-1", "twin-of-1"}
+
+    changed = {**twin, "data": item_row(n=3)["data"]}  # the twin's content changes
+    item_import(project=project, rows=[changed], actor=lead)
+    assert figures() == (0, 0)
+    assert not Item.objects.filter(has_duplicate=True).exists()
 
 
 def test_categories_and_usernames_are_escaped_in_charts_and_tables(project, web):

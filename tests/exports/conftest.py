@@ -9,6 +9,7 @@ import pytest
 from annotation import kinds
 from annotation.models import Item, ItemStatus
 from review.models import FinalRecord, Provenance
+from review.services import final_record_create
 from tests.factories import ItemFactory
 
 FINALS = {
@@ -54,10 +55,12 @@ def approved(db):
         if external_id is not None:
             fields["external_id"] = external_id
         item = ItemFactory(**fields)
-        record = FinalRecord.objects.create(
+        record = final_record_create(
             item=item,
             payload=final if final is not None else FINALS[kind](n),
             provenance=Provenance.UNANIMOUS,
+            source=None,
+            approved_by=None,
         )
         if approved_at is not None:
             FinalRecord.objects.filter(pk=record.pk).update(created_at=approved_at)

@@ -9,6 +9,10 @@ from tests.console.helpers import EVIL, annotate, approved_instruction, complete
 from tests.factories import ItemFactory
 
 
+def walrus(n: int) -> dict:
+    return {"prompt": f"Tell me about walrus {n}.", "responses": [{"text": "a"}, {"text": "b"}]}
+
+
 def items_url(project, **params):
     from urllib.parse import urlencode
 
@@ -99,6 +103,33 @@ def test_the_duplicates_filter_lists_items_sharing_their_content(project, web, m
     ItemFactory(project=project, external_id="d2", data=data)
 
     assert set(listed(web, project, duplicates="true")) == {"d1", "d2"}
+
+
+def test_the_search_is_answered_from_the_trigram_indexes(require_postgres, project):
+    """The indexes of migration 0005 are on the exact expressions the search filters on, so
+    the plan can read them instead of every item (a change in the SQL Django writes for the
+    filter would break this). At 3,000 items reading the project's rows is still cheaper, so
+    the plan is asked of the search alone (no project, no order) with scans turned off: the
+    indexes must be usable for it (bench/dashboard.py shows them chosen at 100,000 items)."""
+    from django.db import connection
+
+    from annotation.console_forms import ItemBrowseFilter
+
+    Item.objects.bulk_create(
+        ItemFactory.build(project=project, external_id=f"bulk-{n}", data=walrus(n))
+        for n in range(3_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_item")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+    search = ItemBrowseFilter({"q": "walrus 1234"}, queryset=Item.objects.all())
+
+    plan = search.qs.order_by().explain()
+
+    assert "item_search_prompt" in plan
+    assert "item_search_messages" in plan
+    assert [item.external_id for item in search.qs] == ["bulk-1234"]
 
 
 def test_an_invalid_filter_is_a_400_with_the_error(project, web):

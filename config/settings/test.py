@@ -14,3 +14,9 @@ WHITENOISE_USE_FINDERS = True
 
 # Tasks run in-process unless a test starts a real worker (the `celery_worker` fixture).
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("RUBRIC_CELERY_EAGER", "1") == "1"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # The browser tests' live server answers from several threads at once (a submit beside a
+    # draft autosave). An in-memory test database shared between threads fails at once with
+    # "database table is locked"; a file database makes them wait (the timeout above).
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.queue import assignment_claim_next
@@ -35,7 +36,10 @@ def open_workspace(page, live_server, annotator, project):
 
 
 def wait_for_kind(page, kind: str) -> None:
+    """Wait for a task of `kind` and for its autofocus (applied after the swap settles): keys
+    pressed before it would go to the element the swap removed."""
     page.wait_for_selector(f'#task[data-kind="{kind}"] form.task-form')
+    expect(page.locator("#response" if kind == "instruction" else "#task-title")).to_be_focused()
 
 
 def test_an_annotator_does_one_item_of_each_kind_with_the_keyboard(
@@ -46,7 +50,9 @@ def test_an_annotator_does_one_item_of_each_kind_with_the_keyboard(
     ItemFactory(project=project, kind="refusal", priority=1, data={"prompt": "Pick a lock?"})
     login(page, annotator)
     page.goto(f"/projects/{project.pk}/")
-    # The Start button has the focus: Enter opens the workspace.
+    # The Start button has the focus (autofocus is applied after the load event: wait for it):
+    # Enter opens the workspace.
+    expect(page.locator("#start")).to_be_focused()
     with page.expect_navigation():
         page.keyboard.press("Enter")
     wait_for_kind(page, "instruction")

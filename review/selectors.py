@@ -1,5 +1,6 @@
 """What a reviewer reads: the review queue and an item laid out for adjudication."""
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,18 +12,20 @@ from annotation.models import Annotation, Item, ItemStatus, Membership, ReviewRe
 from core.access import ROLE_RANK
 from core.models import AuditEvent
 
-# A preference rating on the common A/B scale the reviewer reads (payloads are in A/B terms).
+# A preference rating as the reviewer reads it: in the terms of the page, where the two responses
+# stand left and right in an order drawn per reviewer and item (review_display_order). Stored
+# payloads are in A/B terms; with the order "BA", A stands on the right and every rating flips.
 RATING_LABELS = {
-    -3: "A much better",
-    -2: "A better",
-    -1: "A slightly better",
+    -3: "Left much better",
+    -2: "Left better",
+    -1: "Left slightly better",
     0: "Tie",
-    1: "B slightly better",
-    2: "B better",
-    3: "B much better",
+    1: "Right slightly better",
+    2: "Right better",
+    3: "Right much better",
 }
 RATING_SCALE = list(RATING_LABELS.items())
-SIDE_NAMES = {-1: "a", 0: "tie", 1: "b"}
+SIDE_NAMES = {-1: "left", 0: "tie", 1: "right"}
 DECISION_LABELS = {"refuse": "Refuse", "comply": "Comply", "partial": "Partially comply"}
 
 
@@ -57,6 +60,31 @@ def review_queue(*, membership: Membership, with_annotators: bool = False) -> Qu
         .order_by("rank", "id")
         .prefetch_related(Prefetch("annotations", queryset=annotations))
     )
+
+
+def review_display_order(item_id: int, reviewer_id: int) -> str:
+    """Where a reviewer sees the two responses of a preference item: "AB" (A on the left) or
+    "BA". Drawn from (item, reviewer), so it holds across reloads and differs between the
+    reviewers of one item, as DESIGN asks ("randomise the left/right position")."""
+    digest = hashlib.sha256(f"review-display:{item_id}:{reviewer_id}".encode()).digest()
+    return "BA" if digest[0] & 1 else "AB"
+
+
+def as_displayed(kind: str, payload: dict, display_order: str) -> dict:
+    """A preference payload between A/B terms and the page's left/right terms (the same
+    mapping both ways): with "BA" the rating and every criterion change sign."""
+    if kind != kinds.PREFERENCE or display_order != "BA":
+        return payload
+
+    def flip(value: Any) -> Any:
+        return -value if _sign(value) is not None else value  # an invalid value stays as is
+
+    flipped = dict(payload)
+    if "rating" in flipped:
+        flipped["rating"] = flip(flipped["rating"])
+    if isinstance(flipped.get("criteria"), dict):
+        flipped["criteria"] = {name: flip(v) for name, v in flipped["criteria"].items()}
+    return flipped
 
 
 def annotation_label(number: int) -> str:
@@ -103,7 +131,7 @@ class Row:
     value: str
     differs: bool = False
     text: bool = False
-    side: str = ""  # preference ratings: "a", "b" or "tie"
+    side: str = ""  # preference ratings: "left", "right" or "tie"
     rating: int | None = None
 
 
@@ -112,7 +140,7 @@ class AnnotationView:
     id: int
     number: int
     label: str
-    payload: dict
+    payload: dict  # as displayed: preference ratings in left/right terms
     rows: list[Row] = field(default_factory=list)
     annotator: str | None = None  # only when a lead revealed names
 
@@ -123,11 +151,20 @@ class ReviewEntry:
     data: dict[str, Any]
     annotations: list[AnnotationView]
     disputed: list[str]
+    display_order: str = "AB"
     reopen_note: str = ""
 
     @property
     def payloads(self) -> dict[str, dict]:
         return {str(a.id): a.payload for a in self.annotations}
+
+    @property
+    def sides(self) -> list[dict[str, str]]:
+        """A preference item's responses as they stand on the page, left then right."""
+        texts = [r.get("text", "") for r in self.data.get("responses") or []]
+        if self.display_order == "BA":
+            texts.reverse()
+        return [{"name": n, "text": t} for n, t in zip(("Left", "Right"), texts, strict=False)]
 
 
 def _rating_row(name: str, label: str, value: Any, disputed: list[str]) -> Row:
@@ -175,23 +212,27 @@ def _rows(kind: str, payload: dict, disputed: list[str]) -> list[Row]:
     ]
 
 
-def review_entry(item: Item, *, reveal: bool = False) -> ReviewEntry:
-    """An item laid out for adjudication: its data blind (no model names), its annotations
-    labelled "Annotation 1, 2, ..." by id with no annotator names unless `reveal` (a lead's
-    choice, checked by the caller), and the fields they disagree on."""
+def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> ReviewEntry:
+    """An item laid out for adjudication by one reviewer: its data blind (no model names), a
+    preference's responses left and right in that reviewer's order with every rating in those
+    terms, its annotations labelled "Annotation 1, 2, ..." by id with no annotator names unless
+    `reveal` (a lead's choice, checked by the caller), and the fields they disagree on."""
     annotations = list(item.annotations.all())
     disputed = disputed_fields(item.kind, [a.payload for a in annotations])
-    views = [
-        AnnotationView(
-            id=a.pk,
-            number=number,
-            label=annotation_label(number),
-            payload=a.payload,
-            rows=_rows(item.kind, a.payload, disputed),
-            annotator=a.annotator.username if reveal else None,
+    order = review_display_order(item.pk, reviewer_id)
+    views = []
+    for number, a in enumerate(annotations, start=1):
+        payload = as_displayed(item.kind, a.payload, order)
+        views.append(
+            AnnotationView(
+                id=a.pk,
+                number=number,
+                label=annotation_label(number),
+                payload=payload,
+                rows=_rows(item.kind, payload, disputed),
+                annotator=a.annotator.username if reveal else None,
+            )
         )
-        for number, a in enumerate(annotations, start=1)
-    ]
     reopen_note = ""
     if item.review_reason == ReviewReason.REOPENED:
         event = (
@@ -207,6 +248,7 @@ def review_entry(item: Item, *, reveal: bool = False) -> ReviewEntry:
         data=blind_data(item),
         annotations=views,
         disputed=disputed,
+        display_order=order,
         reopen_note=reopen_note,
     )
 

@@ -53,7 +53,11 @@ def _pane_context(
         item = queue.filter(pk=item.pk).first()
     if item is None:
         item = queue.exclude(pk__in=skipped).first()
-    entry = selectors.review_entry(item, reveal=reveal) if item is not None else None
+    entry = (
+        selectors.review_entry(item, reviewer_id=request.user.pk, reveal=reveal)
+        if item is not None
+        else None
+    )
     remaining = queue.count()
     project = membership.project
     form = form or _form_from(entry)
@@ -143,12 +147,15 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _submitted_form(post: Any, item: Item, final: dict | None, open_: str) -> dict[str, Any]:
+def _submitted_form(
+    post: Any, item: Item, final: dict | None, open_: str, display_order: str
+) -> dict[str, Any]:
     """The form as submitted, to show it again with the errors: the edited final when there
-    was one, else the first annotation as the edit panel's starting values."""
+    was one (as typed, in the page's terms), else the first annotation as the edit panel's
+    starting values."""
     if final is None:
         first = item.annotations.order_by("id").first()
-        final = first.payload if first is not None else {}
+        final = selectors.as_displayed(item.kind, first.payload, display_order) if first else {}
     return {
         **final,
         "criteria": final.get("criteria") or {},
@@ -168,7 +175,10 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
         raise Http404("No such item.")
     post = request.POST
     action = post.get("action", "")
-    annotation_id, final = None, None
+    # The page showed this reviewer the responses in this order; an edited final's ratings
+    # come in its left/right terms and are stored in A/B terms.
+    order = selectors.review_display_order(item.pk, request.user.pk)
+    annotation_id, final, typed = None, None, None
     if post.get("approve"):
         decision, action = ReviewDecision.APPROVE, "approve"
         annotation_id = _int_or_none(post["approve"])
@@ -181,11 +191,12 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
                 membership,
                 item,
                 ApplicationError("Pick an annotation first: press its number, 1 to 9."),
-                _submitted_form(post, item, None, ""),
+                _submitted_form(post, item, None, "", order),
             )
     elif action == "edit":
         decision = ReviewDecision.APPROVE
-        final = _final_from_form(item.kind, post, membership.project)
+        typed = _final_from_form(item.kind, post, membership.project)
+        final = selectors.as_displayed(item.kind, typed, order)
     elif action == "reject":
         decision = ReviewDecision.REJECT
     else:
@@ -211,7 +222,8 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
         return _after(request, membership, error.message, "error")
     except ApplicationError as error:
         open_ = {"edit": "edit", "reject": "reject"}.get(action, "")
-        return _invalid(request, membership, item, error, _submitted_form(post, item, final, open_))
+        form = _submitted_form(post, item, typed, open_, order)
+        return _invalid(request, membership, item, error, form)
     return _after(request, membership, _decided_message(review), "ok")
 
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Role
+from review.selectors import review_display_order
 from review.services import item_complete
 from tests.factories import ItemFactory, MembershipFactory
 
@@ -70,3 +71,13 @@ def disputed_preference(project, **fields) -> Item:
 
 def annotations_of(item: Item) -> list[Annotation]:
     return list(Annotation.objects.filter(item=item).order_by("id"))
+
+
+def reviewer_seeing(project, item: Item, order: str):
+    """A new reviewer of the project to whom `item`'s responses show in `order` ("AB": A on
+    the left, "BA": swapped); the order is drawn per reviewer and item."""
+    for _ in range(64):
+        user = MembershipFactory(project=project, role=Role.REVIEWER).user
+        if review_display_order(item.pk, user.pk) == order:
+            return user
+    raise AssertionError(f"no reviewer drew {order} in 64 tries")

@@ -12,6 +12,7 @@ from tests.review.review_fixtures import (
     annotations_of,
     completed_item,
     disputed_preference,
+    reviewer_seeing,
 )
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -65,15 +66,26 @@ def test_an_item_of_another_project_is_404_under_this_project(project, reviewer)
     assert response.status_code == 404
 
 
-def test_the_page_shows_the_next_item_with_its_annotations_side_by_side(project, reviewer):
+def test_the_page_shows_the_next_item_with_its_annotations_side_by_side(project):
     item = disputed_preference(project)
+    reviewer = reviewer_seeing(project, item, "AB")
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert f'data-item="{item.pk}"' in content
     assert "Annotation 1" in content and "Annotation 2" in content
-    assert "Response A" in content and "Response B" in content
-    assert "A better (-2)" in content and "B much better (+3)" in content
+    assert "Left response" in content and "Right response" in content
+    assert "Left better (-2)" in content and "Right much better (+3)" in content
     assert "Annotators disagree on:" in content
     assert content.count('class="row differs"') == 2  # the two overall ratings
+
+
+def test_a_reviewer_who_draws_the_swapped_order_sees_b_on_the_left_and_flipped_ratings(project):
+    item = disputed_preference(project)  # annotation 1: A better (-2); 2: B much better (+3)
+    reviewer = reviewer_seeing(project, item, "BA")
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    first, second = (r["text"] for r in item.data["responses"])
+    assert content.index(second) < content.index(first)
+    assert "Right better (+2)" in content and "Left much better (-3)" in content
+    assert "Response A" not in content and "Response B" not in content
 
 
 def test_the_page_is_blind_to_annotators_and_models(project, reviewer):
@@ -180,8 +192,12 @@ def test_an_edited_final_is_approved_as_edited(project, reviewer):
     assert Review.objects.get(item=item).note == "Merged both."
 
 
-def test_an_edited_preference_final_reads_the_criteria(project, reviewer):
+@pytest.mark.parametrize(("order", "sign"), [("AB", 1), ("BA", -1)])
+def test_an_edited_preference_final_is_stored_in_a_b_terms(project, order, sign):
+    """The edit form's scale is in the page's left/right terms: "right slightly better" with
+    the responses swapped means A slightly better."""
     item = disputed_preference(project)
+    reviewer = reviewer_seeing(project, item, order)
     form = {
         "action": "edit",
         "final_rating": "1",
@@ -190,7 +206,19 @@ def test_an_edited_preference_final_reads_the_criteria(project, reviewer):
         "final_rationale": "",
     }
     browser(reviewer).post(decide_url(item), form, **HTMX)
-    assert FinalRecord.objects.get(item=item).payload == {"rating": 1, "criteria": {"honesty": 2}}
+    assert FinalRecord.objects.get(item=item).payload == {
+        "rating": 1 * sign,
+        "criteria": {"honesty": 2 * sign},
+    }
+
+
+def test_an_invalid_edit_on_a_swapped_display_shows_what_was_typed(project):
+    item = disputed_preference(project)
+    reviewer = reviewer_seeing(project, item, "BA")
+    form = {"action": "edit", "final_rating": "2", "final_criteria.honesty": "9"}
+    content = browser(reviewer).post(decide_url(item), form, **HTMX).content.decode()
+    assert "<code>criteria.honesty</code>" in content
+    assert '<option value="2" selected>Right better (2)</option>' in content
 
 
 def test_an_invalid_final_shows_the_errors_and_keeps_the_typed_text(project, reviewer):

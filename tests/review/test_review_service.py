@@ -16,6 +16,7 @@ from tests.review.review_fixtures import (
     annotations_of,
     completed_item,
     disputed_preference,
+    reviewer_seeing,
 )
 
 
@@ -336,11 +337,49 @@ def test_different_instruction_categories_are_disputed():
     assert selectors.disputed_fields("instruction", payloads) == ["category"]
 
 
-def test_review_entry_shows_ratings_on_the_ab_scale(project):
-    item = disputed_preference(project)
-    entry = selectors.review_entry(item)
+@pytest.mark.parametrize(
+    ("order", "values", "sides"),
+    [
+        ("AB", ["Left better (-2)", "Right much better (+3)"], ["left", "right"]),
+        ("BA", ["Right better (+2)", "Left much better (-3)"], ["right", "left"]),
+    ],
+)
+def test_review_entry_shows_ratings_in_the_reviewers_left_right_order(
+    project, order, values, sides
+):
+    item = disputed_preference(project)  # ratings -2 (A better) and +3 (B much better)
+    reviewer = reviewer_seeing(project, item, order)
+
+    entry = selectors.review_entry(item, reviewer_id=reviewer.pk)
+
     overall = [a.rows[0] for a in entry.annotations]
-    assert [r.value for r in overall] == ["A better (-2)", "B much better (+3)"]
-    assert [r.side for r in overall] == ["a", "b"]
+    assert entry.display_order == order
+    assert [r.value for r in overall] == values
+    assert [r.side for r in overall] == sides
     assert all(r.differs for r in overall)
     assert all(a.annotator is None for a in entry.annotations)
+    texts = [r["text"] for r in item.data["responses"]]
+    shown = [side["text"] for side in entry.sides]
+    assert shown == (texts if order == "AB" else texts[::-1])
+    assert [side["name"] for side in entry.sides] == ["Left", "Right"]
+
+
+def test_the_display_order_is_stable_and_about_half_swapped():
+    orders = [selectors.review_display_order(item_id, 7) for item_id in range(1, 1001)]
+    assert orders == [selectors.review_display_order(item_id, 7) for item_id in range(1, 1001)]
+    assert 400 < orders.count("BA") < 600
+    # Two reviewers of one item do not always see the same order.
+    assert {selectors.review_display_order(5, reviewer) for reviewer in range(1, 20)} == {
+        "AB",
+        "BA",
+    }
+
+
+def test_as_displayed_flips_a_preference_both_ways_and_leaves_other_kinds():
+    payload = {"rating": -2, "criteria": {"honesty": 3, "helpfulness": 0}, "rationale": "x"}
+    flipped = selectors.as_displayed("preference", payload, "BA")
+    assert flipped == {"rating": 2, "criteria": {"honesty": -3, "helpfulness": 0}, "rationale": "x"}
+    assert selectors.as_displayed("preference", flipped, "BA") == payload
+    assert selectors.as_displayed("preference", payload, "AB") == payload
+    assert selectors.as_displayed("refusal", {"decision": "refuse"}, "BA") == {"decision": "refuse"}
+    assert selectors.as_displayed("preference", {"rating": "x"}, "BA") == {"rating": "x"}

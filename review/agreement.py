@@ -31,6 +31,9 @@ Choices worth knowing:
 * "Agreement with the others" of an annotator is the share of agreeing pairs between their value
   and each other annotator's value on the same item, pooled over the preferred side of
   preferences (ties a value of their own), refusal decisions and instruction categories.
+* Retention: a project's newest REPORTS_KEPT_WHOLE done reports are kept whole; older ones
+  keep their per-field figures (the agreement over time) and drop the per-annotator rows and
+  kappa matrices, which grow with the square of the team and are superseded by newer reports.
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ STALE_AFTER = timedelta(hours=1)
 FETCH_CHUNK = 5_000  # rows per round trip of the server-side cursor
 BATCH_ROWS = 20_000  # rows (whole items) processed at once
 MAX_ERROR = 2_000  # characters of an error message kept on a failed report
+# Done reports of a project kept whole; older ones keep their per-field figures (the agreement
+# over time) and lose the per-annotator rows and kappa matrices, which the newest report
+# supersedes (with annotators x annotators kappa pairs they are most of a report's size).
+REPORTS_KEPT_WHOLE = 30
 
 RATINGS: tuple[int, ...] = tuple(range(kinds.RATING_MIN, kinds.RATING_MAX + 1))
 SIDES = (-1, 0, 1)  # A preferred, tie, B preferred
@@ -266,6 +273,7 @@ def agreement_report_build(*, report_id: int) -> AgreementReport:
         report.annotation_count = result.annotation_count
         report.computed_at = timezone.now()
         report.save()
+        _thin_old_reports(report.project)
         audit_record(
             actor=None,
             action="agreement_report.done",
@@ -275,6 +283,20 @@ def agreement_report_build(*, report_id: int) -> AgreementReport:
             after={"status": report.status, "annotation_count": report.annotation_count},
         )
     return report
+
+
+def _thin_old_reports(project: Project) -> int:
+    """Empty the annotator rows and kappa of the project's done reports older than the newest
+    REPORTS_KEPT_WHOLE (the dashboard's and the page's figures come from those). Returns how
+    many were thinned; each report is thinned once."""
+    done = AgreementReport.objects.filter(project=project, status=JobStatus.DONE)
+    newest = done.order_by("-computed_at", "-id").values_list("id", flat=True)
+    kept = list(newest[:REPORTS_KEPT_WHOLE])
+    if len(kept) < REPORTS_KEPT_WHOLE:
+        return 0
+    return (
+        done.exclude(pk__in=kept).exclude(annotators=[], kappa={}).update(annotators=[], kappa={})
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------

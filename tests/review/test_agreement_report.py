@@ -1,9 +1,11 @@
 """Agreement reports: what the service computes and stores, and how it survives a crash."""
 
 import math
+from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Role
@@ -183,6 +185,31 @@ def test_build_marks_the_report_done_and_audits_it(seeded):
     assert report.status == JobStatus.DONE
     assert report.computed_at is not None
     assert AuditEvent.objects.filter(action="agreement_report.done", object_id=str(report.pk))
+
+
+def test_reports_older_than_the_newest_30_keep_only_their_field_figures(seeded):
+    now = timezone.now()
+    older = AgreementReport.objects.bulk_create(
+        AgreementReport(
+            project=seeded.project,
+            status=JobStatus.DONE,
+            fields={"preference.rating": {"alpha_ordinal": n / 100}},
+            annotators=[{"user_id": 1, "annotations": n}],
+            kappa={"preference.side": [{"a": 1, "b": 2, "kappa": 0.5}]},
+            computed_at=now - timedelta(hours=40 - n),
+        )
+        for n in range(agreement.REPORTS_KEPT_WHOLE)
+    )
+
+    newest = build(seeded.project, actor=seeded.lead)
+
+    thinned = AgreementReport.objects.get(pk=older[0].pk)  # the oldest of 31
+    assert (thinned.annotators, thinned.kappa) == ([], {})
+    assert thinned.fields == {"preference.rating": {"alpha_ordinal": 0.0}}
+    kept = AgreementReport.objects.filter(pk__in=[r.pk for r in older[1:]])
+    assert all(report.annotators and report.kappa for report in kept)
+    assert len(newest.annotators) > 0
+    assert agreement._thin_old_reports(seeded.project) == 0  # thinned once
 
 
 # --- other kinds -------------------------------------------------------------------------------

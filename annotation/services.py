@@ -329,6 +329,7 @@ def _import_clean(
     to_create: list[dict[str, Any]] = []
     to_update: list[dict[str, Any]] = []
     hashes: dict[str, tuple[int, str]] = {}
+    shared: set[str] = set()  # content hashes that two or more items hold after this import
     for index, item in clean:
         row = {
             "external_id": item.external_id,
@@ -345,6 +346,7 @@ def _import_clean(
         }
         digest = row["content_hash"]
         if digest in hashes:
+            shared.add(digest)
             other_index, other_id = hashes[digest]
             result.duplicates.append(
                 {
@@ -376,7 +378,7 @@ def _import_clean(
     if errors:
         raise _invalid(sorted(errors, key=lambda e: e["index"]))
 
-    result.duplicates.extend(_duplicates_in_project(project, hashes, first_index))
+    result.duplicates.extend(_duplicates_in_project(project, hashes, first_index, shared))
     result.duplicates.sort(key=lambda d: d["index"])
     for start in range(0, len(to_create), _WRITE_BATCH):
         _insert_items(project, to_create[start : start + _WRITE_BATCH])
@@ -389,9 +391,15 @@ def _import_clean(
             ["updated_at", *_UPDATABLE],
             batch_size=500,
         )
-    touched = {row["content_hash"] for row in (*to_create, *to_update)}
-    touched.update(existing[row["external_id"]]["content_hash"] for row in to_update)
-    duplicates_refresh(project_id=project.pk, hashes=sorted(touched))
+    # Recount the flags only where they can change: contents now shared, and the old and new
+    # contents of updated items whose content changed (their flag moves with them). Usually
+    # none of either, so this costs nothing.
+    for row in to_update:
+        before = existing[row["external_id"]]["content_hash"]
+        if before != row["content_hash"]:
+            shared.update((before, row["content_hash"]))
+    if shared:
+        duplicates_refresh(project_id=project.pk, hashes=sorted(shared))
     result.created, result.updated = len(to_create), len(to_update)
     audit_record(
         actor=actor,
@@ -603,23 +611,42 @@ def duplicates_refresh(
         ]
     for chunk in chunks:
         scope = items if chunk is None else items.filter(content_hash__in=chunk)
-        shared = (
-            scope.values("content_hash")
+        # Read the shared hashes first (an index-only scan of item_content_hash), then write
+        # only rows whose flag changes: a flag to set is found by its hash, a flag to clear
+        # through the partial item_duplicates index.
+        shared = list(
+            scope.values_list("content_hash", flat=True)
             .annotate(n=Count("*"))
             .filter(n__gt=1)
-            .values("content_hash")
             .order_by()
         )
-        scope.filter(has_duplicate=False, content_hash__in=shared).update(has_duplicate=True)
-        scope.filter(has_duplicate=True).exclude(content_hash__in=shared).update(
-            has_duplicate=False
-        )
+        for start in range(0, len(shared), _WRITE_BATCH):
+            items.filter(
+                content_hash__in=shared[start : start + _WRITE_BATCH], has_duplicate=False
+            ).update(has_duplicate=True)
+        stale = scope.filter(has_duplicate=True)
+        if chunk is None:
+            # Every hash of the project: compare in Python instead of a long NOT IN list.
+            keep = set(shared)
+            stale_ids = [
+                pk for pk, digest in stale.values_list("pk", "content_hash") if digest not in keep
+            ]
+            for start in range(0, len(stale_ids), _WRITE_BATCH):
+                items.filter(pk__in=stale_ids[start : start + _WRITE_BATCH]).update(
+                    has_duplicate=False
+                )
+        else:
+            stale.exclude(content_hash__in=shared).update(has_duplicate=False)
 
 
 def _duplicates_in_project(
-    project: Project, hashes: dict[str, tuple[int, str]], first_index: dict[str, int]
+    project: Project,
+    hashes: dict[str, tuple[int, str]],
+    first_index: dict[str, int],
+    shared: set[str],
 ) -> list[dict[str, Any]]:
-    """Items of this request whose content matches an item already stored under another id."""
+    """Items of this request whose content matches an item already stored under another id.
+    Adds the content hashes stored under another id to `shared`."""
     out = []
     digests = list(hashes)
     for start in range(0, len(digests), _FETCH_BATCH):
@@ -634,6 +661,8 @@ def _duplicates_in_project(
         reported: set[str] = set()
         for digest, other_id in rows:
             index, external_id = hashes[digest]
+            if other_id != external_id:
+                shared.add(digest)
             # The item itself, or one of this request (reported above as within the request).
             if digest in reported or other_id == external_id or other_id in first_index:
                 continue

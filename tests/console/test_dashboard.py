@@ -344,6 +344,12 @@ def test_duplicates_follow_later_imports_that_add_or_change_content(project, lea
     assert figures() == (0, 0)
     assert not Item.objects.filter(has_duplicate=True).exists()
 
+    onto_two = {**twin, "data": item_row(n=2)["data"]}  # ... and then to another item's
+    item_import(project=project, rows=[onto_two], actor=lead)
+    assert figures() == (1, 2)
+    flagged = set(Item.objects.filter(has_duplicate=True).values_list("external_id", flat=True))
+    assert flagged == {"preference-2", "twin-of-1"}
+
 
 def test_categories_and_usernames_are_escaped_in_charts_and_tables(project, web):
     project.categories = [EVIL]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotation import kinds
@@ -39,9 +39,10 @@ def _lease_end(project: Project, now: datetime) -> datetime:
 
 def _refresh_lease_counters(item: Item) -> None:
     """Recount the item's active leases and their earliest expiry (the item row is locked)."""
-    active = Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE)
-    item.active_count = active.count()
-    item.lease_expires_at = active.aggregate(first=Min("expires_at"))["first"]
+    active = Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE).aggregate(
+        n=Count("*"), first=Min("expires_at")
+    )
+    item.active_count, item.lease_expires_at = active["n"], active["first"]
 
 
 def _expire_stale(item: Item, now: datetime) -> int:

@@ -6,7 +6,8 @@ messages; without an index it reads every item of the project. These GIN indexes
 those expressions (pg_trgm) answer a term of three or more characters from the index.
 
 They are created with SQL, not declared on the model, because SQLite has neither pg_trgm nor
-GIN. Where the extension cannot be created (a managed server without pg_trgm, a role without
+GIN; CONCURRENTLY (outside a transaction), so a project already holding many items keeps
+taking imports and claims while they are built. Where the extension cannot be created (a managed server without pg_trgm, a role without
 the right), the migration says so and carries on: the search still works, by a scan.
 """
 
@@ -29,7 +30,7 @@ def create(apps, schema_editor):
         return
     for name, expression in EXPRESSIONS.items():
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON annotation_item "
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON annotation_item "
             f"USING gin ({expression} gin_trgm_ops)"
         )
 
@@ -38,10 +39,12 @@ def drop(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name in EXPRESSIONS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+
     dependencies = [("annotation", "0004_dashboard_rollups")]
 
     operations = [migrations.RunPython(create, drop)]

@@ -82,3 +82,16 @@ def login(page, user, password: str = PASSWORD) -> None:
     with page.expect_navigation():
         page.click("button[type=submit]")
     assert "/login/" not in page.url, f"login failed for {user.username}"
+
+
+def start_export(page, export_format: str):
+    """On a project's exports page: start an export in `export_format` and wait until its row
+    (the newest) says done. Returns the row."""
+    page.get_by_label("Format", exact=True).select_option(export_format)
+    page.get_by_role("button", name="Start export").click()
+    row = page.locator("tr.export-row").first
+    row.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('tr.export-row').dataset.status === 'done'"
+    )
+    return row

@@ -11,7 +11,7 @@ from annotation.models import Item, Membership, Project, Role
 from annotation.queue import assignment_claim_next, assignment_submit
 from exports.models import ExportJob
 from review.models import JobStatus
-from tests.browser.conftest import login
+from tests.browser.conftest import login, start_export
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.browser
@@ -115,13 +115,7 @@ def test_a_lead_runs_a_project_from_the_browser(page, live_server, settings, tmp
     # Export the approved records and download the file.
     with page.expect_navigation(wait_until="load"):
         page.locator(".project-nav").get_by_role("link", name="Exports").click()
-    page.get_by_label("Format", exact=True).select_option("trl-preference")
-    page.get_by_role("button", name="Start export").click()
-    row = page.locator("tr.export-row").first
-    row.wait_for()
-    page.wait_for_function(
-        "() => document.querySelector('tr.export-row').dataset.status === 'done'"
-    )
+    row = start_export(page, "trl-preference")
     with page.expect_download() as download:
         row.get_by_test_id("download-file").click()
     path = tmp_path / download.value.suggested_filename

@@ -12,7 +12,7 @@ from exports import services
 from exports.models import ExportJob
 from review.models import JobStatus, Provenance
 from review.services import final_record_create
-from tests.browser.conftest import login
+from tests.browser.conftest import login, start_export
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.browser
@@ -45,13 +45,7 @@ def test_lead_starts_an_export_and_downloads_file_and_manifest(
 
     page.goto(f"/projects/{project.pk}/exports/")
     assert page.get_by_test_id("project-name").inner_text() == "Preference run <1>"
-    page.get_by_label("Format", exact=True).select_option("trl-preference")
-    page.get_by_role("button", name="Start export").click()
-    row = page.locator("tr.export-row").first
-    row.wait_for()
-    page.wait_for_function(
-        "() => document.querySelector('tr.export-row').dataset.status === 'done'"
-    )
+    row = start_export(page, "trl-preference")
     with page.expect_download() as file_download:
         row.get_by_test_id("download-file").click()
     with page.expect_download() as manifest_download:

@@ -291,6 +291,20 @@ def column_chart(
     )
 
 
+def _legend_entry(x: float, y: float, fill: str, text: str) -> SafeString:
+    """A legend's colour swatch at (x, y) and its (escaped) text beside it."""
+    return _svg(
+        '<g class="legend"><rect x="{x}" y="{y}" width="10" height="10" fill="{fill}"/>'
+        '<text x="{tx}" y="{ty}">{text}</text></g>',
+        x=x,
+        y=y,
+        fill=fill,
+        tx=x + 14,
+        ty=y + 9,
+        text=text,
+    )
+
+
 # --- stacked horizontal bars ---------------------------------------------------------------
 
 
@@ -352,18 +366,7 @@ def stacked_bar_chart(
     legend_y = top + row_h * len(rows) + 8
     x = float(left)
     for j, segment in enumerate(segments):
-        parts.append(
-            _svg(
-                '<g class="legend"><rect x="{x}" y="{y}" width="10" height="10" fill="{fill}"/>'
-                '<text x="{tx}" y="{ty}">{segment}</text></g>',
-                x=x,
-                y=legend_y,
-                fill=PALETTE[j % len(PALETTE)],
-                tx=x + 14,
-                ty=legend_y + 9,
-                segment=segment,
-            )
-        )
+        parts.append(_legend_entry(x, legend_y, PALETTE[j % len(PALETTE)], segment))
         x += 24 + len(segment) * 7
     description = "; ".join(
         f"{label}: " + ", ".join(f"{segments[j]} {_number(v)}" for j, v in enumerate(values) if v)
@@ -473,16 +476,7 @@ def line_chart(
         ]
         lx = left + (j % 3) * (plot_w / 3)
         ly = 220 + (j // 3) * 18
-        legend = _svg(
-            '<g class="legend"><rect x="{x}" y="{y}" width="10" height="10" fill="{fill}"/>'
-            '<text x="{tx}" y="{ty}">{name}</text></g>',
-            x=lx,
-            y=ly,
-            fill=colour,
-            tx=lx + 14,
-            ty=ly + 9,
-            name=_short(name, 28),
-        )
+        legend = _legend_entry(lx, ly, colour, _short(name, 28))
         parts.append(
             _svg(
                 '<g class="series">{lines}{dots}{legend}</g>',

@@ -32,7 +32,7 @@ from annotation.console_forms import (
 )
 from annotation.models import Item, Membership, Role
 from core import errors
-from core.access import membership_get
+from core.access import item_in_project, membership_get
 from core.markdown import render_markdown
 from core.models import AuditEvent
 from core.services import user_create
@@ -569,9 +569,7 @@ def _pretty(value: Any) -> str:
 @login_required
 def item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
     membership = _lead(request, project_id)
-    found = Item.objects.filter(project=membership.project, pk=item_id).first()
-    if found is None:
-        raise Http404("No such item in this project.")
+    found = item_in_project(membership=membership, item_id=item_id)
     detail = selectors.item_detail(item=found, membership=membership)
     for entry in detail["annotations"]:
         entry["payload_json"] = _pretty(entry["payload"])

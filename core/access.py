@@ -64,6 +64,14 @@ def item_get_for_member(
     return item, membership
 
 
+def item_in_project(*, membership: Membership, item_id: Any) -> Item:
+    """An item of the project of a membership already checked; any other item is a 404."""
+    item = Item.objects.filter(project_id=membership.project_id, pk=item_id).first()
+    if item is None:
+        raise Http404("No such item in this project.")
+    return item
+
+
 def assignment_get_for_annotator(*, user: Any, assignment_id: Any) -> "Assignment":
     """The caller's own assignment, in a project the caller still belongs to."""
     from annotation.models import Assignment

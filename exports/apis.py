@@ -1,6 +1,5 @@
 """REST API of export jobs: request, list, status, download. Leads only."""
 
-from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -139,10 +138,4 @@ class ExportDownloadApi(APIView):
                 f"The export is {job.status}; its file can be downloaded once it is done.",
                 {"status": job.status},
             )
-        download = selectors.export_download_open(job=job, part=part)
-        return FileResponse(
-            download.fileobj,
-            as_attachment=True,
-            filename=download.filename,
-            content_type=download.content_type,
-        )
+        return selectors.export_download_response(job=job, part=part)

@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
-from django.http import Http404
+from django.http import FileResponse, Http404
 
 from annotation.models import Item, ItemStatus, Kind, Project, Role, Split
 from core.access import membership_get
@@ -244,16 +244,9 @@ def manifest_name(file_name: str) -> str:
     return f"{file_name}.manifest.json"
 
 
-@dataclass(frozen=True, slots=True)
-class ExportDownload:
-    fileobj: Any
-    filename: str
-    content_type: str
-
-
-def export_download_open(*, job: ExportJob, part: str = "file") -> ExportDownload:
-    """The stored file (``part="file"``) or manifest (``part="manifest"``) of a done export,
-    opened for reading. The caller checks the job is done."""
+def export_download_response(*, job: ExportJob, part: str = "file") -> FileResponse:
+    """The stored file (``part="file"``) or manifest (``part="manifest"``) of a done export, as
+    an attachment (the page and the API alike). The caller checks the job is done."""
     from exports.formats import format_get
 
     name = job.file.name
@@ -266,4 +259,6 @@ def export_download_open(*, job: ExportJob, part: str = "file") -> ExportDownloa
         fileobj = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise Http404("The export's file is missing from storage.") from None
-    return ExportDownload(fileobj, name.rsplit("/", 1)[-1], content_type)
+    return FileResponse(
+        fileobj, as_attachment=True, filename=name.rsplit("/", 1)[-1], content_type=content_type
+    )

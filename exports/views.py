@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -148,10 +148,4 @@ def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
             {"job": job, "project": job.project},
             status=409 if part in ("file", "manifest") else 400,
         )
-    download = selectors.export_download_open(job=job, part=part)
-    return FileResponse(
-        download.fileobj,
-        as_attachment=True,
-        filename=download.filename,
-        content_type=download.content_type,
-    )
+    return selectors.export_download_response(job=job, part=part)

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -169,10 +169,7 @@ def _submitted_form(
 @login_required
 def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
     membership = _membership(request, project_id)
-    # Reached through the membership just checked: an item of any other project is a 404.
-    item = Item.objects.filter(project_id=membership.project_id, pk=item_id).first()
-    if item is None:
-        raise Http404("No such item.")
+    item = access.item_in_project(membership=membership, item_id=item_id)
     post = request.POST
     action = post.get("action", "")
     # The page showed this reviewer the responses in this order; an edited final's ratings

@@ -12,6 +12,10 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+# The project's packages import from here on; those of plain Python (annotation.kinds, say)
+# before Django is set up.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def bench_database_url(name: str) -> str:
@@ -38,7 +42,6 @@ def recreate_database(url: str) -> None:
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

@@ -43,24 +43,15 @@ from _support import (
     setup_django,
 )
 
+from annotation import kinds  # plain Python: needs no Django set-up (after _support)
+
 SIZES = (100_000, 10_000)
 ANNOTATORS = 50
 RUNS, WARM_UP = 20, 3
 TARGET_MS, TARGET_RATIO = 300.0, 2.0
-CATEGORIES = (
-    "summarization",
-    "question_answering",
-    "translation",
-    "classification",
-    "extraction",
-    "rewriting",
-    "code",
-    "reasoning",
-    "creative_writing",
-    "other",
-)
+CATEGORIES = tuple(kinds.default_categories())  # a project's default list
 HARM = ("none", "violence", "self_harm", "hate", "illegal_activity", "privacy", "malware")
-DECISIONS = ("refuse", "comply", "partial")
+DECISIONS = kinds.DECISIONS
 NULL = r"\N"  # COPY's text format
 FILLER = "The assistant should explain the steps clearly and note the caveats. " * 3
 

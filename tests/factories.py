@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
 from annotation import kinds
@@ -158,3 +159,20 @@ def tally_rows(project: Project) -> dict[tuple[str, str, bool], int]:
     """The ItemTally rollup of a project without its zero rows: (kind, status, gold) -> count."""
     rows = ItemTally.objects.filter(project=project).exclude(count=0)
     return {(r.kind, r.status, r.is_gold): r.count for r in rows}
+
+
+def complete(item: Item, users, payloads) -> Item:
+    """Annotate `item` with one payload per user (directly, see `annotate`), then apply the
+    item-level rule as the last submit would."""
+    from review.services import item_complete
+
+    order = "AB" if item.kind == kinds.PREFERENCE else ""
+    for user, payload in zip(users, payloads, strict=True):
+        annotate(item, user, payload, display_order=order)
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().get(pk=item.pk)
+        locked.submitted_count = len(payloads)
+        locked.save(update_fields=["submitted_count"])
+        item_complete(item=locked, project=item.project)
+    item.refresh_from_db()
+    return item

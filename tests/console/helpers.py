@@ -1,14 +1,12 @@
 """Data for the console tests: annotations written directly (not through the queue), items
 completed through review.services.item_complete, and agreement reports with chosen figures."""
 
-from django.db import transaction
 from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Item, Role
 from review.models import AgreementReport, JobStatus
-from review.services import item_complete
-from tests.factories import ItemFactory, MembershipFactory, UserFactory, annotate
+from tests.factories import ItemFactory, MembershipFactory, UserFactory, complete
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 
@@ -17,20 +15,6 @@ def member(project, role=Role.ANNOTATOR, username=None):
     user = UserFactory(username=username) if username else UserFactory()
     MembershipFactory(project=project, user=user, role=role)
     return user
-
-
-def complete(item: Item, users, payloads) -> Item:
-    """Annotate `item` with one payload per user, then apply the item-level rule."""
-    order = "AB" if item.kind == kinds.PREFERENCE else ""
-    for user, payload in zip(users, payloads, strict=True):
-        annotate(item, user, payload, display_order=order, seconds=12.0)
-    with transaction.atomic():
-        locked = Item.objects.select_for_update().get(pk=item.pk)
-        locked.submitted_count = len(payloads)
-        locked.save(update_fields=["submitted_count"])
-        item_complete(item=locked, project=item.project)
-    item.refresh_from_db()
-    return item
 
 
 def instruction(project, category: str, n: int, **fields) -> Item:

@@ -17,22 +17,20 @@ from review.agreement import agreement_report_build
 from review.models import AgreementReport
 from tests.console.helpers import (
     EVIL,
-    annotate,
     annotator_entry,
     approved_instruction,
     approved_refusal,
-    complete,
     instruction,
     member,
     refusal,
     report,
 )
-from tests.factories import ItemFactory, UserFactory, item_row
+from tests.factories import ItemFactory, UserFactory, annotate, complete, item_row
 
 # Queries of one dashboard page, whatever the project's size: session, user, membership, then
-# the selector's aggregates (items, gold items, annotations per day, annotations per
-# annotator, users, reports, the newest report's annotators, final records, duplicates, and
-# categories given at import).
+# the selector's reads (item tallies, annotations per day, annotations per annotator, users,
+# reports, the newest report's annotators, final records, duplicates, and categories given at
+# import).
 PAGE_QUERY_BOUND = 12
 API_QUERY_BOUND = 11  # token user, membership, then the same aggregates
 

@@ -7,8 +7,8 @@ import pytest
 
 from annotation import apis
 from annotation.console_forms import ItemBrowseFilter
-from tests.console.helpers import complete, member, refusal
-from tests.factories import ItemFactory
+from tests.console.helpers import member, refusal
+from tests.factories import ItemFactory, complete
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from annotation import console_views
 from annotation.models import Item
-from tests.console.helpers import EVIL, annotate, approved_instruction, complete, member, refusal
-from tests.factories import ItemFactory
+from tests.console.helpers import EVIL, approved_instruction, member, refusal
+from tests.factories import ItemFactory, annotate, complete
 
 
 def walrus(n: int) -> dict:

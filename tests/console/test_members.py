@@ -16,6 +16,15 @@ def members_url(project):
     return reverse("console:members", args=[project.pk])
 
 
+def staff(user) -> Client:
+    """A logged-in client of `user`, made staff (who may create users)."""
+    user.is_staff = True
+    user.save()
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 def role_of(project, user):
     return Membership.objects.get(project=project, user=user).role
 
@@ -115,10 +124,7 @@ def test_non_staff_leads_see_no_create_user_form_and_cannot_post_it(project, web
 
 
 def test_staff_create_a_user_see_the_generated_password_once_and_add_them(project, lead):
-    lead.is_staff = True
-    lead.save()
-    client = Client()
-    client.force_login(lead)
+    client = staff(lead)
 
     response = client.post(
         reverse("console:user-create", args=[project.pk]),
@@ -136,10 +142,7 @@ def test_staff_create_a_user_see_the_generated_password_once_and_add_them(projec
 
 
 def test_staff_creating_a_taken_username_see_the_error(project, lead, annotator):
-    lead.is_staff = True
-    lead.save()
-    client = Client()
-    client.force_login(lead)
+    client = staff(lead)
 
     response = client.post(
         reverse("console:user-create", args=[project.pk]),

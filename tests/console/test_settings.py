@@ -4,7 +4,8 @@ from django.urls import reverse
 
 from annotation.models import Annotation, Project
 from core.models import AuditEvent
-from tests.console.helpers import EVIL, annotate, member
+from tests.console.helpers import EVIL, member
+from tests.factories import annotate
 
 VALID = {
     "name": "Renamed",

@@ -2,14 +2,10 @@
 
 Imported explicitly by the review tests (not a conftest: that file belongs to another suite)."""
 
-from django.db import transaction
-from django.utils import timezone
-
 from annotation import kinds
-from annotation.models import Annotation, Assignment, AssignmentStatus, Item, Role
+from annotation.models import Annotation, Item, Role
 from review.selectors import review_display_order
-from review.services import item_complete
-from tests.factories import ItemFactory, MembershipFactory
+from tests.factories import ItemFactory, MembershipFactory, complete
 
 # Ratings on opposite sides: a dispute.
 DISPUTED_PREFERENCE = [{"rating": -2, "criteria": {"helpfulness": -1}}, {"rating": 3}]
@@ -35,34 +31,7 @@ def completed_item(
     """An item of `project` annotated with `payloads` (one annotator each), then completed."""
     item = ItemFactory(project=project, kind=kind, **item_fields)
     annotators = annotators or annotators_for(project, len(payloads))
-    now = timezone.now()
-    order = "AB" if kind == kinds.PREFERENCE else ""
-    for user, payload in zip(annotators, payloads, strict=True):
-        assignment = Assignment.objects.create(
-            project=project,
-            item=item,
-            annotator=user,
-            status=AssignmentStatus.SUBMITTED,
-            claimed_at=now,
-            expires_at=now,
-            finished_at=now,
-            display_order=order,
-        )
-        Annotation.objects.create(
-            project=project,
-            item=item,
-            annotator=user,
-            assignment=assignment,
-            payload=payload,
-            display_order=order,
-        )
-    with transaction.atomic():
-        locked = Item.objects.select_for_update().get(pk=item.pk)
-        locked.submitted_count = len(payloads)
-        locked.save(update_fields=["submitted_count"])
-        item_complete(item=locked, project=project)
-    item.refresh_from_db()
-    return item
+    return complete(item, annotators, payloads)
 
 
 def disputed_preference(project, **fields) -> Item:

@@ -152,6 +152,12 @@ class ItemCursorPagination(CursorPagination):
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):
+    """An item as a lead sees it; blind for reviewers (`context["blind"]`): no model names in
+    `data`, no `metadata`."""
+
+    data = serializers.SerializerMethodField()
+    metadata = serializers.SerializerMethodField()
+
     class Meta:
         model = Item
         fields = [
@@ -169,6 +175,37 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_data(self, item: Item) -> dict:
+        return selectors.blind_data(item) if self.context.get("blind") else item.data
+
+    def get_metadata(self, item: Item) -> dict | None:
+        return None if self.context.get("blind") else item.metadata
+
+
+class OwnItemFilter(ItemFilter):
+    """What an annotator may filter their own items by: kind and the prompt text."""
+
+    class Meta(ItemFilter.Meta):
+        fields = ["kind"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        for name in list(self.filters):
+            if name not in ("kind", "q"):
+                del self.filters[name]
+
+
+@extend_schema_serializer(component_name="OwnItem")
+class OwnItemSerializer(serializers.Serializer):
+    """An item as its annotator sees it: blind, with their own assignment and annotation."""
+
+    id = serializers.IntegerField()
+    project = serializers.IntegerField()
+    kind = serializers.CharField()
+    data = serializers.JSONField(help_text="The item's data without model names.")
+    assignment = serializers.DictField(allow_null=True)
+    annotation = serializers.DictField(allow_null=True)
 
 
 class ItemsApi(APIView):
@@ -192,7 +229,10 @@ class ItemsApi(APIView):
     )
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id)
-        filterset = ItemFilter(request.GET, queryset=selectors.item_list(membership=membership))
+        own = selectors.sees_only_own_items(membership)
+        # An annotator's filters are the ones that cannot tell a gold item from another.
+        filters = OwnItemFilter if own else ItemFilter
+        filterset = filters(request.GET, queryset=selectors.item_list(membership=membership))
         if not filterset.is_valid():
             raise ApplicationError(
                 "Invalid filter.",
@@ -204,7 +244,13 @@ class ItemsApi(APIView):
             )
         paginator = ItemCursorPagination()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
-        return paginator.get_paginated_response(ItemOutputSerializer(page, many=True).data)
+        if own:
+            body = selectors.own_items_body(items=page, membership=membership)
+            return paginator.get_paginated_response(OwnItemSerializer(body, many=True).data)
+        serializer = ItemOutputSerializer(
+            page, many=True, context={"blind": not selectors.can_see_identities(membership)}
+        )
+        return paginator.get_paginated_response(serializer.data)
 
     @extend_schema(
         request={
@@ -240,4 +286,5 @@ class ItemDetailApi(APIView):
     )
     def get(self, request, item_id: int):
         item, membership = item_get_for_member(user=request.user, item_id=item_id)
+        selectors.item_visible(item=item, membership=membership)
         return Response(selectors.item_detail(item=item, membership=membership))

@@ -8,16 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import queue
-from annotation.models import Annotation, Assignment, Item
+from annotation.models import Annotation, Assignment
+from annotation.selectors import blind_data
 from core.access import assignment_get_for_annotator, membership_get
-
-
-def blind_data(item: Item) -> dict[str, Any]:
-    """Item data as an annotator sees it: model names are never shown."""
-    data = dict(item.data)
-    if "responses" in data:
-        data["responses"] = [{"text": r["text"]} for r in data["responses"]]
-    return data
 
 
 def assignment_body(assignment: Assignment) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from rest_framework.views import APIView
 
 from annotation import dashboard
 from annotation.models import Role
+from annotation.pseudonyms import blind_annotator_rows
+from annotation.selectors import can_see_identities
 from core.access import membership_get
 
 
@@ -49,8 +51,8 @@ class AgreementSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="DashboardAnnotator")
 class AnnotatorSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField()
-    username = serializers.CharField()
+    user_id = serializers.IntegerField(allow_null=True, help_text="null for reviewers")
+    username = serializers.CharField(help_text="a per-project pseudonym for reviewers")
     role = serializers.CharField(allow_null=True)
     annotations = serializers.IntegerField()
     active_days = serializers.IntegerField()
@@ -107,7 +109,8 @@ class DuplicatesSerializer(serializers.Serializer):
 
 
 class DashboardApi(APIView):
-    """The dashboard's figures (leads and reviewers), from the same selector as the page."""
+    """The dashboard's figures (leads; reviewers read it with annotators under pseudonyms),
+    from the same selector as the page."""
 
     @extend_schema_serializer(component_name="Dashboard")
     class OutputSerializer(serializers.Serializer):
@@ -124,5 +127,9 @@ class DashboardApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        board = dashboard.dashboard_get(project=membership.project)
-        return Response(self.OutputSerializer(dashboard.dashboard_as_dict(board)).data)
+        board = dashboard.dashboard_as_dict(dashboard.dashboard_get(project=membership.project))
+        if not can_see_identities(membership):
+            board["annotators"], _ = blind_annotator_rows(
+                membership.project, board["annotators"], name_key="username"
+            )
+        return Response(self.OutputSerializer(board).data)

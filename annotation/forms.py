@@ -13,8 +13,8 @@ from typing import Any
 from django.http import QueryDict
 
 from annotation import kinds
-from annotation.apis_queue import blind_data
 from annotation.models import Assignment
+from annotation.selectors import blind_data
 
 SCALE = (
     (1, "Left much better"),

@@ -3,12 +3,18 @@
 Rules that a database can hold are constraints here; the rest lives in services.
 """
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from annotation import kinds as rules
 from core.models import TimeStampedModel
+
+
+def new_pseudonym_key() -> str:
+    return secrets.token_hex(16)
 
 
 def _in(field: str, choices: type[models.TextChoices]) -> Q:
@@ -44,6 +50,8 @@ class Project(TimeStampedModel):
     agreement_every = models.PositiveIntegerField(default=100)
     # Annotators whose gold accuracy falls below this are flagged on the dashboard.
     gold_threshold = models.FloatField(default=0.7)
+    # Keys the per-project pseudonyms that stand for annotators where names are hidden.
+    pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -246,13 +254,15 @@ class Assignment(models.Model):
                 condition=Q(display_order__in=["", "AB", "BA"]),
                 name="assignment_display_order_valid",
             ),
+            # One active lease per annotator and project, also under parallel claims (two
+            # tabs): the claim that loses the race resumes the winner's lease.
+            models.UniqueConstraint(
+                fields=["project", "annotator"],
+                condition=Q(status="active"),
+                name="assignment_one_active_lease",
+            ),
         ]
         indexes = [
-            models.Index(
-                fields=["project", "annotator"],
-                name="assignment_active",
-                condition=Q(status="active"),
-            ),
             models.Index(
                 fields=["expires_at"], name="assignment_expiry", condition=Q(status="active")
             ),

@@ -26,6 +26,7 @@ from annotation.models import (
     ItemStatus,
     Membership,
     Project,
+    Role,
 )
 from annotation.rollups import activity_record
 from core import jsonutil
@@ -91,8 +92,14 @@ def _seen_by(annotator: Any) -> Exists:
 
 
 def _gold_due(membership: Membership) -> bool:
+    """Gold items test annotators: reviewers and leads, who can read the items API, are never
+    served one (they would learn which items are gold, and leads know it anyway)."""
     rate = membership.project.gold_rate
-    return rate > 0 and membership.gold_served_count < rate * (membership.served_count + 1)
+    return (
+        rate > 0
+        and membership.role == Role.ANNOTATOR
+        and membership.gold_served_count < rate * (membership.served_count + 1)
+    )
 
 
 def _next_gold(membership: Membership) -> Item | None:
@@ -183,8 +190,9 @@ def assignment_claim_next(*, membership: Membership) -> Assignment | None:
             with transaction.atomic():
                 return _claim(membership)
         except IntegrityError:
-            # The same annotator claimed the same item in another request at the same moment
-            # (two tabs); the next round resumes that assignment.
+            # The same annotator claimed in another request at the same moment (two tabs):
+            # one active lease per annotator and project is a database constraint, so this
+            # claim lost; the next round resumes the one that won.
             continue
     raise Conflict("Could not claim an item because of simultaneous claims; try again.")
 
@@ -391,6 +399,24 @@ def assignment_draft_save(*, assignment_id: int, annotator: Any, draft: Any) -> 
     assignment.draft, assignment.draft_saved_at = draft, timezone.now()
     assignment.save(update_fields=["draft", "draft_saved_at"])
     return assignment
+
+
+def assignments_end(*, project: Project, annotator: Any) -> int:
+    """Expire the annotator's active leases in the project (a member removed): their slots
+    are free at once. Returns how many ended. Runs in the caller's transaction."""
+    now = timezone.now()
+    item_ids = list(
+        Assignment.objects.filter(
+            project=project, annotator=annotator, status=AssignmentStatus.ACTIVE
+        ).values_list("item_id", flat=True)
+    )
+    for item in Item.objects.select_for_update().filter(pk__in=item_ids).order_by("pk"):
+        Assignment.objects.filter(
+            item=item, annotator=annotator, status=AssignmentStatus.ACTIVE
+        ).update(status=AssignmentStatus.EXPIRED, finished_at=now)
+        _refresh_lease_counters(item)
+        item.save(update_fields=["active_count", "lease_expires_at"])
+    return len(item_ids)
 
 
 # --- expiry --------------------------------------------------------------------------------------

@@ -1,32 +1,111 @@
-"""Selectors that read: what a member may see of items."""
+"""Selectors that read: what a member may see of items.
+
+Three views, by role:
+* a lead sees everything: annotator and model names, gold answers, metadata;
+* a reviewer sees items blind (no annotator names, no model names, no metadata, which may name
+  models) and never sees gold items: they are not listed and answer 404 by id. Gold items are
+  served only to annotators (annotation.queue), so a reviewer never holds one either;
+* an annotator sees only the items they were assigned, as the workspace shows them: blind, and
+  alike whether gold or not (no status, no split, no external_id), with their own assignment
+  and annotation only.
+"""
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.http import Http404
 
-from annotation.models import Annotation, Item, ItemStatus, Membership, Role
+from annotation.models import Annotation, Assignment, Item, Membership, Role
 from core.access import ROLE_RANK
 from review.models import FinalRecord, Review
 
 
+def blind_data(item: Item) -> dict[str, Any]:
+    """Item data as an annotator or reviewer sees it: model names are never shown."""
+    data = dict(item.data)
+    if "responses" in data:
+        data["responses"] = [{"text": r["text"]} for r in data["responses"]]
+    return data
+
+
 def can_see_identities(membership: Membership) -> bool:
-    """Leads and reviewers see who annotated; annotators see annotations blind."""
-    return ROLE_RANK[membership.role] >= ROLE_RANK[Role.REVIEWER]
+    """Only leads see who annotated, which model wrote what, and which items are gold."""
+    return ROLE_RANK[membership.role] >= ROLE_RANK[Role.LEAD]
+
+
+def sees_only_own_items(membership: Membership) -> bool:
+    return ROLE_RANK[membership.role] < ROLE_RANK[Role.REVIEWER]
+
+
+def _assigned_to(user_id: int) -> Exists:
+    return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator_id=user_id))
 
 
 def item_list(*, membership: Membership) -> QuerySet[Item]:
     items = Item.objects.filter(project_id=membership.project_id)
-    if not can_see_identities(membership):
-        # Gold items look like any other item to annotators, so they are not listed to them.
-        items = items.filter(is_gold=False)
-    return items
+    if can_see_identities(membership):
+        return items
+    if sees_only_own_items(membership):
+        return items.filter(_assigned_to(membership.user_id))
+    return items.filter(is_gold=False)
+
+
+def item_visible(*, item: Item, membership: Membership) -> Item:
+    """The item if this member may see it; a 404 otherwise (its existence is not revealed)."""
+    if (
+        item.project_id != membership.project_id
+        or not item_list(membership=membership).filter(pk=item.pk).exists()
+    ):
+        raise Http404("No such item.")
+    return item
+
+
+def own_items_body(*, items: list[Item], membership: Membership) -> list[dict[str, Any]]:
+    """Items as an annotator sees them in a list, with their own assignment on each."""
+    assignments = {
+        a.item_id: a
+        for a in Assignment.objects.filter(
+            annotator_id=membership.user_id, item_id__in=[i.pk for i in items]
+        )
+    }
+    return [_own_item(item, assignments.get(item.pk), None) for item in items]
+
+
+def _own_item(
+    item: Item, assignment: Assignment | None, annotation: Annotation | None
+) -> dict[str, Any]:
+    return {
+        "id": item.pk,
+        "project": item.project_id,
+        "kind": item.kind,
+        "data": blind_data(item),
+        "assignment": None
+        if assignment is None
+        else {
+            "id": assignment.pk,
+            "status": assignment.status,
+            "display_order": assignment.display_order or None,
+        },
+        "annotation": None
+        if annotation is None
+        else {
+            "id": annotation.pk,
+            "payload": annotation.payload,
+            "display_order": annotation.display_order or None,
+            "seconds_spent": annotation.seconds_spent,
+            "guidelines_version": annotation.guidelines_version,
+            "created_at": annotation.created_at,
+        },
+    }
 
 
 def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
-    """An item with its annotations, reviews and final records, as this member may see them.
-
-    Annotators see no annotator or reviewer identities, no gold answer, and other people's
-    annotations only once the item has left the queue (so nobody copies an answer)."""
+    """An item as this member may see it (see the module's docstring). The caller has checked
+    `item_visible`."""
+    if sees_only_own_items(membership):
+        assignment = Assignment.objects.filter(item=item, annotator_id=membership.user_id).first()
+        annotation = Annotation.objects.filter(item=item, annotator_id=membership.user_id).first()
+        return _own_item(item, assignment, annotation)
     privileged = can_see_identities(membership)
     item = (
         Item.objects.filter(pk=item.pk)
@@ -38,15 +117,13 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         .get()
     )
     annotations = list(item.annotations.all())
-    if not privileged and item.status == ItemStatus.OPEN:
-        annotations = [a for a in annotations if a.annotator_id == membership.user_id]
     body: dict[str, Any] = {
         "id": item.pk,
         "project": item.project_id,
         "external_id": item.external_id,
         "kind": item.kind,
-        "data": item.data,
-        "metadata": item.metadata,
+        "data": item.data if privileged else blind_data(item),
+        "metadata": item.metadata if privileged else None,
         "priority": item.priority,
         "split": item.split,
         "status": item.status,
@@ -57,6 +134,7 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         "annotations": [
             {
                 "id": a.pk,
+                "label": f"Annotation {number}",
                 "annotator": a.annotator.username if privileged else None,
                 "mine": a.annotator_id == membership.user_id,
                 "payload": a.payload,
@@ -65,12 +143,13 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
                 "guidelines_version": a.guidelines_version,
                 "created_at": a.created_at,
             }
-            for a in annotations
+            for number, a in enumerate(annotations, start=1)
         ],
+        # Reviewers see each other's decisions (a 409 names the reviewer who decided first).
         "reviews": [
             {
                 "id": r.pk,
-                "reviewer": r.reviewer.username if privileged else None,
+                "reviewer": r.reviewer.username,
                 "decision": r.decision,
                 "annotation": r.annotation_id,
                 "final": r.final,
@@ -78,9 +157,7 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
                 "created_at": r.created_at,
             }
             for r in item.reviews.all()
-        ]
-        if privileged
-        else [],
+        ],
         "final_record": None,
         "final_history": [],
     }
@@ -88,14 +165,12 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         entry = {
             "payload": record.payload,
             "provenance": record.provenance,
-            "approved_by": record.approved_by.username
-            if privileged and record.approved_by
-            else None,
+            "approved_by": record.approved_by.username if record.approved_by else None,
             "created_at": record.created_at,
         }
         if record.is_current:
             body["final_record"] = entry
-        elif privileged:
+        else:
             body["final_history"].append(entry)
     if privileged:
         body["is_gold"] = item.is_gold

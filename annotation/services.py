@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Item, ItemStatus, Membership, Project, Role
+from annotation.queue import assignments_end
 from annotation.rollups import tally_add
 from core import db, jsonutil
 from core.audit import audit_record
@@ -188,7 +189,8 @@ def membership_set(
             f"No active user named {username!r}; a staff member creates users.",
             {"errors": [{"field": "username", "message": "No such user."}]},
         )
-    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    _lock_members(project)
+    membership = Membership.objects.filter(project=project, user=user).first()
     if membership is None:
         membership = Membership.objects.create(project=project, user=user, role=role)
         audit_record(
@@ -215,6 +217,13 @@ def membership_set(
     return membership, False
 
 
+def _lock_members(project: Project) -> None:
+    """Lock the project row: membership changes of one project run one at a time, so the
+    last-lead rule counts leads that cannot change under it (two leads demoting each other
+    at the same moment: the second sees the first's change and is refused)."""
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+
+
 def _ensure_a_lead_remains(
     *, project: Project, membership: Membership, new_role: str | None
 ) -> None:
@@ -226,7 +235,13 @@ def _ensure_a_lead_remains(
 
 @transaction.atomic
 def membership_remove(*, project: Project, actor: Any, membership: Membership) -> None:
+    """Remove a member; their active leases end at once, so the items return to the queue."""
+    _lock_members(project)
+    membership = Membership.objects.select_related("user").filter(pk=membership.pk).first()
+    if membership is None:
+        return  # removed meanwhile by someone else
     _ensure_a_lead_remains(project=project, membership=membership, new_role=None)
+    assignments_end(project=project, annotator=membership.user)
     audit_record(
         actor=actor,
         action="membership.remove",

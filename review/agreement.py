@@ -54,7 +54,9 @@ from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Annotation, Project
+from annotation.models import Annotation, Membership, Project
+from annotation.pseudonyms import blind_annotator_rows
+from annotation.selectors import can_see_identities
 from core.audit import audit_record
 from review import agreement_engine as engine
 from review.models import AgreementReport, JobStatus
@@ -110,6 +112,35 @@ NOTE_NO_ANNOTATIONS = "nothing annotated for this field yet"
 def agreement_report_latest(*, project: Project) -> AgreementReport | None:
     """The newest finished report of the project (what GET and the page show)."""
     return AgreementReport.objects.filter(project=project, status=JobStatus.DONE).first()
+
+
+def agreement_report_people(
+    *, report: AgreementReport | None, membership: Membership
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """A report's per-annotator rows and kappa pairs as this member may see them: names for
+    leads, per-project pseudonyms for everyone else (reviewers read reports blind)."""
+    if report is None:
+        return [], {}
+    if can_see_identities(membership):
+        return report.annotators, report.kappa
+    project = membership.project
+    rows, names = blind_annotator_rows(project, report.annotators, name_key="annotator")
+
+    def alias(name: str) -> str:
+        return names.get(name) or "Annotator ?"
+
+    kappa = {
+        key: sorted(
+            (
+                dict(zip(("a", "b"), sorted((alias(p["a"]), alias(p["b"]))), strict=True))
+                | {k: v for k, v in p.items() if k not in ("a", "b")}
+                for p in pairs
+            ),
+            key=lambda p: (p["a"], p["b"]),
+        )
+        for key, pairs in report.kappa.items()
+    }
+    return rows, kappa
 
 
 def agreement_report_pending(

@@ -12,6 +12,7 @@ from core.access import membership_get
 from review.agreement import (
     agreement_report_latest,
     agreement_report_pending,
+    agreement_report_people,
     agreement_report_request,
 )
 from review.models import AgreementReport
@@ -47,7 +48,11 @@ class AgreementApi(APIView):
             help_text='Per field ("preference.rating", "refusal.decision", ...): alphas, '
             "percent agreement, AC1, units, notes (why a figure is null).",
         )
-        annotators = serializers.ListField(child=serializers.DictField())
+        annotators = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Per annotator; for reviewers `annotator` is a per-project pseudonym and "
+            "`user_id` is null.",
+        )
         kappa = serializers.DictField(
             child=serializers.ListField(child=serializers.DictField()),
             help_text="Cohen's kappa per pair of annotators on their shared items, per field.",
@@ -61,13 +66,14 @@ class AgreementApi(APIView):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
         latest = agreement_report_latest(project=membership.project)
         pending = agreement_report_pending(project=membership.project, after=latest)
+        annotators, kappa = agreement_report_people(report=latest, membership=membership)
         body = {
             "id": latest.pk if latest else None,
             "computed_at": latest.computed_at if latest else None,
             "annotation_count": latest.annotation_count if latest else 0,
             "fields": latest.fields if latest else {},
-            "annotators": latest.annotators if latest else [],
-            "kappa": latest.kappa if latest else {},
+            "annotators": annotators,
+            "kappa": kappa,
             "pending": job_body(pending) if pending else None,
         }
         return Response(self.OutputSerializer(body).data)

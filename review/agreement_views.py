@@ -14,6 +14,7 @@ from review.agreement import (
     agreement_report_is_active,
     agreement_report_latest,
     agreement_report_pending,
+    agreement_report_people,
     agreement_report_request,
 )
 from review.models import AgreementReport
@@ -81,9 +82,9 @@ def _field_rows(report: AgreementReport) -> list[dict[str, Any]]:
     return rows
 
 
-def _annotator_rows(report: AgreementReport) -> list[dict[str, Any]]:
+def _annotator_rows(annotators: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    for entry in report.annotators:
+    for entry in annotators:
         median = entry.get("median_seconds")
         rows.append(
             {
@@ -102,10 +103,10 @@ def _annotator_rows(report: AgreementReport) -> list[dict[str, Any]]:
     return rows
 
 
-def _kappa_matrices(report: AgreementReport) -> list[dict[str, Any]]:
+def _kappa_matrices(kappa: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One annotators x annotators matrix per nominal field; a cell is kappa and its items."""
     matrices = []
-    for key, pairs in report.kappa.items():
+    for key, pairs in kappa.items():
         if not pairs:
             continue
         names = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
@@ -150,8 +151,9 @@ def _context(membership: Membership) -> dict[str, Any]:
     }
     if latest is not None:
         context["field_rows"] = _field_rows(latest)
-        context["annotator_rows"] = _annotator_rows(latest)
-        context["kappa_matrices"] = _kappa_matrices(latest)
+        annotators, kappa = agreement_report_people(report=latest, membership=membership)
+        context["annotator_rows"] = _annotator_rows(annotators)
+        context["kappa_matrices"] = _kappa_matrices(kappa)
     return context
 
 

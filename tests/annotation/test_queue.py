@@ -3,7 +3,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotation.models import Annotation, Assignment, Item, ItemStatus, Membership, Role
+from annotation.models import (
+    Annotation,
+    Assignment,
+    AssignmentStatus,
+    Item,
+    ItemStatus,
+    Membership,
+    Role,
+)
 from annotation.queue import assignment_claim_next, assignments_expire
 from review.models import FinalRecord
 from tests.factories import ItemFactory, MembershipFactory
@@ -297,3 +305,21 @@ def test_removed_member_cannot_submit(project, annotators):
 def test_claim_service_returns_none_on_an_empty_project(project, annotator):
     membership = Membership.objects.get(project=project, user=annotator)
     assert assignment_claim_next(membership=membership) is None
+
+
+def test_removing_a_member_ends_their_leases_and_frees_the_slot(project, lead):
+    from annotation.services import membership_remove
+
+    project.annotations_per_item = 1
+    project.save()
+    item = ItemFactory(project=project)
+    membership = MembershipFactory(project=project)
+    assignment = assignment_claim_next(membership=membership)
+    assert assignment.item_id == item.pk
+    membership_remove(project=project, actor=lead, membership=membership)
+    assignment.refresh_from_db()
+    item.refresh_from_db()
+    assert assignment.status == AssignmentStatus.EXPIRED
+    assert (item.active_count, item.lease_expires_at) == (0, None)
+    other = MembershipFactory(project=project)
+    assert assignment_claim_next(membership=other).item_id == item.pk

@@ -387,6 +387,18 @@ def test_a_reviewer_may_read_the_dashboard_api(project, make_api):
     assert response.status_code == 200
 
 
+def test_a_reviewer_reads_the_dashboard_api_under_pseudonyms(project, make_api):
+    annotator = member(project)
+    item = ItemFactory(project=project)
+    annotate(item, annotator, {"rating": 1})
+    body = make_api(member(project, Role.REVIEWER)).get(api_url(project)).json()
+    rows = [row for row in body["annotators"] if row["annotations"]]
+    assert [(row["username"].startswith("Annotator "), row["user_id"]) for row in rows] == [
+        (True, None)
+    ]
+    assert annotator.username not in str(body)
+
+
 def test_the_dashboard_api_is_403_for_annotators_and_404_for_non_members(project, make_api):
     assert make_api(member(project)).get(api_url(project)).status_code == 403
     assert make_api(UserFactory()).get(api_url(project)).status_code == 404

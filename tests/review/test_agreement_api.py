@@ -90,6 +90,28 @@ def test_reviewer_may_read_reports(project, reviewer, make_api):
     assert make_api(reviewer).get(url(project)).status_code == 200
 
 
+def test_a_reviewer_reads_reports_under_pseudonyms(seeded, make_api):
+    done_report(seeded.project)
+    reviewer = MembershipFactory(project=seeded.project, role=Role.REVIEWER).user
+    as_lead = make_api(seeded.lead).get(url(seeded.project)).json()
+    body = make_api(reviewer).get(url(seeded.project)).json()
+    names = {a["annotator"] for a in as_lead["annotators"]}
+    aliases = {a["annotator"] for a in body["annotators"]}
+    assert len(aliases) == len(names) == 3
+    assert not aliases & names
+    assert all(a.startswith("Annotator ") for a in aliases)
+    assert {a["user_id"] for a in body["annotators"]} == {None}
+    pairs = body["kappa"]["preference.rating"]
+    assert {p["a"] for p in pairs} | {p["b"] for p in pairs} <= aliases
+    # The same figures, only the names differ; the pseudonyms are stable.
+    assert sorted(a["annotations"] for a in body["annotators"]) == sorted(
+        a["annotations"] for a in as_lead["annotators"]
+    )
+    assert make_api(reviewer).get(url(seeded.project)).json()["annotators"] == body["annotators"]
+    page_html = browser(reviewer).get(page(seeded.project)).content.decode()
+    assert "bob" not in page_html and sorted(aliases)[0] in page_html
+
+
 def test_reviewer_may_not_request_a_report(project, reviewer, make_api):
     assert make_api(reviewer).post(url(project)).status_code == 403
     assert not AgreementReport.objects.exists()

@@ -21,10 +21,11 @@ def _in(field: str, choices: type[models.TextChoices]) -> Q:
     return Q(**{f"{field}__in": choices.values})
 
 
-class Kind(models.TextChoices):
-    INSTRUCTION = "instruction", "Instruction"
-    PREFERENCE = "preference", "Preference"
-    REFUSAL = "refusal", "Refusal"
+# The item kinds, from the registry (annotation.kinds): the field's choices and its database
+# check follow the kind modules.
+Kind = models.TextChoices(
+    "Kind", [(name.upper(), (name, label)) for name, label in rules.choices()]
+)
 
 
 class Project(TimeStampedModel):

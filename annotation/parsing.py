@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from annotation import kinds
 from core.errors import ApplicationError, PayloadTooLarge
 
 
@@ -100,28 +101,24 @@ def rows_from_file(name: str, body: bytes) -> list[Any]:
 # --- CSV ---------------------------------------------------------------------------------------
 
 CSV_TYPES = {"text/csv", "application/csv"}
-# Columns of an item row in CSV: data fields, the two responses of a preference, and item fields.
+# Columns of an item row in CSV: the item's fields, the shared data fields, and each kind's
+# data fields (a preference's two responses as response_a/b and model_a/b, say).
+_KIND_COLUMNS = tuple(
+    dict.fromkeys(name for kind in kinds.registry for name in kind.csv_data_columns)
+)
 CSV_COLUMNS = (
     "external_id",
     "kind",
     "prompt",
     "messages",
     "system",
-    "context",
-    "category",
-    "draft",
-    "response_a",
-    "response_b",
-    "model_a",
-    "model_b",
-    "model_response",
-    "harm_category",
+    *_KIND_COLUMNS,
     "priority",
     "split",
     "metadata",
     "gold",
 )
-_CSV_DATA = ("prompt", "system", "context", "category", "draft", "model_response", "harm_category")
+_CSV_DATA = ("prompt", "system")
 _CSV_JSON = ("messages", "metadata", "gold")
 
 
@@ -158,14 +155,9 @@ def _csv_row(cells: dict[str, str], index: int, line: int, problems: list[dict])
             data["messages"] = value
         else:
             row[name] = value
-    if any(name in present for name in ("response_a", "response_b", "model_a", "model_b")):
-        responses = []
-        for side in ("a", "b"):
-            response: dict[str, Any] = {"text": present.get(f"response_{side}", "")}
-            if f"model_{side}" in present:
-                response["model"] = present[f"model_{side}"]
-            responses.append(response)
-        data["responses"] = responses
+    # Every kind's columns: the validator then names a field the row's kind does not take.
+    for kind in kinds.registry:
+        data.update(kind.data_from_csv(present))
     row["data"] = data  # empty: the validator then names the missing prompt
     if "priority" in present:
         try:

@@ -145,7 +145,7 @@ def _next_item(membership: Membership, now: datetime) -> Item | None:
 
 def _lease(membership: Membership, item: Item, now: datetime) -> Assignment:
     """Create the assignment (or revive this annotator's expired one) on a locked item."""
-    display_order = random.choice(["AB", "BA"]) if item.kind == kinds.PREFERENCE else ""
+    display_order = random.choice(["AB", "BA"]) if kinds.kind_get(item.kind).shows_sides else ""
     values = {
         "status": AssignmentStatus.ACTIVE,
         "claimed_at": now,
@@ -302,7 +302,9 @@ def assignment_submit(
             {"errors": [{"field": "seconds_spent", "message": "Out of range."}]},
         )
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
-    gold_correct = kinds.gold_matches(item.kind, item.gold, payload) if item.is_gold else None
+    gold_correct = (
+        kinds.kind_get(item.kind).gold_matches(item.gold, payload) if item.is_gold else None
+    )
     annotation = Annotation.objects.create(
         project=project,
         item=item,

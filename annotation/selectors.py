@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import Http404
 
+from annotation import kinds
 from annotation.models import Annotation, Assignment, Item, Membership, Role
 from core.access import ROLE_RANK
 from review.models import FinalRecord, Review
@@ -22,10 +23,7 @@ from review.models import FinalRecord, Review
 
 def blind_data(item: Item) -> dict[str, Any]:
     """Item data as an annotator or reviewer sees it: model names are never shown."""
-    data = dict(item.data)
-    if "responses" in data:
-        data["responses"] = [{"text": r["text"]} for r in data["responses"]]
-    return data
+    return kinds.blind_data(item.kind, item.data)
 
 
 def can_see_identities(membership: Membership) -> bool:

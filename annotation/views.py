@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import forms, queue
+from annotation import queue, workspace
 from annotation.models import Annotation, Assignment, Membership, Project
 from core.access import assignment_get_for_annotator, membership_get
 from core.errors import ApplicationError, Conflict
@@ -65,8 +65,8 @@ def _task_context(
     }
     if assignment is not None:
         if values is None:
-            values = forms.initial_values(assignment)
-        context["task"] = forms.task_display(assignment, values, errors or [])
+            values = workspace.initial_values(assignment)
+        context["task"] = workspace.task_display(assignment, values, errors or [])
     return context
 
 
@@ -134,7 +134,7 @@ def work(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
     membership = membership_get(user=request.user, project_id=assignment.project_id)
-    answer = forms.answer_from_post(assignment, request.POST)
+    answer = workspace.answer_from_post(assignment, request.POST)
 
     def again(status: int, **extra: Any) -> HttpResponse:
         context = _task_context(
@@ -197,7 +197,7 @@ def heartbeat(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
 def draft(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     """Autosave: the form's fields as typed. Works on a lost lease too (the text survives)."""
     assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
-    values = forms.form_values(request.POST, tuple(assignment.project.criteria))
+    values = workspace.form_values(request.POST, tuple(assignment.project.criteria))
     try:
         queue.assignment_draft_save(
             assignment_id=assignment.pk, annotator=request.user, draft=values

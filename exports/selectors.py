@@ -18,7 +18,8 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404
 
-from annotation.models import Item, ItemStatus, Kind, Project, Role, Split
+from annotation import kinds
+from annotation.models import Item, ItemStatus, Project, Role, Split
 from core.access import membership_get
 from core.db import fetch_all
 from exports.models import ExportJob, ExportSplit
@@ -78,11 +79,10 @@ def export_items(*, selection: ExportSelection, after: int | None = None) -> Que
     conditions = []
     if selection.categories is not None:
         categories = list(selection.categories)
-        conditions.append(
-            Q(kind=Kind.PREFERENCE)
-            | Q(kind=Kind.INSTRUCTION, final_records__payload__category__in=categories)
-            | Q(kind=Kind.REFUSAL, final_records__payload__harm_category__in=categories)
-        )
+        # A kind without categories passes; the others by their final record's category
+        # (the kind's coverage field, copied onto the record when it was written).
+        uncategorized = [kind.name for kind in kinds.registry if not kind.coverage_field]
+        conditions.append(Q(kind__in=uncategorized) | Q(final_records__category__in=categories))
     return items.filter(*conditions, **on_record)
 
 

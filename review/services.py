@@ -22,15 +22,6 @@ def in_review_sample(item: Item, rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
-def _representative(item: Item, annotations: list[Annotation]) -> Annotation:
-    """The annotation that stands for an agreed item: for a preference, the rating closest to
-    the mean (the earliest on a tie); otherwise the earliest."""
-    if item.kind != kinds.PREFERENCE:
-        return annotations[0]
-    mean = sum(a.payload["rating"] for a in annotations) / len(annotations)
-    return min(annotations, key=lambda a: (abs(a.payload["rating"] - mean), a.pk))
-
-
 def item_complete(*, item: Item, project: Project) -> Item:
     """Apply the item-level rule when the last annotation arrives (the item row is locked).
 
@@ -38,12 +29,13 @@ def item_complete(*, item: Item, project: Project) -> Item:
     items still need a reviewer to pick the final text unless the project auto-approves them;
     disputed items go to review."""
     annotations = list(Annotation.objects.filter(item=item).order_by("id"))
-    agreed = len({kinds.agreement_key(item.kind, a.payload) for a in annotations}) == 1
+    kind = kinds.kind_get(item.kind)
+    agreed = len({kind.agreement_key(a.payload) for a in annotations}) == 1
     before = {"status": item.status}
     item.agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
     if not agreed:
         reason = ReviewReason.DISPUTED
-    elif item.kind != kinds.PREFERENCE and not project.auto_approve_text:
+    elif kind.needs_final_text and not project.auto_approve_text:
         reason = ReviewReason.TEXT
     elif in_review_sample(item, project.review_sample_rate):
         reason = ReviewReason.SAMPLED
@@ -53,11 +45,12 @@ def item_complete(*, item: Item, project: Project) -> Item:
         item.status, item.review_reason = ItemStatus.IN_REVIEW, reason
     else:
         item.status, item.review_reason = ItemStatus.APPROVED, ""
+        representative = kind.representative(annotations)
         final_record_create(
             item=item,
-            payload=_representative(item, annotations).payload,
+            payload=representative.payload,
             provenance=Provenance.UNANIMOUS,
-            source=_representative(item, annotations),
+            source=representative,
             approved_by=None,
         )
     item.save(update_fields=["status", "agreement", "review_reason", "updated_at"])
@@ -83,7 +76,7 @@ def final_record_create(
 ) -> FinalRecord:
     """The one current final record of an approved item; an earlier one is kept as history."""
     FinalRecord.objects.filter(item=item, is_current=True).update(is_current=False)
-    category, decision = kinds.coverage_labels(item.kind, payload)
+    category, decision = kinds.kind_get(item.kind).coverage_labels(payload)
     return FinalRecord.objects.create(
         item=item,
         project_id=item.project_id,

@@ -74,12 +74,14 @@ def _pane_context(
         "errors": errors or [],
         "form": form,
         "criteria_values": [(name, form["criteria"].get(name)) for name in project.criteria],
-        "rating_scale": selectors.RATING_SCALE,
-        "decisions": list(selectors.DECISION_LABELS.items()),
-        "categories": project.categories,
-        "criteria": project.criteria,
-        "harm_categories": project.harm_categories,
+        # The edit panel's template and choices, from the kind.
+        **(_kind_context(item.kind, project) if item is not None else {}),
     }
+
+
+def _kind_context(kind_name: str, project: Any) -> dict[str, Any]:
+    kind = kinds.kind_get(kind_name)
+    return {"review_template": kind.review_template, **kind.review_form_values(project)}
 
 
 def _form_from(entry: selectors.ReviewEntry | None) -> dict[str, Any]:
@@ -101,43 +103,6 @@ def _render_pane(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
 def queue(request: HttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id)
     return render(request, "review/queue.html", _pane_context(request, membership))
-
-
-def _text(value: str) -> str:
-    return value.replace("\r\n", "\n")
-
-
-def _rating(value: str) -> Any:
-    try:
-        return int(value)
-    except ValueError:
-        return value  # validate_payload reports it
-
-
-def _final_from_form(kind: str, post: Any, project: Any) -> dict[str, Any]:
-    if kind == kinds.PREFERENCE:
-        final: dict[str, Any] = {"rating": _rating(post.get("final_rating", ""))}
-        criteria = {
-            name: _rating(post[f"final_criteria.{name}"])
-            for name in project.criteria
-            if post.get(f"final_criteria.{name}", "") != ""
-        }
-        if criteria:
-            final["criteria"] = criteria
-        rationale = _text(post.get("final_rationale", "")).strip()
-        if rationale:
-            final["rationale"] = rationale
-        return final
-    if kind == kinds.REFUSAL:
-        return {
-            "decision": post.get("final_decision", ""),
-            "response": _text(post.get("final_response", "")),
-            "harm_category": post.get("final_harm_category", ""),
-        }
-    return {
-        "response": _text(post.get("final_response", "")),
-        "category": post.get("final_category", ""),
-    }
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -192,7 +157,7 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
             )
     elif action == "edit":
         decision = ReviewDecision.APPROVE
-        typed = _final_from_form(item.kind, post, membership.project)
+        typed = kinds.kind_get(item.kind).final_from_form(post, membership.project)
         final = selectors.as_displayed(item.kind, typed, order)
     elif action == "reject":
         decision = ReviewDecision.REJECT

@@ -1,6 +1,8 @@
 """The input every export format reads, and the prompt/message building they all share.
 
-Pure functions over plain data: no Django here, so Celery tasks and tests call them directly.
+Pure functions over plain data: no Django here (the kinds in annotation.kinds are plain Python
+too), so Celery tasks and tests call them directly. What differs by kind (the reply, the pair,
+the category) is the kind's.
 
 Decisions that DESIGN.md leaves open, taken here once for every format:
 
@@ -20,29 +22,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from annotation.kinds import RecordError, kind_get
 
 Row = dict[str, Any]
 Message = dict[str, str]
 
-KINDS = ("instruction", "preference", "refusal")
 ROLES = ("system", "user", "assistant")
 
-# Why a record of a kind the format takes still gave no row (see ``pair_skip_reason``).
+# Why a record gave no row when the format does not take its kind; the other reasons ("tie",
+# "not_refused", ...) come from the kind (``pair_skip_reason``).
 SKIP_KIND = "kind_not_taken"
-SKIP_TIE = "tie"
-SKIP_NOT_REFUSED = "not_refused"
-SKIP_NO_MODEL_RESPONSE = "no_model_response"
-SKIP_SAME_TEXT = "same_text"
-
-UNCATEGORIZED = "uncategorized"
 
 
 @dataclass(frozen=True, slots=True)
 class ExportRecord:
     item_id: int
     external_id: str
-    kind: str  # "instruction" | "preference" | "refusal"
+    kind: str  # a kind of annotation.kinds
     data: dict  # the item's data exactly as imported (DESIGN.md "Item kinds")
     final: dict  # the approved final payload, the annotation payload shape of the kind
     system_prompt: str = ""  # the project's system prompt; the item's data["system"] wins when set
@@ -142,89 +140,32 @@ def prompt_messages(record: ExportRecord) -> list[Message]:
     return messages
 
 
+def _kind_call(record: ExportRecord, method: str) -> Any:
+    """Call the record's kind (annotation.kinds): its errors name the record."""
+    try:
+        return getattr(kind_get(record.kind), method)(record.data, record.final)
+    except RecordError as exc:
+        raise ExportRecordError(record, str(exc)) from None
+
+
 def final_response(record: ExportRecord) -> str:
-    """The approved reply of an instruction or refusal record."""
-    return _text(record, record.final.get("response"), "final.response")
+    """The approved reply of a record whose kind gives one (instruction, refusal)."""
+    return _kind_call(record, "reply")
 
 
-def preference_rating(record: ExportRecord) -> int:
-    rating = record.final.get("rating")
-    if isinstance(rating, bool) or not isinstance(rating, int) or not -3 <= rating <= 3:
-        raise ExportRecordError(record, f"final.rating must be an integer -3..3, got {rating!r}")
-    return rating
-
-
-def response_texts(record: ExportRecord) -> tuple[str, str]:
-    """The texts of responses A and B; model names are never read."""
-    responses = record.data.get("responses")
-    if not isinstance(responses, list) or len(responses) != 2:
-        raise ExportRecordError(record, "data.responses must hold exactly two responses")
-    first, second = responses
-    if type(first) is dict and type(second) is dict:  # the usual case, checked fast
-        a, b = first.get("text"), second.get("text")
-        if type(a) is str and type(b) is str:
-            return a, b
-    texts = []
-    for index, response in enumerate(responses):
-        if not isinstance(response, dict | Mapping):
-            raise ExportRecordError(record, f"data.responses[{index}] must be an object")
-        text = response.get("text")
-        if not isinstance(text, str):
-            _text(record, text, f"data.responses[{index}].text")
-        texts.append(text)
-    return texts[0], texts[1]
-
-
-def pair_skip_reason(
-    record: ExportRecord,
-) -> Literal["tie", "not_refused", "no_model_response", "same_text"] | None:
-    """Why a preference or refusal record gives no preference pair, or None when it gives one.
-
-    - preference: a tie (rating 0) prefers neither side, so it is left out.
-    - refusal: only a final ``refuse`` decision on an item with a ``model_response`` makes a pair
-      (chosen = the ideal refusal, rejected = what the model said). When the model's text is the
-      ideal refusal itself there is nothing to prefer, so it is left out too.
-    """
-    if record.kind == "preference":
-        return SKIP_TIE if preference_rating(record) == 0 else None
-    if record.kind == "refusal":
-        if record.final.get("decision") != "refuse":
-            return SKIP_NOT_REFUSED
-        model_response = record.data.get("model_response")
-        if not model_response:
-            return SKIP_NO_MODEL_RESPONSE
-        if _text(record, model_response, "data.model_response") == final_response(record):
-            return SKIP_SAME_TEXT
-        return None
-    raise ExportRecordError(record, f"kind {record.kind!r} gives no preference pair")
+def pair_skip_reason(record: ExportRecord) -> str | None:
+    """Why a record gives no preference pair, or None when it gives one (the kind decides:
+    a preference tie, a refusal that did not refuse or has no model response to reject)."""
+    return _kind_call(record, "pair_skip_reason")
 
 
 def preference_pair(record: ExportRecord) -> Pair | None:
-    """Chosen and rejected replies, or None (see ``pair_skip_reason``).
-
-    Preference: a negative final rating prefers A (the first response), a positive one B.
-    """
-    if record.kind == "preference":
-        rating = preference_rating(record)
-        if rating == 0:
-            return None
-        a, b = response_texts(record)
-        if rating < 0:
-            return Pair(chosen=a, rejected=b)
-        return Pair(chosen=b, rejected=a)
-    if pair_skip_reason(record) is not None:
-        return None
-    return Pair(chosen=final_response(record), rejected=record.data["model_response"])
+    """Chosen and rejected replies, or None (see ``pair_skip_reason``)."""
+    pair = _kind_call(record, "pair")
+    return None if pair is None else Pair(chosen=pair[0], rejected=pair[1])
 
 
 def category_of(record: ExportRecord) -> str | None:
-    """The category a record counts under in a manifest: the final ``category`` (instruction) or
-    ``harm_category`` (refusal), falling back to the item's; preferences have none."""
-    if record.kind == "instruction":
-        key = "category"
-    elif record.kind == "refusal":
-        key = "harm_category"
-    else:
-        return None
-    value = record.final.get(key) or record.data.get(key)
-    return value if isinstance(value, str) and value else UNCATEGORIZED
+    """The category a record counts under in a manifest (instruction ``category``, refusal
+    ``harm_category``, falling back to the item's); None for a kind without one."""
+    return _kind_call(record, "manifest_category")

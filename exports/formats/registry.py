@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
+from annotation import kinds
+
 from .alpaca import alpaca_rows
 from .openai import openai_chat_rows, openai_dpo_rows
 from .records import (
@@ -31,8 +33,9 @@ Container = Literal["jsonl", "json-array", "parquet"]
 RowFunction = Callable[[ExportRecord], Iterable[Row]]
 ProgressCallback = Callable[[int, int], Any]
 
-SFT_KINDS = frozenset({"instruction", "refusal"})
-PAIR_KINDS = frozenset({"preference", "refusal"})
+# The kinds whose final payload gives an SFT reply, and a preference pair.
+SFT_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_reply)
+PAIR_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_pair)
 
 _EXTENSIONS: dict[str, str] = {"jsonl": "jsonl", "json-array": "json", "parquet": "parquet"}
 _CONTENT_TYPES: dict[str, str] = {

@@ -12,7 +12,9 @@ def backfill(apps, schema_editor):
     batch = []
     for record in records.iterator(chunk_size=2_000):
         record.project_id, record.kind = record.item.project_id, record.item.kind
-        record.category, record.decision = kinds.coverage_labels(record.kind, record.payload)
+        record.category, record.decision = kinds.kind_get(record.kind).coverage_labels(
+            record.payload
+        )
         batch.append(record)
         if len(batch) == 2_000:
             FinalRecord.objects.bulk_update(batch, ["project", "kind", "category", "decision"])

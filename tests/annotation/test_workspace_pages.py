@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import forms
+from annotation import kinds
+from annotation.kinds.preference import rating_from_display
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.queue import assignment_claim_next
 from tests.factories import ItemFactory, MembershipFactory, UserFactory
@@ -70,16 +71,16 @@ def url(name, assignment):
     ],
 )
 def test_rating_from_display_maps_left_and_right_back_to_a_and_b(key, order, rating):
-    assert forms.rating_from_display(key, order) == rating
+    assert rating_from_display(key, order) == rating
 
 
 def test_rating_from_display_refuses_a_key_off_the_scale():
     with pytest.raises(ValueError):
-        forms.rating_from_display(8, "AB")
+        rating_from_display(8, "AB")
 
 
 def test_text_blocks_split_fenced_code_from_prose():
-    blocks = forms.text_blocks("Fix this:\n```python\nprint(1 < 2)\n```\nThanks")
+    blocks = kinds.text_blocks("Fix this:\n```python\nprint(1 < 2)\n```\nThanks")
     assert blocks == [
         {"code": False, "text": "Fix this:"},
         {"code": True, "text": "print(1 < 2)"},

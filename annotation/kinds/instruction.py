@@ -1,0 +1,123 @@
+"""`instruction`: write the response to a prompt, and say what kind of task it is.
+
+Item data: optional `context` (shown with the prompt, appended to it in exports), `category`
+(a model's or the importer's guess) and `draft` (a model answer to edit). Payload:
+`{"response": str, "category": str}`, the category from the project's `categories`.
+"""
+
+from typing import Any
+
+from annotation.kinds.base import (
+    AgreementField,
+    ItemKind,
+    Problems,
+    ReviewRow,
+    Vocabulary,
+    check_choice,
+    check_no_unknown_keys,
+    check_text,
+    choices_of,
+    record_text,
+    register,
+    text_blocks,
+)
+
+
+@register
+class InstructionKind(ItemKind):
+    name = "instruction"
+    label = "Instruction"
+    data_fields = frozenset({"context", "category", "draft"})
+    payload_fields = frozenset({"response", "category"})
+    scored_field = "category"
+    needs_final_text = True
+    task_template = "kinds/instruction/task.html"
+    review_template = "kinds/instruction/review_edit.html"
+    task_heading = "Write the response"
+    autofocus_field = "response"
+    field_labels = {"response": "Response", "category": "Category"}
+    coverage_field = "category"
+    coverage_list = "categories"
+    coverage_label = "Category"
+    gives_reply = True
+    csv_data_columns = ("context", "category", "draft")
+
+    def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
+        for name in ("context", "draft"):
+            if name in data:
+                check_text(data[name], f"data.{name}", problems)
+        if "category" in data:
+            check_choice(data["category"], "data.category", vocabulary.categories, problems)
+
+    def suggestions(self, data: dict) -> dict[str, Any]:
+        return {
+            name: data[key]
+            for name, key in (("response", "draft"), ("category", "category"))
+            if data.get(key)
+        }
+
+    def check_payload(
+        self, payload: dict, vocabulary: Vocabulary, problems: Problems, *, gold: bool, prefix: str
+    ) -> None:
+        """A gold answer needs only the category; its response is optional."""
+        check_no_unknown_keys(payload, self.payload_fields, prefix, problems)
+        if not gold or "response" in payload:
+            check_text(payload.get("response"), f"{prefix}response", problems)
+        check_choice(payload.get("category"), f"{prefix}category", vocabulary.categories, problems)
+
+    def review_rows(self, payload: dict, disputed: list[str]) -> list[ReviewRow]:
+        return [
+            ReviewRow(
+                "category", "Category", str(payload.get("category", "")), "category" in disputed
+            ),
+            ReviewRow("response", "Response", str(payload.get("response", "")), text=True),
+        ]
+
+    def review_form_values(self, project: Any) -> dict[str, Any]:
+        return {"categories": list(project.categories)}
+
+    def final_from_form(self, post: Any, project: Any) -> dict[str, Any]:
+        return {
+            "response": post.get("final_response", "").replace("\r\n", "\n"),
+            "category": post.get("final_category", ""),
+        }
+
+    def initial_values(self, data: dict) -> dict[str, Any]:
+        return {"response": data.get("draft", ""), "category": data.get("category", "")}
+
+    def payload_from_form(
+        self, values: dict[str, Any], display_order: str
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        payload: dict[str, Any] = {"response": values.get("response", "")}
+        if "category" in values:
+            payload["category"] = values["category"]
+        return payload, []
+
+    def task_display(
+        self, data: dict, values: dict[str, Any], project: Any, display_order: str, invalid: set
+    ) -> dict[str, Any]:
+        return {
+            "context": text_blocks(data["context"]) if data.get("context") else None,
+            "has_model_draft": bool(data.get("draft")),
+            "categories": choices_of(project.categories, values.get("category")),
+        }
+
+    def reply(self, data: dict, final: dict) -> str:
+        return record_text(final.get("response"), "final.response")
+
+    def agreement_fields(
+        self, vocabulary: Vocabulary, observed: dict[str, list[str]]
+    ) -> list[AgreementField]:
+        key = "instruction.category"
+        values = tuple(dict.fromkeys([*vocabulary.categories, *observed.get(key, [])]))
+        return [
+            AgreementField(
+                key,
+                "Instruction category",
+                ("category",),
+                values,
+                ("nominal",),
+                pairs=True,
+                kappa=True,
+            )
+        ]

@@ -1,0 +1,129 @@
+"""The workspace's presenter: what the task form sends, and what the task panel shows.
+
+The browser works in displayed terms (left/right, keys 1..7 on a preference's scale); the
+payload a service stores is in A/B terms. The kind maps between the two, on the server
+(`ItemKind.payload_from_form`): the client is never trusted to map. Drafts keep the displayed
+values, so a reload shows the same screen.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+
+from annotation import kinds
+from annotation.models import Assignment
+
+TEXT_FIELDS = ("response", "rationale")
+CHOICE_FIELDS = ("category", "decision", "harm_category")
+CRITERION_PREFIX = "criteria."
+FIELD_LABELS = {"seconds_spent": "Time spent"}
+
+
+def _text(post: QueryDict, name: str) -> str | None:
+    value = post.get(name)
+    if value is None:
+        return None
+    # Browsers send textarea line breaks as CRLF; the typed text has LF.
+    return value.replace("\r\n", "\n")
+
+
+# --- what the form sends ----------------------------------------------------------------------
+
+
+def form_values(post: QueryDict, criteria: tuple[str, ...]) -> dict[str, Any]:
+    """The form's fields as typed (displayed terms): what a draft stores and a re-render shows."""
+    values: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        text = _text(post, name)
+        if text is not None:
+            values[name] = text
+    for name in (*CHOICE_FIELDS, "rating"):
+        if post.get(name):
+            values[name] = post[name]
+    marks = {
+        name: post[f"{CRITERION_PREFIX}{name}"]
+        for name in criteria
+        if post.get(f"{CRITERION_PREFIX}{name}")
+    }
+    if marks:
+        values["criteria"] = marks
+    seconds = seconds_from(post)
+    if seconds is not None:
+        values["seconds_spent"] = seconds
+    return values
+
+
+def seconds_from(post: QueryDict) -> float | None:
+    try:
+        seconds = float(post.get("seconds_spent", ""))
+    except ValueError:
+        return None
+    return round(seconds, 3) if math.isfinite(seconds) else None
+
+
+@dataclass
+class Answer:
+    payload: dict[str, Any]
+    values: dict[str, Any]
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def answer_from_post(assignment: Assignment, post: QueryDict) -> Answer:
+    """The annotation payload (A/B terms) the form describes, with the typed values kept.
+
+    A field left empty is left out, so the service reports it as required; a value no form
+    control can send (a scale key outside 1..7) is an error here."""
+    values = form_values(post, tuple(assignment.project.criteria))
+    payload, errors = kinds.kind_get(assignment.item.kind).payload_from_form(
+        values, assignment.display_order
+    )
+    return Answer(payload=payload, values=values, errors=errors)
+
+
+# --- what the task panel shows ----------------------------------------------------------------
+
+
+def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
+    if "messages" in data:
+        return [
+            {"role": m.get("role", ""), "blocks": kinds.text_blocks(str(m.get("content", "")))}
+            for m in data["messages"]
+        ]
+    return [{"role": "user", "blocks": kinds.text_blocks(str(data.get("prompt", "")))}]
+
+
+def initial_values(assignment: Assignment) -> dict[str, Any]:
+    """The form as it opens: the autosaved draft, else what the item suggests."""
+    if assignment.draft:
+        return dict(assignment.draft)
+    return kinds.kind_get(assignment.item.kind).initial_values(assignment.item.data)
+
+
+def task_display(
+    assignment: Assignment, values: dict[str, Any], errors: list[dict[str, str]]
+) -> dict[str, Any]:
+    """Everything the task panel shows, ready for the template (which escapes all of it)."""
+    item, project = assignment.item, assignment.project
+    kind = kinds.kind_get(item.kind)
+    data = kind.blind(item.data)
+    invalid = {e["field"] for e in errors}
+    labels = {**FIELD_LABELS, **kind.field_labels}
+    return {
+        "kind": item.kind,
+        "label": kind.label,
+        "heading": kind.task_heading,
+        "template": kind.task_template,
+        "autofocus_field": kind.autofocus_field,
+        "system": kinds.text_blocks(data["system"]) if data.get("system") else None,
+        "messages": _messages(data),
+        "values": values,
+        "invalid": invalid,
+        "error_list": [
+            {"label": labels.get(e["field"], e["field"].removeprefix(CRITERION_PREFIX)), **e}
+            for e in errors
+        ],
+        "seconds_before": values.get("seconds_spent", 0) or 0,
+        **kind.task_display(data, values, project, assignment.display_order, invalid),
+    }

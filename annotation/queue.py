@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from annotation import kinds
+from annotation.events import AnnotationSubmitted, ItemCompleted
 from annotation.models import (
     Annotation,
     Assignment,
@@ -29,7 +30,7 @@ from annotation.models import (
     Role,
 )
 from annotation.rollups import activity_record
-from core import jsonutil
+from core import events, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
 
@@ -333,15 +334,18 @@ def assignment_submit(
         project=project,
         after={"item": item.pk, "payload": payload},
     )
+    events.announce(
+        AnnotationSubmitted(
+            project_id=project.pk,
+            item_id=item.pk,
+            annotation_id=annotation.pk,
+            annotator_id=annotator.pk,
+            is_gold=item.is_gold,
+        )
+    )
+    # Gold items are answered, never completed: they stay in every annotator's queue.
     if not item.is_gold and item.submitted_count >= project.annotations_per_item:
-        from review.services import item_complete
-
-        item_complete(item=item, project=project)
-    if not item.is_gold:
-        # After commit: at most a few index reads; requests a report every N annotations.
-        from review.agreement import agreement_maybe_schedule
-
-        transaction.on_commit(lambda: agreement_maybe_schedule(project=project), robust=True)
+        events.announce(ItemCompleted(project_id=project.pk, item_id=item.pk))
     return SubmitResult(annotation=annotation, created=True)
 
 
@@ -419,6 +423,35 @@ def assignments_end(*, project: Project, annotator: Any) -> int:
         _refresh_lease_counters(item)
         item.save(update_fields=["active_count", "lease_expires_at"])
     return len(item_ids)
+
+
+def items_complete_full(*, project: Project) -> int:
+    """Complete the open items that hold as many annotations as the overlap asks for (after
+    the overlap was lowered). Leases still on them end first (their annotators are told the
+    lease was lost and keep their text), so no item gets more than its overlap. Returns how
+    many items completed. Runs in the caller's transaction, the project row locked."""
+    full = (
+        Item.objects.select_for_update()
+        .filter(
+            project=project,
+            status=ItemStatus.OPEN,
+            is_gold=False,
+            submitted_count__gte=project.annotations_per_item,
+        )
+        .order_by("pk")
+    )
+    now = timezone.now()
+    count = 0
+    for item in full:
+        if item.active_count:
+            Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE).update(
+                status=AssignmentStatus.EXPIRED, finished_at=now
+            )
+            _refresh_lease_counters(item)
+            item.save(update_fields=["active_count", "lease_expires_at"])
+        events.announce(ItemCompleted(project_id=project.pk, item_id=item.pk))
+        count += 1
+    return count
 
 
 # --- expiry --------------------------------------------------------------------------------------

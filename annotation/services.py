@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Item, ItemStatus, Membership, Project, Role
-from annotation.queue import assignments_end
+from annotation.events import ProjectSettingsChanged
+from annotation.queue import assignments_end, items_complete_full
 from annotation.rollups import tally_add
-from core import db, jsonutil
+from core import db, events, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
 
@@ -155,14 +156,18 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
     if not changed:
         return project
     project.save()
+    old = {k: before[k] for k in sorted(changed)}
+    new = {k: getattr(project, k) for k in sorted(changed)}
     audit_record(
-        actor=actor,
-        action="project.update",
-        obj=project,
-        project=project,
-        before={k: before[k] for k in sorted(changed)},
-        after={k: getattr(project, k) for k in sorted(changed)},
+        actor=actor, action="project.update", obj=project, project=project, before=old, after=new
     )
+    # What the change affects, in the same transaction: a lower overlap completes the items
+    # that now have enough annotations; review re-routes what it decided on the old values.
+    if new.get("annotations_per_item", before["annotations_per_item"]) < before[
+        "annotations_per_item"
+    ]:
+        items_complete_full(project=project)
+    events.announce(ProjectSettingsChanged(project_id=project.pk, before=old, after=new))
     return project
 
 

@@ -9,8 +9,10 @@ from django.http import Http404
 from annotation import kinds
 from annotation.models import Agreement, Annotation, Item, ItemStatus, Project, ReviewReason
 from annotation.rollups import tally_move
+from core import events
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict, PermissionDenied
+from review.events import ItemApproved, ItemRejected, ItemReopened
 from review.models import FinalRecord, Provenance, Review, ReviewDecision
 
 
@@ -46,12 +48,21 @@ def item_complete(*, item: Item, project: Project) -> Item:
     else:
         item.status, item.review_reason = ItemStatus.APPROVED, ""
         representative = kind.representative(annotations)
-        final_record_create(
+        record = final_record_create(
             item=item,
             payload=representative.payload,
             provenance=Provenance.UNANIMOUS,
             source=representative,
             approved_by=None,
+        )
+        events.announce(
+            ItemApproved(
+                project_id=project.pk,
+                item_id=item.pk,
+                final_record_id=record.pk,
+                provenance=record.provenance,
+                reviewer_id=None,
+            )
         )
     item.save(update_fields=["status", "agreement", "review_reason", "updated_at"])
     audit_record(
@@ -269,9 +280,23 @@ def review_decide(
         item.status = ItemStatus.APPROVED
         after["final"] = _final_state(record)
         after["annotation"] = source.pk if source is not None else None
+        events.announce(
+            ItemApproved(
+                project_id=project.pk,
+                item_id=item.pk,
+                final_record_id=record.pk,
+                provenance=record.provenance,
+                reviewer_id=reviewer.pk,
+            )
+        )
     else:
         item.status = ItemStatus.REJECTED
         after["final"] = None
+        events.announce(
+            ItemRejected(
+                project_id=project.pk, item_id=item.pk, review_id=review.pk, reviewer_id=reviewer.pk
+            )
+        )
     item.review_reason = ""
     item.save(update_fields=["status", "review_reason", "updated_at"])
     after["status"] = item.status
@@ -320,4 +345,51 @@ def item_reopen(*, item_id: int, actor: Any, note: Any = "") -> Item:
         after={"status": item.status, "review_reason": item.review_reason, "note": note},
     )
     tally_move(item=item, before=before["status"])
+    events.announce(ItemReopened(project_id=item.project_id, item_id=item.pk, status=item.status))
     return item
+
+
+# --- project settings that change what is complete -------------------------------------------
+
+
+def items_reevaluate(*, project: Project, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Apply a change of the settings the item-level rule reads, in the settings' transaction.
+
+    * Overlap raised: items in review that no reviewer has decided and that now have fewer
+      annotations than the overlap go back to the queue for more. Decided items, and items
+      approved by the rule, stay as they are (their approval was made; a lead may reopen one).
+      Lowering the overlap completes items in `annotation` (it announces item.completed).
+    * QA sample rate or auto-approval of texts changed: agreed items in review that no reviewer
+      has decided are routed again, so an item that now falls outside the sample, or a text
+      the project now auto-approves, is approved by the rule.
+    """
+    undecided = (
+        Item.objects.filter(project=project, status=ItemStatus.IN_REVIEW)
+        .exclude(reviews__isnull=False)
+        .order_by("pk")
+    )
+    overlap = after.get("annotations_per_item")
+    if overlap is not None and overlap > before.get("annotations_per_item", overlap):
+        for item in undecided.filter(submitted_count__lt=overlap).select_for_update(of=("self",)):
+            _back_to_queue(item, project)
+    if "review_sample_rate" in after or "auto_approve_text" in after:
+        reasons = [ReviewReason.SAMPLED, ReviewReason.TEXT]
+        routed = undecided.filter(agreement=Agreement.AGREED, review_reason__in=reasons)
+        for item in routed.select_for_update(of=("self",)):
+            item_complete(item=item, project=project)
+
+
+def _back_to_queue(item: Item, project: Project) -> None:
+    before = {"status": item.status, "review_reason": item.review_reason}
+    item.status, item.agreement, item.review_reason = ItemStatus.OPEN, "", ""
+    item.save(update_fields=["status", "agreement", "review_reason", "updated_at"])
+    audit_record(
+        actor=None,
+        action="item.requeue",
+        obj=item,
+        project=project,
+        before=before,
+        after={"status": item.status, "why": "annotations_per_item raised"},
+    )
+    tally_move(item=item, before=before["status"])
+    events.announce(ItemReopened(project_id=project.pk, item_id=item.pk, status=item.status))

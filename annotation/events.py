@@ -1,0 +1,39 @@
+"""What the annotation app announces (see core.events): other apps subscribe."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.events import Event, event_type
+
+
+@event_type
+@dataclass(frozen=True)
+class AnnotationSubmitted(Event):
+    """An annotator submitted an annotation (announced once, not on a retried submit)."""
+
+    type = "annotation.submitted"
+    item_id: int
+    annotation_id: int
+    annotator_id: int
+    is_gold: bool
+
+
+@event_type
+@dataclass(frozen=True)
+class ItemCompleted(Event):
+    """An item holds as many annotations as the project's overlap asks for: the item-level
+    rule (agreement, review routing, approval) applies now. Announced inside the transaction
+    that completed it, with the item row locked."""
+
+    type = "item.completed"
+    item_id: int
+
+
+@event_type
+@dataclass(frozen=True)
+class ProjectSettingsChanged(Event):
+    """A lead changed project settings: `before` and `after` hold the changed ones only."""
+
+    type = "project.settings_changed"
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)

@@ -6,7 +6,7 @@ until then."""
 import pytest
 
 from annotation import apis
-from annotation.console_forms import ItemBrowseFilter
+from console.forms import ItemBrowseFilter
 from tests.console.helpers import member, refusal
 from tests.factories import ItemFactory, complete
 
@@ -14,7 +14,7 @@ from tests.factories import ItemFactory, complete
 @pytest.fixture(autouse=True)
 def _applied():
     if not issubclass(apis.ItemFilter, ItemBrowseFilter):
-        pytest.skip("annotation/apis.py does not use console_forms.ItemBrowseFilter yet")
+        pytest.skip("annotation/apis.py does not use console.forms.ItemBrowseFilter yet")
 
 
 def external_ids(response) -> set[str]:

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import parsing, selectors, services
-from annotation.console_forms import ItemBrowseFilter
+from annotation.filters import ItemFilter, OwnItemFilter
 from annotation.models import Item, ItemStatus, Kind, Membership, Project, Role, Split
 from core.access import item_get_for_member, membership_get, projects_for_member
 from core.errors import ApplicationError
@@ -139,11 +139,6 @@ class MemberDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# The items browser's filters: kind, status, split, external_id, category, agreement, gold,
-# duplicates and a search in the prompt text (q).
-ItemFilter = ItemBrowseFilter
-
-
 class ItemCursorPagination(CursorPagination):
     ordering = "id"
     page_size = 100
@@ -181,19 +176,6 @@ class ItemOutputSerializer(serializers.ModelSerializer):
 
     def get_metadata(self, item: Item) -> dict | None:
         return None if self.context.get("blind") else item.metadata
-
-
-class OwnItemFilter(ItemFilter):
-    """What an annotator may filter their own items by: kind and the prompt text."""
-
-    class Meta(ItemFilter.Meta):
-        fields = ["kind"]
-
-    def __init__(self, data=None, *args, **kwargs):
-        super().__init__(data, *args, **kwargs)
-        for name in list(self.filters):
-            if name not in ("kind", "q"):
-                del self.filters[name]
 
 
 @extend_schema_serializer(component_name="OwnItem")

@@ -11,7 +11,7 @@ api_v1 = [
     path("", include("review.urls_api")),
     path("", include("review.agreement_urls_api")),
     path("", include("exports.urls_api")),
-    path("", include("annotation.console_urls_api")),
+    path("", include("console.urls_api")),
 ]
 
 urlpatterns = [
@@ -26,5 +26,5 @@ urlpatterns = [
     path("", include("review.urls")),
     path("", include("review.agreement_urls")),
     path("", include("exports.urls")),
-    path("", include("annotation.console_urls")),
+    path("", include("console.urls")),
 ]

@@ -1,6 +1,6 @@
 """Trigram indexes for the items browser's search in prompt text (PostgreSQL only).
 
-The search (annotation.console_forms.ItemBrowseFilter.filter_search) is a case-insensitive
+The search (annotation.filters.ItemFilter.filter_search) is a case-insensitive
 substring match, `UPPER((data ->> 'prompt')::text) LIKE UPPER('%term%')`, and the same on the
 messages; without an index it reads every item of the project. These GIN indexes on exactly
 those expressions (pg_trgm) answer a term of three or more characters from the index.

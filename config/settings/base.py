@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "annotation",
     "review",
     "exports",
+    "console",
 ]
 
 MIDDLEWARE = [

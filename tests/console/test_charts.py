@@ -1,6 +1,6 @@
 """Server-side SVG charts: escaped labels, accessible titles and data tables, empty states."""
 
-from annotation import charts
+from console import charts
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'
 

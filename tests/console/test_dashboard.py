@@ -10,9 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import dashboard
 from annotation.models import Item, Role
 from annotation.services import item_import
+from console import dashboard
 from review.agreement import agreement_report_build
 from review.models import AgreementReport
 from tests.console.helpers import (

@@ -1,20 +1,8 @@
-"""The items API takes the browser's filters (search, category, agreement, gold, duplicates).
+"""The items API takes the browser's filters (search, category, agreement, gold, duplicates):
+both use annotation.filters.ItemFilter."""
 
-Pending a one-line change in annotation/apis.py (`ItemFilter = ItemBrowseFilter`); skipped
-until then."""
-
-import pytest
-
-from annotation import apis
-from annotation.console_forms import ItemBrowseFilter
 from tests.console.helpers import member, refusal
 from tests.factories import ItemFactory, complete
-
-
-@pytest.fixture(autouse=True)
-def _applied():
-    if not issubclass(apis.ItemFilter, ItemBrowseFilter):
-        pytest.skip("annotation/apis.py does not use console_forms.ItemBrowseFilter yet")
 
 
 def external_ids(response) -> set[str]:

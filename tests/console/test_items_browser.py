@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from annotation import console_views
 from annotation.models import Item
+from console import views as console_views
 from tests.console.helpers import EVIL, approved_instruction, member, refusal
 from tests.factories import ItemFactory, annotate, complete
 
@@ -113,7 +113,7 @@ def test_the_search_is_answered_from_the_trigram_indexes(require_postgres, proje
     indexes must be usable for it (bench/dashboard.py shows them chosen at 100,000 items)."""
     from django.db import connection
 
-    from annotation.console_forms import ItemBrowseFilter
+    from console.forms import ItemBrowseFilter
 
     Item.objects.bulk_create(
         ItemFactory.build(project=project, external_id=f"bulk-{n}", data=walrus(n))

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from annotation import console_apis
+from console import apis
 
 urlpatterns = [
     path(
         "projects/<int:project_id>/dashboard/",
-        console_apis.DashboardApi.as_view(),
+        apis.DashboardApi.as_view(),
         name="api-dashboard",
     ),
 ]

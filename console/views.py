@@ -19,8 +19,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import charts, dashboard, parsing, selectors, services
-from annotation.console_forms import (
+from annotation import parsing, selectors, services
+from annotation.models import Item, Membership, Role
+from console import charts, dashboard
+from console.forms import (
     GuidelinesForm,
     ItemBrowseFilter,
     MemberAddForm,
@@ -30,7 +32,6 @@ from annotation.console_forms import (
     UploadForm,
     UserCreateForm,
 )
-from annotation.models import Item, Membership, Role
 from core import errors
 from core.access import item_in_project, membership_get
 from core.markdown import render_markdown

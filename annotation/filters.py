@@ -1,0 +1,84 @@
+"""Filters of a project's items, shared by the items API and the lead's items browser:
+ItemFilter (everything a lead or reviewer may filter by) and OwnItemFilter (what an annotator
+may filter their own items by)."""
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from annotation.models import Agreement, Item, ItemStatus, Kind, Split
+from review.models import FinalRecord
+
+
+class ItemFilter(django_filters.FilterSet):
+    """The items browser's filters, also usable by the items API: kind, status, split,
+    category (given at import or final), agreement, gold, duplicates, and a search in the
+    prompt text.
+
+    The search is a case-insensitive substring match on the prompt (`data->>'prompt'`) and on
+    the messages' JSON text, or an exact external_id. On PostgreSQL the trigram indexes of
+    migration annotation 0005 answer a term of three or more characters; a shorter one, or
+    SQLite, reads the project's items."""
+
+    kind = django_filters.ChoiceFilter(choices=Kind.choices)
+    status = django_filters.ChoiceFilter(choices=ItemStatus.choices)
+    split = django_filters.ChoiceFilter(choices=Split.choices)
+    external_id = django_filters.CharFilter()
+    category = django_filters.CharFilter(method="filter_category", max_length=64)
+    agreement = django_filters.ChoiceFilter(
+        choices=[*Agreement.choices, ("none", "Not yet complete")], method="filter_agreement"
+    )
+    gold = django_filters.ChoiceFilter(
+        choices=[("yes", "Gold items only"), ("no", "No gold items")], method="filter_gold"
+    )
+    duplicates = django_filters.BooleanFilter(method="filter_duplicates")
+    q = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
+
+    class Meta:
+        model = Item
+        fields = ["kind", "status", "split", "external_id"]
+
+    def filter_category(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
+        if not value:
+            return queryset
+        final = FinalRecord.objects.filter(item=OuterRef("pk"), is_current=True, category=value)
+        return queryset.filter(
+            Q(data__category=value) | Q(data__harm_category=value) | Exists(final)
+        )
+
+    def filter_agreement(self, queryset: QuerySet[Item], name: str, value: str):
+        if value == "none":
+            return queryset.filter(agreement="")
+        return queryset.filter(agreement=value) if value else queryset
+
+    def filter_gold(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
+        if value == "yes":
+            return queryset.filter(is_gold=True)
+        if value == "no":
+            return queryset.filter(is_gold=False)
+        return queryset
+
+    def filter_duplicates(self, queryset: QuerySet[Item], name: str, value: bool | None):
+        return queryset.filter(has_duplicate=True) if value else queryset
+
+    def filter_search(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(data__prompt__icontains=value)
+            | Q(data__messages__icontains=value)
+            | Q(external_id=value)
+        )
+
+
+class OwnItemFilter(ItemFilter):
+    """What an annotator may filter their own items by: kind and the prompt text."""
+
+    class Meta(ItemFilter.Meta):
+        fields = ["kind"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        for name in list(self.filters):
+            if name not in ("kind", "q"):
+                del self.filters[name]

@@ -11,8 +11,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Item, ItemStatus, Membership, Project, Role
 from annotation.events import ProjectSettingsChanged
+from annotation.models import Item, ItemStatus, Membership, Project, Role
 from annotation.queue import assignments_end, items_complete_full
 from annotation.rollups import tally_add
 from core import db, events, jsonutil
@@ -163,9 +163,10 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
     )
     # What the change affects, in the same transaction: a lower overlap completes the items
     # that now have enough annotations; review re-routes what it decided on the old values.
-    if new.get("annotations_per_item", before["annotations_per_item"]) < before[
-        "annotations_per_item"
-    ]:
+    if (
+        new.get("annotations_per_item", before["annotations_per_item"])
+        < before["annotations_per_item"]
+    ):
         items_complete_full(project=project)
     events.announce(ProjectSettingsChanged(project_id=project.pk, before=old, after=new))
     return project

@@ -11,10 +11,10 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import parsing, selectors, services
+from annotation import importing, parsing, selectors, services
+from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
 from annotation.models import Item, ItemStatus, Kind, Membership, Project, Role, Split
-from core.access import item_get_for_member, membership_get, projects_for_member
 from core.errors import ApplicationError
 
 
@@ -258,7 +258,7 @@ class ItemsApi(APIView):
         if declared and declared.isdigit():
             parsing.check_size(int(declared))
         rows = parsing.rows_from_body(request.body, request.content_type or "")
-        result = services.item_import(project=membership.project, rows=rows, actor=request.user)
+        result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
         return Response(result.as_dict(), status=status.HTTP_201_CREATED)
 
 

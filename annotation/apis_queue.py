@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import queue
+from annotation.access import assignment_get_for_annotator, membership_get
 from annotation.models import Annotation, Assignment
 from annotation.selectors import blind_data
-from core.access import assignment_get_for_annotator, membership_get
 
 
 def assignment_body(assignment: Assignment) -> dict[str, Any]:

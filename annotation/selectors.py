@@ -16,8 +16,8 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import Http404
 
 from annotation import kinds
+from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Assignment, Item, Membership, Role
-from core.access import ROLE_RANK
 from review.models import FinalRecord, Review
 
 

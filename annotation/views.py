@@ -1,6 +1,6 @@
 """The annotators' workspace: a project page, then one task at a time, swapped in by htmx.
 
-Thin function views: check membership through core.access, call a queue service, render the
+Thin function views: check membership through annotation.access, call a queue service, render the
 page or, for htmx, the `task` partial. Responses keep their meaning in the status code (400
 invalid, 409 lease lost); the workspace page tells htmx to swap those in.
 """
@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from annotation import queue, workspace
+from annotation.access import assignment_get_for_annotator, membership_get
 from annotation.models import Annotation, Assignment, Membership, Project
-from core.access import assignment_get_for_annotator, membership_get
 from core.errors import ApplicationError, Conflict
 from core.markdown import render_markdown
 
@@ -96,6 +96,18 @@ def _keep_draft(assignment: Assignment, user: Any, values: dict[str, Any]) -> No
     # Too large to keep, or already submitted: the form still shows the text either way.
     with contextlib.suppress(ApplicationError):
         queue.assignment_draft_save(assignment_id=assignment.pk, annotator=user, draft=values)
+
+
+@require_GET
+@login_required
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    """The caller's projects."""
+    memberships = (
+        Membership.objects.filter(user=request.user)
+        .select_related("project")
+        .order_by("project__name", "project_id")
+    )
+    return render(request, "annotation/home.html", {"memberships": memberships})
 
 
 @require_GET

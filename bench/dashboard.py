@@ -90,9 +90,9 @@ def seed(project_id: int, n_items: int, annotators: list[int]) -> None:
     from django.db import connection
     from django.utils import timezone
 
+    from annotation.importing import duplicates_refresh
     from annotation.kinds import content_hash, coverage_labels, json_hash
     from annotation.rollups import activity_rebuild, tally_rebuild
-    from annotation.services import duplicates_refresh
 
     started = time.monotonic()
     ids = next_ids(

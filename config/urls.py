@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from annotation import views as annotation_views
 from core import apis as core_apis
 
 api_v1 = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("healthz", core_apis.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", annotation_views.home, name="home"),
     path("", include("core.urls")),
     path("", include("annotation.urls")),
     path("", include("review.urls")),

@@ -10,11 +10,11 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.access import membership_get
 from annotation.models import Role
 from annotation.pseudonyms import blind_annotator_rows
 from annotation.selectors import can_see_identities
 from console import dashboard
-from core.access import membership_get
 
 
 @extend_schema_serializer(component_name="DashboardProgress")

@@ -1,7 +1,7 @@
 """The project lead's console: create a project, settings, guidelines, members, uploads, the
 dashboard and the items browser.
 
-Thin function views: the caller's membership comes from core.access (404 for non-members, 403
+Thin function views: the caller's membership comes from annotation.access (404 for non-members, 403
 for members who are not leads), one service or selector does the work, and a service's
 ApplicationError is put back on the form and the page re-rendered with a 4xx status.
 """
@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import parsing, selectors, services
+from annotation import importing, parsing, selectors, services
+from annotation.access import item_in_project, membership_get
 from annotation.models import Item, Membership, Role
 from console import charts, dashboard
 from console.forms import (
@@ -33,7 +34,6 @@ from console.forms import (
     UserCreateForm,
 )
 from core import errors
-from core.access import item_in_project, membership_get
 from core.markdown import render_markdown
 from core.models import AuditEvent
 from core.services import user_create
@@ -387,7 +387,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
             )
         parsing.check_size(upload_file.size)  # before the file is read
         rows, lines = parsing.rows_and_lines_from_file(upload_file.name, upload_file.read())
-        result = services.item_import(project=membership.project, rows=rows, actor=request.user)
+        result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
     except errors.ApplicationError as error:
         problems = error.extra.get("errors") or []
         context.update(

@@ -1,21 +1,11 @@
+"""Account pages: the API token and its rotation (login and logout are Django's)."""
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotation.models import Membership
 from core.services import token_for, token_rotate
-
-
-@require_GET
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(user=request.user)
-        .select_related("project")
-        .order_by("project__name", "project_id")
-    )
-    return render(request, "core/home.html", {"memberships": memberships})
 
 
 @require_GET

@@ -8,8 +8,8 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.access import membership_get
 from annotation.models import Kind, Role
-from core.access import membership_get
 from core.errors import Conflict
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES

@@ -19,8 +19,8 @@ from django.db.models.functions import Cast
 from django.http import FileResponse, Http404
 
 from annotation import kinds
+from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
-from core.access import membership_get
 from core.db import fetch_all
 from exports.models import ExportJob, ExportSplit
 

@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from annotation.access import membership_get
 from annotation.models import Kind, Membership, Project, Role
-from core.access import membership_get
 from core.errors import ApplicationError
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES

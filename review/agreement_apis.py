@@ -7,8 +7,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.access import membership_get
 from annotation.models import Role
-from core.access import membership_get
 from review.agreement import (
     agreement_report_latest,
     agreement_report_pending,

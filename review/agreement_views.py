@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from annotation.access import ROLE_RANK, membership_get
 from annotation.models import Membership, Role
-from core.access import ROLE_RANK, membership_get
 from review.agreement import (
     agreement_report_is_active,
     agreement_report_latest,

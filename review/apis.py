@@ -6,8 +6,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.access import item_get_for_member, membership_get
 from annotation.models import Item, Role
-from core.access import item_get_for_member, membership_get
 from review import selectors, services
 from review.models import FinalRecord, ReviewDecision
 

@@ -7,9 +7,9 @@ from typing import Any
 from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Value, When
 
 from annotation import kinds
+from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Item, ItemStatus, Membership, ReviewReason, Role
 from annotation.selectors import blind_data
-from core.access import ROLE_RANK
 from core.models import AuditEvent
 
 

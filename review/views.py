@@ -8,9 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotation import kinds
+from annotation import access, kinds
 from annotation.models import Item, Membership, Role
-from core import access
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import selectors, services
 from review.models import ReviewDecision

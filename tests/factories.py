@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation import kinds
+from annotation.importing import duplicates_refresh
 from annotation.models import (
     Annotation,
     AnnotatorDay,
@@ -18,7 +19,6 @@ from annotation.models import (
     Role,
 )
 from annotation.rollups import activity_record, tally_add
-from annotation.services import duplicates_refresh
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 from annotation.rollups import activity_rebuild, tally_rebuild
-from annotation.services import duplicates_refresh
+from annotation.importing import duplicates_refresh
 
 
 def backfill(apps, schema_editor):

@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from annotation.importing import item_import
 from annotation.models import Assignment, Item
 from annotation.queue import assignment_claim_next, assignment_submit
 from annotation.rollups import activity_rebuild, tally_rebuild
-from annotation.services import item_import
 from review.services import item_reopen, review_decide
 from tests.annotation.test_queue_concurrency import run_threads
 from tests.factories import (

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from annotation.importing import item_import
 from annotation.models import Item, Role
-from annotation.services import item_import
 from console import dashboard
 from review.agreement import agreement_report_build
 from review.models import AgreementReport

@@ -1,6 +1,7 @@
 import pytest
 from django.urls import include, path
 
+from annotation import views as annotation_views
 from core.errors import Conflict, PermissionDenied
 
 
@@ -15,6 +16,7 @@ def conflict(request):
 urlpatterns = [
     path("forbidden/", forbidden),
     path("conflict/", conflict),
+    path("", annotation_views.home, name="home"),
     path("", include("core.urls")),
 ]
 

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation import parsing
+from annotation.importing import item_import
 from annotation.models import Project
-from annotation.services import item_import
 from core.errors import ApplicationError
 
 

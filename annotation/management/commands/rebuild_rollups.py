@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.importing import duplicates_refresh
 from annotation.models import Project
 from annotation.rollups import activity_rebuild, tally_rebuild
-from annotation.services import duplicates_refresh
 
 
 class Command(BaseCommand):

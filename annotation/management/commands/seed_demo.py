@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotation import parsing
+from annotation.importing import item_import
 from annotation.models import Membership, Project, Role
-from annotation.services import item_import, project_create
+from annotation.services import project_create
 from core.services import token_for
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo_items.jsonl"

@@ -4,16 +4,13 @@ A caller who is not a member of the project gets 404 (the object's existence is 
 a member whose role does not allow the action gets 403.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
 
-from annotation.models import Item, Membership, Project, Role
+from annotation.models import Assignment, Item, Membership, Project, Role
 from core.errors import PermissionDenied
-
-if TYPE_CHECKING:
-    from annotation.models import Assignment
 
 # What each role may do; a lead may also review and annotate, a reviewer may also annotate.
 ROLE_RANK = {Role.ANNOTATOR: 1, Role.REVIEWER: 2, Role.LEAD: 3}
@@ -72,10 +69,8 @@ def item_in_project(*, membership: Membership, item_id: Any) -> Item:
     return item
 
 
-def assignment_get_for_annotator(*, user: Any, assignment_id: Any) -> "Assignment":
+def assignment_get_for_annotator(*, user: Any, assignment_id: Any) -> Assignment:
     """The caller's own assignment, in a project the caller still belongs to."""
-    from annotation.models import Assignment
-
     try:
         pk = int(assignment_id)
     except (TypeError, ValueError):

@@ -51,7 +51,8 @@ from annotation.models import (
     Project,
     Role,
 )
-from review.models import AgreementReport, FinalRecord, JobStatus
+from core.models import JobStatus
+from review.models import AgreementReport, FinalRecord
 
 STATUSES = tuple(ItemStatus.values)  # open, in_review, approved, rejected
 DAYS = 30  # the annotations-per-day chart

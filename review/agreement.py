@@ -58,8 +58,9 @@ from annotation.models import Annotation, Membership, Project
 from annotation.pseudonyms import blind_annotator_rows
 from annotation.selectors import can_see_identities
 from core.audit import audit_record
+from core.models import JobStatus
 from review import agreement_engine as engine
-from review.models import AgreementReport, JobStatus
+from review.models import AgreementReport
 
 logger = logging.getLogger(__name__)
 

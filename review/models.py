@@ -4,7 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Annotation, Item, Project, _in
+from annotation.models import Annotation, Item, Project
+from core.models import JobStatus, in_choices
 
 
 class ReviewDecision(models.TextChoices):
@@ -29,7 +30,7 @@ class Review(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=_in("decision", ReviewDecision), name="review_decision_valid"
+                condition=in_choices("decision", ReviewDecision), name="review_decision_valid"
             ),
         ]
 
@@ -73,7 +74,7 @@ class FinalRecord(models.Model):
                 fields=["item"], condition=Q(is_current=True), name="final_record_one_current"
             ),
             models.CheckConstraint(
-                condition=_in("provenance", Provenance), name="final_record_provenance_valid"
+                condition=in_choices("provenance", Provenance), name="final_record_provenance_valid"
             ),
         ]
         indexes = [
@@ -86,13 +87,6 @@ class FinalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"final record of item {self.item_id} ({self.provenance})"
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
 
 
 class AgreementReport(models.Model):
@@ -113,7 +107,7 @@ class AgreementReport(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=_in("status", JobStatus), name="agreement_status_valid"
+                condition=in_choices("status", JobStatus), name="agreement_status_valid"
             ),
         ]
         indexes = [models.Index(fields=["project", "status", "-id"], name="agreement_latest")]

@@ -5,7 +5,8 @@ from django.utils import timezone
 
 from annotation import kinds
 from annotation.models import Item, Role
-from review.models import AgreementReport, JobStatus
+from core.models import JobStatus
+from review.models import AgreementReport
 from tests.factories import ItemFactory, MembershipFactory, UserFactory, complete
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'

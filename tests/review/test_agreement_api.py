@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 
 from annotation.models import Role
+from core.models import JobStatus
 from review.agreement import agreement_report_build
-from review.models import AgreementReport, JobStatus
+from review.models import AgreementReport
 from tests.factories import MembershipFactory, ProjectFactory
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from annotation import kinds
 from annotation.models import Role
 from annotation.queue import assignment_claim_next, assignment_submit
-from core.models import AuditEvent
+from core.models import AuditEvent, JobStatus
 from review import agreement
 from review.agreement import (
     agreement_maybe_schedule,
@@ -28,7 +28,7 @@ from review.agreement_engine import (
     krippendorff_alpha,
     percent_agreement,
 )
-from review.models import AgreementReport, JobStatus
+from review.models import AgreementReport
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
 from tests.review.conftest import annotate, member, rated
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from _support import bench_database_url, recreate_database, setup_django
-from agreement import peak_rss, reset_peak_rss
+from agreement_alpha import peak_rss, reset_peak_rss
 
 SEED = 20_240_601
 CRITERIA = ("helpfulness", "harmlessness", "honesty")

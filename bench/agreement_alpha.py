@@ -1,8 +1,8 @@
 """Benchmark: review.agreement_engine's Krippendorff's alpha vs the `krippendorff` PyPI package.
 
 Usage:
-    python bench/agreement.py                 # 1,000,000 units x 5 annotators, 7 values
-    python bench/agreement.py --units 20000   # smoke run
+    python bench/agreement_alpha.py                 # 1,000,000 units x 5 annotators, 7 values
+    python bench/agreement_alpha.py --units 20000   # smoke run
 
 Each measurement runs in a fresh subprocess of this script (``--worker``), so one run's memory
 cannot inflate another's peak. Inside the worker the data is generated and the inputs prepared

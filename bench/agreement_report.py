@@ -199,8 +199,8 @@ def seed(project_id: int, annotators: list[int], n_annotations: int, seed: int) 
 
 def worker(project_id: int) -> None:
     """One measured build, in a process of its own."""
+    from agreement.models import AgreementReport
     from review.agreement import agreement_report_build
-    from review.models import AgreementReport
 
     report = AgreementReport.objects.create(project_id=project_id)
     gc.collect()

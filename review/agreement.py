@@ -53,6 +53,7 @@ from django.db import connection, transaction
 from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 from django.utils import timezone
 
+from agreement.models import AgreementReport
 from annotation import kinds
 from annotation.models import Annotation, Membership, Project
 from annotation.pseudonyms import blind_annotator_rows
@@ -60,7 +61,6 @@ from annotation.selectors import can_see_identities
 from core.audit import audit_record
 from core.models import JobStatus
 from review import agreement_engine as engine
-from review.models import AgreementReport
 
 logger = logging.getLogger(__name__)
 

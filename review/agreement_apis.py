@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agreement.models import AgreementReport
 from annotation.models import Role
 from core.access import membership_get
 from review.agreement import (
@@ -15,7 +16,6 @@ from review.agreement import (
     agreement_report_people,
     agreement_report_request,
 )
-from review.models import AgreementReport
 
 
 def job_body(report: AgreementReport) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from agreement.models import AgreementReport
 from annotation.models import Membership, Role
 from core.access import ROLE_RANK, membership_get
 from review.agreement import (
@@ -17,7 +18,6 @@ from review.agreement import (
     agreement_report_people,
     agreement_report_request,
 )
-from review.models import AgreementReport
 
 
 class HtmxHttpRequest(HttpRequest):

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class ReviewConfig(AppConfig):
     name = "review"
-    verbose_name = "Review and agreement"
+    verbose_name = "Review"

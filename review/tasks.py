@@ -5,8 +5,8 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
 
+from agreement.models import AgreementReport
 from review.agreement import agreement_report_build, agreement_report_fail
-from review.models import AgreementReport
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ import time
 import pytest
 from django.test import Client
 
+from agreement.models import AgreementReport
 from annotation.models import Role
 from core.models import JobStatus
 from review.agreement import agreement_report_build
-from review.models import AgreementReport
 from tests.factories import MembershipFactory, ProjectFactory
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
+from agreement.models import AgreementReport
 from annotation import kinds
 from annotation.models import Role
 from annotation.queue import assignment_claim_next, assignment_submit
@@ -28,7 +29,6 @@ from review.agreement_engine import (
     krippendorff_alpha,
     percent_agreement,
 )
-from review.models import AgreementReport
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
 from tests.review.conftest import annotate, member, rated
 

@@ -337,7 +337,7 @@ def assignment_submit(
         item_complete(item=item, project=project)
     if not item.is_gold:
         # After commit: at most a few index reads; requests a report every N annotations.
-        from review.agreement import agreement_maybe_schedule
+        from agreement.services import agreement_maybe_schedule
 
         transaction.on_commit(lambda: agreement_maybe_schedule(project=project), robust=True)
     return SubmitResult(annotation=annotation, created=True)

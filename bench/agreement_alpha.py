@@ -1,4 +1,4 @@
-"""Benchmark: review.agreement_engine's Krippendorff's alpha vs the `krippendorff` PyPI package.
+"""Benchmark: agreement.engine's Krippendorff's alpha vs the `krippendorff` PyPI package.
 
 Usage:
     python bench/agreement_alpha.py                 # 1,000,000 units x 5 annotators, 7 values
@@ -17,7 +17,7 @@ first; then
             elsewhere ru_maxrss is used, which cannot see growth below earlier peaks).
 
 The `krippendorff` package is GPL-3.0: it is a benchmark-only baseline, never a project
-dependency, and review/agreement_engine.py neither imports nor derives from it.
+dependency, and agreement/engine.py neither imports nor derives from it.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def make_runner(impl: str, level: str, data: np.ndarray) -> Callable[[], float]:
         return lambda: float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
 
     sys.path.insert(0, str(REPO_ROOT))
-    from review.agreement_engine import CoincidenceAccumulator, alpha_from_reliability_data
+    from agreement.engine import CoincidenceAccumulator, alpha_from_reliability_data
 
     if impl == "ours":
         return lambda: alpha_from_reliability_data(data, level).alpha

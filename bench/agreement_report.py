@@ -200,7 +200,7 @@ def seed(project_id: int, annotators: list[int], n_annotations: int, seed: int) 
 def worker(project_id: int) -> None:
     """One measured build, in a process of its own."""
     from agreement.models import AgreementReport
-    from review.agreement import agreement_report_build
+    from agreement.services import agreement_report_build
 
     report = AgreementReport.objects.create(project_id=project_id)
     gc.collect()

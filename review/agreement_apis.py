@@ -8,14 +8,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agreement.models import AgreementReport
-from annotation.models import Role
-from core.access import membership_get
-from review.agreement import (
+from agreement.selectors import (
     agreement_report_latest,
     agreement_report_pending,
     agreement_report_people,
-    agreement_report_request,
 )
+from agreement.services import agreement_report_request
+from annotation.models import Role
+from core.access import membership_get
 
 
 def job_body(report: AgreementReport) -> dict[str, Any]:

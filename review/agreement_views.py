@@ -9,15 +9,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from agreement.models import AgreementReport
-from annotation.models import Membership, Role
-from core.access import ROLE_RANK, membership_get
-from review.agreement import (
+from agreement.selectors import (
     agreement_report_is_active,
     agreement_report_latest,
     agreement_report_pending,
     agreement_report_people,
-    agreement_report_request,
 )
+from agreement.services import agreement_report_request
+from annotation.models import Membership, Role
+from core.access import ROLE_RANK, membership_get
 
 
 class HtmxHttpRequest(HttpRequest):

@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agreement.models import AgreementReport
+from agreement.services import agreement_report_build
 from annotation import dashboard
 from annotation.models import Item, Role
 from annotation.services import item_import
-from review.agreement import agreement_report_build
 from tests.console.helpers import (
     EVIL,
     annotator_entry,

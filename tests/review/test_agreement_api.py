@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 
 from agreement.models import AgreementReport
+from agreement.services import agreement_report_build
 from annotation.models import Role
 from core.models import JobStatus
-from review.agreement import agreement_report_build
 from tests.factories import MembershipFactory, ProjectFactory
 
 

@@ -1,4 +1,4 @@
-"""Tests for review.agreement_engine (pure numpy; no database, no Django)."""
+"""Tests for agreement.engine (pure numpy; no database, no Django)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from nltk.metrics.agreement import AnnotationTask
 from nltk.metrics.distance import binary_distance, interval_distance
 
-from review.agreement_engine import (
+from agreement.engine import (
     NOTE_ALL_SAME,
     NOTE_NO_PAIRABLE_UNITS,
     CoincidenceAccumulator,

@@ -9,7 +9,7 @@ api_v1 = [
     path("users/", core_apis.UserCreateApi.as_view(), name="api-users"),
     path("", include("annotation.urls_api")),
     path("", include("review.urls_api")),
-    path("", include("review.agreement_urls_api")),
+    path("", include("agreement.urls_api")),
     path("", include("exports.urls_api")),
     path("", include("annotation.console_urls_api")),
 ]
@@ -24,7 +24,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("", include("annotation.urls")),
     path("", include("review.urls")),
-    path("", include("review.agreement_urls")),
+    path("", include("agreement.urls")),
     path("", include("exports.urls")),
     path("", include("annotation.console_urls")),
 ]

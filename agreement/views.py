@@ -161,7 +161,7 @@ def _context(membership: Membership) -> dict[str, Any]:
 @login_required
 def report(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id, Role.REVIEWER)
-    return render(request, "review/agreement.html", _context(membership))
+    return render(request, "agreement/report.html", _context(membership))
 
 
 @require_GET
@@ -171,7 +171,7 @@ def panel(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id, Role.REVIEWER)
     if not request.htmx:
         return redirect("agreement:report", project_id=project_id)
-    return render(request, "review/agreement.html#panel", _context(membership))
+    return render(request, "agreement/report.html#panel", _context(membership))
 
 
 @require_POST
@@ -181,4 +181,4 @@ def compute(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     agreement_report_request(project=membership.project, actor=request.user)
     if not request.htmx:
         return redirect("agreement:report", project_id=project_id)
-    return render(request, "review/agreement.html#panel", _context(membership))
+    return render(request, "agreement/report.html#panel", _context(membership))

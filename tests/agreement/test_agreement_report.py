@@ -28,8 +28,8 @@ from annotation import kinds
 from annotation.models import Role
 from annotation.queue import assignment_claim_next, assignment_submit
 from core.models import AuditEvent, JobStatus
+from tests.agreement.conftest import annotate, member, rated
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
-from tests.review.conftest import annotate, member, rated
 
 NAN = math.nan
 RATINGS = list(range(-3, 4))
@@ -55,7 +55,7 @@ def by_name(report: AgreementReport) -> dict[str, dict]:
     return {row["annotator"]: row for row in report.annotators}
 
 
-# --- the hand-built preference project (tests/review/conftest.py: `seeded`) -------------------
+# --- the hand-built preference project (tests/agreement/conftest.py: `seeded`) ----------------
 
 
 def test_rating_percent_agreement_pools_pairs_of_equal_ratings(seeded):

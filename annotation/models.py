@@ -10,15 +10,11 @@ from django.db import models
 from django.db.models import Q
 
 from annotation import kinds as rules
-from core.models import TimeStampedModel
+from core.models import TimeStampedModel, in_choices
 
 
 def new_pseudonym_key() -> str:
     return secrets.token_hex(16)
-
-
-def _in(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
 
 
 # The item kinds, from the registry (annotation.kinds): the field's choices and its database
@@ -105,7 +101,9 @@ class Membership(TimeStampedModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
-            models.CheckConstraint(condition=_in("role", Role), name="membership_role_valid"),
+            models.CheckConstraint(
+                condition=in_choices("role", Role), name="membership_role_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -176,14 +174,17 @@ class Item(TimeStampedModel):
             models.UniqueConstraint(
                 fields=["project", "external_id"], name="item_external_id_unique"
             ),
-            models.CheckConstraint(condition=_in("kind", Kind), name="item_kind_valid"),
-            models.CheckConstraint(condition=_in("split", Split), name="item_split_valid"),
-            models.CheckConstraint(condition=_in("status", ItemStatus), name="item_status_valid"),
+            models.CheckConstraint(condition=in_choices("kind", Kind), name="item_kind_valid"),
+            models.CheckConstraint(condition=in_choices("split", Split), name="item_split_valid"),
             models.CheckConstraint(
-                condition=Q(agreement="") | _in("agreement", Agreement), name="item_agreement_valid"
+                condition=in_choices("status", ItemStatus), name="item_status_valid"
             ),
             models.CheckConstraint(
-                condition=Q(review_reason="") | _in("review_reason", ReviewReason),
+                condition=Q(agreement="") | in_choices("agreement", Agreement),
+                name="item_agreement_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_reason="") | in_choices("review_reason", ReviewReason),
                 name="item_review_reason_valid",
             ),
             models.CheckConstraint(
@@ -249,7 +250,7 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique"),
             models.CheckConstraint(
-                condition=_in("status", AssignmentStatus), name="assignment_status_valid"
+                condition=in_choices("status", AssignmentStatus), name="assignment_status_valid"
             ),
             models.CheckConstraint(
                 condition=Q(display_order__in=["", "AB", "BA"]),

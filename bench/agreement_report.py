@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from _support import bench_database_url, recreate_database, setup_django
-from agreement import peak_rss, reset_peak_rss
+from agreement_alpha import peak_rss, reset_peak_rss
 
 SEED = 20_240_601
 CRITERIA = ("helpfulness", "harmlessness", "honesty")
@@ -199,8 +199,8 @@ def seed(project_id: int, annotators: list[int], n_annotations: int, seed: int) 
 
 def worker(project_id: int) -> None:
     """One measured build, in a process of its own."""
-    from review.agreement import agreement_report_build
-    from review.models import AgreementReport
+    from agreement.models import AgreementReport
+    from agreement.services import agreement_report_build
 
     report = AgreementReport.objects.create(project_id=project_id)
     gc.collect()

@@ -195,7 +195,8 @@ def seed(project_id: int, n_items: int, annotators: list[int]) -> None:
 def _reports(project_id: int, annotators: list[int], now) -> None:
     from django.contrib.auth import get_user_model
 
-    from review.models import AgreementReport, JobStatus
+    from agreement.models import AgreementReport
+    from core.models import JobStatus
 
     names = dict(get_user_model().objects.filter(pk__in=annotators).values_list("pk", "username"))
     reports = []

@@ -10,7 +10,7 @@ api_v1 = [
     path("users/", core_apis.UserCreateApi.as_view(), name="api-users"),
     path("", include("annotation.urls_api")),
     path("", include("review.urls_api")),
-    path("", include("review.agreement_urls_api")),
+    path("", include("agreement.urls_api")),
     path("", include("exports.urls_api")),
     path("", include("console.urls_api")),
 ]
@@ -26,7 +26,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("", include("annotation.urls")),
     path("", include("review.urls")),
-    path("", include("review.agreement_urls")),
+    path("", include("agreement.urls")),
     path("", include("exports.urls")),
     path("", include("console.urls")),
 ]

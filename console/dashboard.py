@@ -41,6 +41,7 @@ from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from agreement.models import AgreementReport
 from annotation import kinds
 from annotation.models import (
     AnnotatorDay,
@@ -51,7 +52,8 @@ from annotation.models import (
     Project,
     Role,
 )
-from review.models import AgreementReport, FinalRecord, JobStatus
+from core.models import JobStatus
+from review.models import FinalRecord
 
 STATUSES = tuple(ItemStatus.values)  # open, in_review, approved, rejected
 DAYS = 30  # the annotations-per-day chart

@@ -1,5 +1,25 @@
+"""What every app shares: the audit trail, a timestamped base, job states, choice constraints.
+
+Imports no other app of the project, so any app may import it.
+"""
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+
+def in_choices(field: str, choices: type[models.TextChoices]) -> Q:
+    """``field`` holds one of ``choices``: the condition of a CheckConstraint."""
+    return Q(**{f"{field}__in": choices.values})
+
+
+class JobStatus(models.TextChoices):
+    """States of a background job (agreement reports, exports)."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
 
 
 class TimeStampedModel(models.Model):

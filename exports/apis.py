@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 from annotation.access import membership_get
 from annotation.models import Kind, Role
 from core.errors import Conflict
+from core.models import JobStatus
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES
 from exports.models import ExportJob, ExportSplit
-from review.models import JobStatus
 
 
 @extend_schema_serializer(component_name="ExportOutput")

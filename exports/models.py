@@ -2,8 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Project, _in
-from review.models import JobStatus
+from annotation.models import Project
+from core.models import JobStatus, in_choices
 
 
 class ExportSplit(models.TextChoices):
@@ -35,8 +35,12 @@ class ExportJob(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.CheckConstraint(condition=_in("status", JobStatus), name="export_status_valid"),
-            models.CheckConstraint(condition=_in("split", ExportSplit), name="export_split_valid"),
+            models.CheckConstraint(
+                condition=in_choices("status", JobStatus), name="export_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("split", ExportSplit), name="export_split_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(progress__gte=0, progress__lte=1), name="export_progress_range"
             ),

@@ -35,6 +35,7 @@ from django.utils.text import slugify
 from annotation.models import Kind, Project, Split
 from core.audit import audit_record
 from core.errors import ApplicationError
+from core.models import JobStatus
 from exports import selectors
 from exports.formats import (
     ExportFormatError,
@@ -45,7 +46,6 @@ from exports.formats import (
     write_export,
 )
 from exports.models import ExportJob, ExportSplit
-from review.models import JobStatus
 
 logger = logging.getLogger(__name__)
 

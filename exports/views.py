@@ -12,10 +12,10 @@ from django_htmx.middleware import HtmxDetails
 from annotation.access import membership_get
 from annotation.models import Kind, Membership, Project, Role
 from core.errors import ApplicationError
+from core.models import JobStatus
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES
 from exports.models import ExportJob, ExportSplit
-from review.models import JobStatus
 
 LIST_LIMIT = 100  # jobs shown on the page, newest first
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
-from review.models import AgreementReport, FinalRecord, Review
+from review.models import FinalRecord, Review
 
 
 @admin.register(Review)
@@ -12,8 +12,3 @@ class ReviewAdmin(ReadOnlyAdmin):
 @admin.register(FinalRecord)
 class FinalRecordAdmin(ReadOnlyAdmin):
     list_display = ["id", "item", "provenance", "approved_by", "is_current", "created_at"]
-
-
-@admin.register(AgreementReport)
-class AgreementReportAdmin(ReadOnlyAdmin):
-    list_display = ["id", "project", "status", "computed_at"]

@@ -1,10 +1,11 @@
-"""Reviews, final records and agreement reports."""
+"""Reviews and final records."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Annotation, Item, Project, _in
+from annotation.models import Annotation, Item, Project
+from core.models import in_choices
 
 
 class ReviewDecision(models.TextChoices):
@@ -29,7 +30,7 @@ class Review(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=_in("decision", ReviewDecision), name="review_decision_valid"
+                condition=in_choices("decision", ReviewDecision), name="review_decision_valid"
             ),
         ]
 
@@ -73,7 +74,7 @@ class FinalRecord(models.Model):
                 fields=["item"], condition=Q(is_current=True), name="final_record_one_current"
             ),
             models.CheckConstraint(
-                condition=_in("provenance", Provenance), name="final_record_provenance_valid"
+                condition=in_choices("provenance", Provenance), name="final_record_provenance_valid"
             ),
         ]
         indexes = [
@@ -86,37 +87,3 @@ class FinalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"final record of item {self.item_id} ({self.provenance})"
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-
-
-class AgreementReport(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreement_reports")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    error = models.TextField(blank=True, default="")
-    annotation_count = models.PositiveIntegerField(default=0)
-    fields = models.JSONField(default=dict, blank=True)
-    annotators = models.JSONField(default=list, blank=True)
-    kappa = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    computed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=_in("status", JobStatus), name="agreement_status_valid"
-            ),
-        ]
-        indexes = [models.Index(fields=["project", "status", "-id"], name="agreement_latest")]
-
-    def __str__(self) -> str:
-        return f"agreement report {self.pk} ({self.status})"

@@ -1,6 +1,6 @@
 """What the review app does when other apps announce events (core.events)."""
 
-from annotation.events import AnnotationSubmitted, ItemCompleted, ProjectSettingsChanged
+from annotation.events import ItemCompleted, ProjectSettingsChanged
 from annotation.models import Item, ItemStatus, Project
 from core.events import subscribe
 from review import services
@@ -18,13 +18,3 @@ def route_completed_item(event: ItemCompleted) -> None:
 def reevaluate_items(event: ProjectSettingsChanged) -> None:
     project = Project.objects.get(pk=event.project_id)
     services.items_reevaluate(project=project, before=event.before, after=event.after)
-
-
-@subscribe(AnnotationSubmitted)
-def schedule_agreement(event: AnnotationSubmitted) -> None:
-    """After commit: at most a few index reads; requests a report every N annotations."""
-    if event.is_gold:
-        return
-    from review.agreement import agreement_maybe_schedule
-
-    agreement_maybe_schedule(project=Project.objects.get(pk=event.project_id))

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "core",
     "annotation",
     "review",
+    "agreement",
     "exports",
     "console",
 ]

@@ -9,8 +9,8 @@ import pytest
 
 from annotation.models import Item, Membership, Project, Role
 from annotation.queue import assignment_claim_next, assignment_submit
+from core.models import JobStatus
 from exports.models import ExportJob
-from review.models import JobStatus
 from tests.browser.conftest import login, start_export
 from tests.factories import UserFactory
 

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from annotation.models import Role
+from core.models import JobStatus
 from exports import services
 from exports.models import ExportJob
-from review.models import JobStatus, Provenance
+from review.models import Provenance
 from review.services import final_record_create
 from tests.browser.conftest import login, start_export
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory

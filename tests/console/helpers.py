@@ -3,9 +3,10 @@ completed through review.services.item_complete, and agreement reports with chos
 
 from django.utils import timezone
 
+from agreement.models import AgreementReport
 from annotation import kinds
 from annotation.models import Item, Role
-from review.models import AgreementReport, JobStatus
+from core.models import JobStatus
 from tests.factories import ItemFactory, MembershipFactory, UserFactory, complete
 
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>'

@@ -10,11 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from agreement.models import AgreementReport
+from agreement.services import agreement_report_build
 from annotation.importing import item_import
 from annotation.models import Item, Role
 from console import dashboard
-from review.agreement import agreement_report_build
-from review.models import AgreementReport
 from tests.console.helpers import (
     EVIL,
     annotator_entry,

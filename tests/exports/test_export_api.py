@@ -11,9 +11,9 @@ import pytest
 from django.core.files.storage import default_storage
 
 from annotation.models import Role
+from core.models import JobStatus
 from exports import services
 from exports.models import ExportJob
-from review.models import JobStatus
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.usefixtures("export_media")

@@ -16,10 +16,9 @@ from annotation import kinds
 from annotation.models import Annotation, Assignment, Membership, Role
 from annotation.queue import assignment_claim_next, assignment_submit
 from core.errors import ApplicationError
-from core.models import AuditEvent
+from core.models import AuditEvent, JobStatus
 from exports import selectors, services
 from exports.models import ExportJob
-from review.models import JobStatus
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
 
 os.environ["HF_DATASETS_OFFLINE"] = "1"

@@ -1,6 +1,6 @@
 """Items whose annotations are all in, routed by review.services.item_complete.
 
-Imported explicitly by the review tests (not a conftest: that file belongs to another suite)."""
+Imported explicitly by the review tests (plain helpers, not fixtures)."""
 
 from annotation import kinds
 from annotation.models import Annotation, Item, Role

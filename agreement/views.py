@@ -8,16 +8,16 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation.access import ROLE_RANK, membership_get
-from annotation.models import Membership, Role
-from review.agreement import (
+from agreement.models import AgreementReport
+from agreement.selectors import (
     agreement_report_is_active,
     agreement_report_latest,
     agreement_report_pending,
     agreement_report_people,
-    agreement_report_request,
 )
-from review.models import AgreementReport
+from agreement.services import agreement_report_request
+from annotation.access import ROLE_RANK, membership_get
+from annotation.models import Membership, Role
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -161,7 +161,7 @@ def _context(membership: Membership) -> dict[str, Any]:
 @login_required
 def report(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id, Role.REVIEWER)
-    return render(request, "review/agreement.html", _context(membership))
+    return render(request, "agreement/report.html", _context(membership))
 
 
 @require_GET
@@ -171,7 +171,7 @@ def panel(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id, Role.REVIEWER)
     if not request.htmx:
         return redirect("agreement:report", project_id=project_id)
-    return render(request, "review/agreement.html#panel", _context(membership))
+    return render(request, "agreement/report.html#panel", _context(membership))
 
 
 @require_POST
@@ -181,4 +181,4 @@ def compute(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     agreement_report_request(project=membership.project, actor=request.user)
     if not request.htmx:
         return redirect("agreement:report", project_id=project_id)
-    return render(request, "review/agreement.html#panel", _context(membership))
+    return render(request, "agreement/report.html#panel", _context(membership))

@@ -5,9 +5,10 @@ import time
 import pytest
 from django.test import Client
 
+from agreement.models import AgreementReport
+from agreement.services import agreement_report_build
 from annotation.models import Role
-from review.agreement import agreement_report_build
-from review.models import AgreementReport, JobStatus
+from core.models import JobStatus
 from tests.factories import MembershipFactory, ProjectFactory
 
 

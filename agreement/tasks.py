@@ -1,17 +1,17 @@
-"""Celery tasks of the review app: they take ids and call one service."""
+"""Celery tasks of the agreement app: they take ids and call one service."""
 
 import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
 
-from review.agreement import agreement_report_build, agreement_report_fail
-from review.models import AgreementReport
+from agreement.models import AgreementReport
+from agreement.services import agreement_report_build, agreement_report_fail
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="review.agreement_report", bind=True, acks_late=True, max_retries=3)
+@shared_task(name="agreement.report", bind=True, acks_late=True, max_retries=3)
 def agreement_report(self, report_id: int) -> None:
     """Build one agreement report. A worker killed mid-run leaves the report "running"; the
     message is delivered again (acks_late, reject_on_worker_lost) and the build starts over.

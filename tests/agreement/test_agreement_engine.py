@@ -1,8 +1,11 @@
-"""Tests for review.agreement_engine (pure numpy; no database, no Django)."""
+"""Tests for agreement.engine (pure numpy; no database, no Django)."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from hypothesis import strategies as st
 from nltk.metrics.agreement import AnnotationTask
 from nltk.metrics.distance import binary_distance, interval_distance
 
-from review.agreement_engine import (
+from agreement.engine import (
     NOTE_ALL_SAME,
     NOTE_NO_PAIRABLE_UNITS,
     CoincidenceAccumulator,
@@ -408,3 +411,13 @@ def test_alpha_is_unchanged_by_permuting_coders_and_units(case, level):
     else:
         assert permuted.alpha == pytest.approx(original.alpha, abs=1e-9)
         assert not math.isnan(original.alpha)
+
+
+def test_the_engine_imports_no_django():
+    """A worker, a benchmark or a notebook can load the numbers without Django set up."""
+    probe = "import sys, agreement.engine; print(sorted(m for m in sys.modules if 'django' in m))"
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "[]"

@@ -7,30 +7,29 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from annotation import kinds
-from annotation.models import Role
-from annotation.queue import assignment_claim_next, assignment_submit
-from core.models import AuditEvent
-from review import agreement
-from review.agreement import (
-    agreement_maybe_schedule,
-    agreement_report_build,
-    agreement_report_latest,
-    agreement_report_pending,
-    agreement_report_request,
-    kappa_from_confusion,
-)
-from review.agreement_engine import (
+from agreement import engine, reader, services
+from agreement.engine import (
     NOTE_ALL_SAME,
     alpha_from_reliability_data,
     cohen_kappa,
     gwet_ac1,
+    kappa_from_confusion,
     krippendorff_alpha,
     percent_agreement,
 )
-from review.models import AgreementReport, JobStatus
+from agreement.models import AgreementReport
+from agreement.selectors import agreement_report_latest, agreement_report_pending
+from agreement.services import (
+    agreement_maybe_schedule,
+    agreement_report_build,
+    agreement_report_request,
+)
+from annotation import kinds
+from annotation.models import Role
+from annotation.queue import assignment_claim_next, assignment_submit
+from core.models import AuditEvent, JobStatus
+from tests.agreement.conftest import annotate, member, rated
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
-from tests.review.conftest import annotate, member, rated
 
 NAN = math.nan
 RATINGS = list(range(-3, 4))
@@ -56,7 +55,7 @@ def by_name(report: AgreementReport) -> dict[str, dict]:
     return {row["annotator"]: row for row in report.annotators}
 
 
-# --- the hand-built preference project (tests/review/conftest.py: `seeded`) -------------------
+# --- the hand-built preference project (tests/agreement/conftest.py: `seeded`) ----------------
 
 
 def test_rating_percent_agreement_pools_pairs_of_equal_ratings(seeded):
@@ -107,7 +106,7 @@ def test_criteria_are_reported_per_criterion(seeded):
     assert helpfulness["units"] == 2
     # A criterion nobody rated is listed, explained.
     assert fields["preference.criteria.honesty"]["alpha_ordinal"] is None
-    assert fields["preference.criteria.honesty"]["notes"] == [agreement.NOTE_NO_ANNOTATIONS]
+    assert fields["preference.criteria.honesty"]["notes"] == [engine.NOTE_NO_ANNOTATIONS]
 
 
 def test_report_counts_non_gold_annotations(seeded):
@@ -172,8 +171,8 @@ def test_kappa_per_pair_matches_cohens_kappa_on_shared_items(seeded):
 
 def test_report_is_the_same_whatever_the_batch_size(seeded, monkeypatch):
     whole = build(seeded.project)
-    monkeypatch.setattr(agreement, "BATCH_ROWS", 1)
-    monkeypatch.setattr(agreement, "FETCH_CHUNK", 2)
+    monkeypatch.setattr(reader, "BATCH_ROWS", 1)
+    monkeypatch.setattr(reader, "FETCH_CHUNK", 2)
     pieces = build(seeded.project)
     assert rounded(pieces.fields) == rounded(whole.fields)
     assert pieces.annotators == whole.annotators
@@ -198,7 +197,7 @@ def test_reports_older_than_the_newest_30_keep_only_their_field_figures(seeded):
             kappa={"preference.side": [{"a": 1, "b": 2, "kappa": 0.5}]},
             computed_at=now - timedelta(hours=40 - n),
         )
-        for n in range(agreement.REPORTS_KEPT_WHOLE)
+        for n in range(services.REPORTS_KEPT_WHOLE)
     )
 
     newest = build(seeded.project, actor=seeded.lead)
@@ -209,7 +208,7 @@ def test_reports_older_than_the_newest_30_keep_only_their_field_figures(seeded):
     kept = AgreementReport.objects.filter(pk__in=[r.pk for r in older[1:]])
     assert all(report.annotators and report.kappa for report in kept)
     assert len(newest.annotators) > 0
-    assert agreement._thin_old_reports(seeded.project) == 0  # thinned once
+    assert services._thin_old_reports(seeded.project) == 0  # thinned once
 
 
 # --- other kinds -------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ def test_a_project_without_annotations_gets_a_done_report_with_notes(project):
     rating = report.fields["preference.rating"]
     assert rating["alpha_ordinal"] is None
     assert rating["percent_agreement"] is None
-    assert rating["notes"] == [agreement.NOTE_NO_ANNOTATIONS]
+    assert rating["notes"] == [engine.NOTE_NO_ANNOTATIONS]
     assert report.fields["refusal.decision"]["ac1"] is None
     assert report.kappa["instruction.category"] == []
 
@@ -345,7 +344,7 @@ def test_everyone_giving_the_same_value_leaves_alpha_undefined_and_explained(pro
 
 
 def test_a_long_run_of_seconds_gives_a_median_within_half_a_percent(project, monkeypatch):
-    monkeypatch.setattr(agreement._MedianSketch, "EXACT", 4)
+    monkeypatch.setattr(engine._MedianSketch, "EXACT", 4)
     a = member(project, "a")
     seconds = [3.0, 7.5, 12.0, 18.0, 25.0, 61.0, 400.0]
     for s in seconds:
@@ -364,7 +363,7 @@ def test_a_build_killed_mid_run_leaves_the_previous_report_latest(seeded, monkey
     def killed(project):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(agreement, "_compute", killed)
+    monkeypatch.setattr(services, "_compute", killed)
     with pytest.raises(SystemExit):
         agreement_report_build(report_id=report.pk)
     report.refresh_from_db()
@@ -375,11 +374,11 @@ def test_a_build_killed_mid_run_leaves_the_previous_report_latest(seeded, monkey
 
 def test_a_retried_build_completes_from_scratch(seeded, monkeypatch):
     report = AgreementReport.objects.create(project=seeded.project)
-    real = agreement._compute
-    monkeypatch.setattr(agreement, "_compute", lambda project: 1 / 0)
+    real = services._compute
+    monkeypatch.setattr(services, "_compute", lambda project: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         agreement_report_build(report_id=report.pk)
-    monkeypatch.setattr(agreement, "_compute", real)
+    monkeypatch.setattr(services, "_compute", real)
     done = agreement_report_build(report_id=report.pk)
     assert done.status == JobStatus.DONE
     assert done.fields["preference.rating"]["units"] == 3
@@ -388,15 +387,15 @@ def test_a_retried_build_completes_from_scratch(seeded, monkeypatch):
 
 def test_building_a_done_report_again_changes_nothing(seeded, monkeypatch):
     report = build(seeded.project)
-    monkeypatch.setattr(agreement, "_compute", lambda project: 1 / 0)
+    monkeypatch.setattr(services, "_compute", lambda project: 1 / 0)
     assert agreement_report_build(report_id=report.pk).computed_at == report.computed_at
 
 
 def test_the_task_marks_a_report_failed_with_the_error(seeded, monkeypatch):
-    from review.tasks import agreement_report as task
+    from agreement.tasks import agreement_report as task
 
     report = AgreementReport.objects.create(project=seeded.project)
-    monkeypatch.setattr(agreement, "_compute", lambda project: 1 / 0)
+    monkeypatch.setattr(services, "_compute", lambda project: 1 / 0)
     task.apply(args=[report.pk])
     report.refresh_from_db()
     assert report.status == JobStatus.FAILED

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from review import agreement_apis
+from agreement import apis
 
 urlpatterns = [
     path(
         "projects/<int:project_id>/agreement/",
-        agreement_apis.AgreementApi.as_view(),
+        apis.AgreementApi.as_view(),
         name="api-agreement",
     ),
 ]

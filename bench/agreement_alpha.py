@@ -1,8 +1,8 @@
-"""Benchmark: review.agreement_engine's Krippendorff's alpha vs the `krippendorff` PyPI package.
+"""Benchmark: agreement.engine's Krippendorff's alpha vs the `krippendorff` PyPI package.
 
 Usage:
-    python bench/agreement.py                 # 1,000,000 units x 5 annotators, 7 values
-    python bench/agreement.py --units 20000   # smoke run
+    python bench/agreement_alpha.py                 # 1,000,000 units x 5 annotators, 7 values
+    python bench/agreement_alpha.py --units 20000   # smoke run
 
 Each measurement runs in a fresh subprocess of this script (``--worker``), so one run's memory
 cannot inflate another's peak. Inside the worker the data is generated and the inputs prepared
@@ -17,7 +17,7 @@ first; then
             elsewhere ru_maxrss is used, which cannot see growth below earlier peaks).
 
 The `krippendorff` package is GPL-3.0: it is a benchmark-only baseline, never a project
-dependency, and review/agreement_engine.py neither imports nor derives from it.
+dependency, and agreement/engine.py neither imports nor derives from it.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def make_runner(impl: str, level: str, data: np.ndarray) -> Callable[[], float]:
         return lambda: float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
 
     sys.path.insert(0, str(REPO_ROOT))
-    from review.agreement_engine import CoincidenceAccumulator, alpha_from_reliability_data
+    from agreement.engine import CoincidenceAccumulator, alpha_from_reliability_data
 
     if impl == "ours":
         return lambda: alpha_from_reliability_data(data, level).alpha

@@ -7,15 +7,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.access import membership_get
-from annotation.models import Role
-from review.agreement import (
+from agreement.models import AgreementReport
+from agreement.selectors import (
     agreement_report_latest,
     agreement_report_pending,
     agreement_report_people,
-    agreement_report_request,
 )
-from review.models import AgreementReport
+from agreement.services import agreement_report_request
+from annotation.access import membership_get
+from annotation.models import Role
 
 
 def job_body(report: AgreementReport) -> dict[str, Any]:

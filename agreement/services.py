@@ -1,0 +1,208 @@
+"""Writing agreement reports: request one, schedule one every N annotations, build, fail, thin.
+
+A report is built in three phases so that a worker killed at any moment never leaves a
+half-written report: (1) mark the report ``running`` and commit, (2) read
+(:mod:`agreement.reader`) and compute (:mod:`agreement.engine`) everything in memory without
+writing, (3) in one transaction store the figures and mark it ``done``. A killed run leaves the
+report ``running`` and the previous ``done`` report in place; the broker redelivers the message
+(``acks_late`` + ``reject_on_worker_lost``) and the job starts again from scratch.
+
+Retention: a project's newest REPORTS_KEPT_WHOLE done reports are kept whole; older ones keep
+their per-field figures (the agreement over time) and drop the per-annotator rows and kappa
+matrices, which grow with the square of the team and are superseded by newer reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agreement import reader
+from agreement.engine import ReportBuilder, ReportResult
+from agreement.models import AgreementReport
+from agreement.selectors import agreement_report_active, agreement_report_is_active
+from annotation.models import Annotation, Project
+from core.audit import audit_record
+from core.models import JobStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR = 2_000  # characters of an error message kept on a failed report
+# Done reports of a project kept whole; older ones keep their per-field figures (the agreement
+# over time) and lose the per-annotator rows and kappa matrices, which the newest report
+# supersedes (with annotators x annotators kappa pairs they are most of a report's size).
+REPORTS_KEPT_WHOLE = 30
+
+
+def agreement_report_request(
+    *, project: Project, actor: Any, trigger: str = "manual"
+) -> AgreementReport:
+    """Queue a report and enqueue its task once committed.
+
+    While a report of the project is already queued or running it is returned instead of a
+    second one, so a double click or a burst of submits computes once."""
+    with transaction.atomic():
+        # Serialise requests of one project: two of them must not both see "none active".
+        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+        active = agreement_report_active(project=project)
+        if active is not None:
+            return active
+        report = AgreementReport.objects.create(
+            project=project,
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        audit_record(
+            actor=actor,
+            action="agreement_report.request",
+            obj=report,
+            project=project,
+            after={"status": report.status, "trigger": trigger},
+        )
+        transaction.on_commit(partial(_enqueue, report.pk))
+    if not connection.in_atomic_block:
+        report.refresh_from_db()  # tasks running in-process may have finished it already
+    return report
+
+
+def _enqueue(report_id: int) -> None:
+    from agreement.tasks import agreement_report  # here: the tasks module imports this one
+
+    try:
+        agreement_report.delay(report_id)
+    except Exception as exc:  # the broker is unreachable: say so on the report
+        logger.exception("could not enqueue agreement report %s", report_id)
+        agreement_report_fail(
+            report_id=report_id, error=f"Could not reach the task queue: {exc}".strip()
+        )
+
+
+def agreement_maybe_schedule(*, project: Project) -> AgreementReport | None:
+    """Request a report once ``project.agreement_every`` non-gold annotations arrived since the
+    last one was requested. Called after every submit, so it stays cheap: it reads at most
+    ``agreement_every`` index entries of the newest annotations, never the whole project."""
+    every = project.agreement_every
+    if every <= 0:
+        return None
+    latest = (
+        AgreementReport.objects.filter(project=project)
+        .only("id", "status", "created_at")
+        .order_by("-id")
+        .first()
+    )
+    if agreement_report_is_active(latest):
+        return None
+    new = Annotation.objects.filter(project=project, item__is_gold=False)
+    if latest is not None:
+        # The newest annotation at the time of the last request: an index walk back from the
+        # newest id over the (fewer than `every`) annotations that arrived since.
+        mark = (
+            Annotation.objects.filter(project=project, created_at__lte=latest.created_at)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        if mark is not None:
+            new = new.filter(id__gt=mark)
+    if new.order_by("id").values_list("id", flat=True)[:every].count() < every:
+        return None
+    return agreement_report_request(project=project, actor=None, trigger="automatic")
+
+
+def agreement_report_fail(*, report_id: int, error: str) -> None:
+    """Mark a report failed (unless it finished meanwhile), with the reason."""
+    with transaction.atomic():
+        report = (
+            AgreementReport.objects.select_for_update()
+            .filter(pk=report_id)
+            .exclude(status=JobStatus.DONE)
+            .first()
+        )
+        if report is None:
+            return
+        before = {"status": report.status}
+        report.status, report.error = JobStatus.FAILED, error[:MAX_ERROR]
+        report.save(update_fields=["status", "error"])
+        audit_record(
+            actor=None,
+            action="agreement_report.fail",
+            obj=report,
+            project=report.project,
+            before=before,
+            after={"status": report.status, "error": report.error},
+        )
+
+
+def agreement_report_build(*, report_id: int) -> AgreementReport:
+    """Compute and store the report. Safe to run again after a crash, and to run twice."""
+    report = AgreementReport.objects.select_related("project").get(pk=report_id)
+    if report.status == JobStatus.DONE:
+        return report
+    # Phase 1: say it is running (committed at once outside a transaction).
+    AgreementReport.objects.filter(pk=report_id).exclude(status=JobStatus.DONE).update(
+        status=JobStatus.RUNNING, error=""
+    )
+    # Phase 2: read and compute; nothing is written.
+    result = _compute(report.project)
+    # Phase 3: store everything at once.
+    with transaction.atomic():
+        report = (
+            AgreementReport.objects.select_for_update(of=("self",))
+            .select_related("project")
+            .get(pk=report_id)
+        )
+        if report.status == JobStatus.DONE:  # a duplicate delivery finished first
+            return report
+        before = {"status": report.status}
+        report.status, report.error = JobStatus.DONE, ""
+        report.fields, report.annotators, report.kappa = (
+            result.fields,
+            result.annotators,
+            result.kappa,
+        )
+        report.annotation_count = result.annotation_count
+        report.computed_at = timezone.now()
+        report.save()
+        _thin_old_reports(report.project)
+        audit_record(
+            actor=None,
+            action="agreement_report.done",
+            obj=report,
+            project=report.project,
+            before=before,
+            after={"status": report.status, "annotation_count": report.annotation_count},
+        )
+    return report
+
+
+def _thin_old_reports(project: Project) -> int:
+    """Empty the annotator rows and kappa of the project's done reports older than the newest
+    REPORTS_KEPT_WHOLE (the dashboard's and the page's figures come from those). Returns how
+    many were thinned; each report is thinned once."""
+    done = AgreementReport.objects.filter(project=project, status=JobStatus.DONE)
+    newest = done.order_by("-computed_at", "-id").values_list("id", flat=True)
+    kept = list(newest[:REPORTS_KEPT_WHOLE])
+    if len(kept) < REPORTS_KEPT_WHOLE:
+        return 0
+    return (
+        done.exclude(pk__in=kept).exclude(annotators=[], kappa={}).update(annotators=[], kappa={})
+    )
+
+
+def _compute(project: Project) -> ReportResult:
+    """Phase 2 of a build: read the project's annotations and compute; nothing is written."""
+    with reader.snapshot():
+        extra_harm, extra_categories = reader.observed_labels(project)
+        builder = ReportBuilder(
+            project_kinds=project.kinds,
+            criteria=reader.report_criteria(project),
+            harm_categories=[*project.harm_categories, *extra_harm],
+            categories=[*project.categories, *extra_categories],
+        )
+        for batch in reader.batches(reader.annotation_rows(project), reader.BATCH_ROWS):
+            builder.add(batch)
+        names = reader.usernames(builder.annotator_ids)
+    return builder.result(names)

@@ -5,8 +5,8 @@ may filter their own items by)."""
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from annotation import kinds
 from annotation.models import Agreement, Item, ItemStatus, Kind, Split
-from review.models import FinalRecord
 
 
 class ItemFilter(django_filters.FilterSet):
@@ -40,10 +40,16 @@ class ItemFilter(django_filters.FilterSet):
     def filter_category(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
         if not value:
             return queryset
-        final = FinalRecord.objects.filter(item=OuterRef("pk"), is_current=True, category=value)
-        return queryset.filter(
-            Q(data__category=value) | Q(data__harm_category=value) | Exists(final)
-        )
+        # The category given at import (each kind's coverage field in its data), or the one
+        # of the current final record, read through the items' reverse relation (the model
+        # belongs to review, which this app does not import).
+        records = Item._meta.get_field("final_records").related_model.objects
+        final = records.filter(item=OuterRef("pk"), is_current=True, category=value)
+        given = Q(pk__in=[])
+        for kind in kinds.registry:
+            if kind.coverage_field:
+                given |= Q(kind=kind.name, **{f"data__{kind.coverage_field}": value})
+        return queryset.filter(given | Exists(final))
 
     def filter_agreement(self, queryset: QuerySet[Item], name: str, value: str):
         if value == "none":

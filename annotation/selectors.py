@@ -18,7 +18,6 @@ from django.http import Http404
 from annotation import kinds
 from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Assignment, Item, Membership, Role
-from review.models import FinalRecord, Review
 
 
 def blind_data(item: Item) -> dict[str, Any]:
@@ -109,8 +108,9 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         Item.objects.filter(pk=item.pk)
         .prefetch_related(
             Prefetch("annotations", queryset=Annotation.objects.select_related("annotator")),
-            Prefetch("reviews", queryset=Review.objects.select_related("reviewer")),
-            Prefetch("final_records", queryset=FinalRecord.objects.select_related("approved_by")),
+            # Review's models, through the reverse relations (this app does not import review).
+            "reviews__reviewer",
+            "final_records__approved_by",
         )
         .get()
     )

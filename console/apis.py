@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Role
 from annotation.pseudonyms import blind_annotator_rows
@@ -92,14 +93,32 @@ class CoverageSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
-@extend_schema_serializer(component_name="DashboardMix")
-class MixSerializer(serializers.Serializer):
-    instruction_categories = CoverageSerializer()
-    refusal_harm_categories = CoverageSerializer()
-    refusal_decisions = serializers.DictField(child=serializers.IntegerField())
-    sft_instruction = serializers.IntegerField()
-    sft_refusal = serializers.IntegerField()
-    refusal_share_of_sft = serializers.FloatField(allow_null=True)
+def _mix_fields() -> dict[str, serializers.Field]:
+    """The coverage keys of dashboard.mix_as_dict, one set per kind (from the registry)."""
+    fields: dict[str, serializers.Field] = {}
+    for kind in kinds.registry:
+        if kind.coverage_field:
+            fields[f"{kind.name}_{kind.coverage_list}"] = CoverageSerializer(
+                help_text=f"{kind.label} items by {kind.coverage_label.lower()}"
+            )
+        if kind.decision_field:
+            fields[f"{kind.name}_{kind.decision_field}s"] = serializers.DictField(
+                child=serializers.IntegerField(), help_text=f"approved {kind.name} items"
+            )
+    for kind in kinds.registry:
+        if kind.gives_reply:
+            fields[f"sft_{kind.name}"] = serializers.IntegerField(
+                help_text=f"approved {kind.name} items (SFT rows)"
+            )
+    for kind in kinds.registry:
+        if kind.reply_share_note:
+            fields[f"{kind.name}_share_of_sft"] = serializers.FloatField(allow_null=True)
+    return fields
+
+
+MixSerializer = extend_schema_serializer(component_name="DashboardMix")(
+    type("MixSerializer", (serializers.Serializer,), _mix_fields())
+)
 
 
 @extend_schema_serializer(component_name="DashboardDuplicates")

@@ -99,7 +99,7 @@ def _progress(project: Project) -> Progress:
         "kind", "status", "is_gold", "count"
     )
     by_kind: dict[str, dict[str, int]] = {
-        k: dict.fromkeys(STATUSES, 0) for k in kinds.KINDS if k in project.kinds
+        k: dict.fromkeys(STATUSES, 0) for k in kinds.names() if k in project.kinds
     }
     gold = 0
     for kind, status, is_gold, count in rows:
@@ -108,7 +108,7 @@ def _progress(project: Project) -> Progress:
             continue
         counts = by_kind.setdefault(kind, dict.fromkeys(STATUSES, 0))
         counts[status] = counts.get(status, 0) + count
-    by_kind = {k: by_kind[k] for k in kinds.KINDS if k in by_kind}
+    by_kind = {k: by_kind[k] for k in kinds.names() if k in by_kind}
     status_totals = {s: sum(counts.get(s, 0) for counts in by_kind.values()) for s in STATUSES}
     total = sum(status_totals.values())
     return Progress(
@@ -341,85 +341,112 @@ def _coverage_rows(
 
 @dataclass
 class Mix:
-    instruction: Coverage
-    refusal: Coverage
-    decisions: dict[str, int]  # approved refusal items by final decision
-    sft_instruction: int  # approved instruction items
-    sft_refusal: int  # approved refusal items
+    """What approved items cover, by kind (each kind with a coverage field, see
+    annotation.kinds): `mix.instruction` is the instruction items' coverage,
+    `mix.sft_refusal` the approved refusal items, `mix.refusal_share` their share of the SFT
+    replies."""
+
+    coverage: dict[str, Coverage]  # by kind with a coverage field
+    decisions: dict[str, int]  # approved items by final decision (kinds with a decision field)
+    replies: dict[str, int]  # approved items of each kind that gives an SFT reply
+    shares: dict[str, str]  # kind -> why its share of the replies is shown
+
+    def share(self, kind: str) -> float | None:
+        total = sum(self.replies.values())
+        return self.replies.get(kind, 0) / total if total else None
+
+    def __getattr__(self, name: str) -> Any:
+        kind = name.removeprefix("sft_").removesuffix("_share")
+        if name.startswith("sft_") and kind in self.replies:
+            return self.replies[kind]
+        if name.endswith("_share") and kind in self.shares:
+            return self.share(kind)
+        if name in self.coverage:
+            return self.coverage[name]
+        raise AttributeError(name)
 
     @property
-    def refusal_share(self) -> float | None:
-        total = self.sft_instruction + self.sft_refusal
-        return self.sft_refusal / total if total else None
+    def watched(self) -> list[dict[str, Any]]:
+        """The kinds whose share of the replies is shown, for the page."""
+        return [
+            {
+                "kind": kinds.kind_get(kind),
+                "share": self.share(kind),
+                "count": self.replies.get(kind, 0),
+                "others": sum(n for k, n in self.replies.items() if k != kind),
+                "note": note,
+            }
+            for kind, note in self.shares.items()
+        ]
 
 
 def _coverage(project: Project, progress: Progress) -> Mix:
+    """Coverage of each kind's categories (instruction categories, refusal harm categories)
+    and decisions on approved items; while a kind has nothing approved, the categories given
+    at import."""
+    covered = [k for k in kinds.registry if k.coverage_field]
     # Current final records are exactly the approved items' (gold items never get one); their
     # kind, category and decision are columns of the partial final_record_coverage index.
     approved = (
         FinalRecord.objects.filter(
-            project=project, is_current=True, kind__in=[kinds.INSTRUCTION, kinds.REFUSAL]
+            project=project, is_current=True, kind__in=[k.name for k in covered]
         )
         .values("kind", "category", "decision")
         .annotate(n=Count("*"))
         .order_by()
     )
-    categories: dict[str, int] = {}
-    harms: dict[str, int] = {}
-    decisions = dict.fromkeys(kinds.DECISIONS, 0)
+    counts: dict[str, dict[str, int]] = {k.name: {} for k in covered}
+    decisions = {
+        value: 0 for k in kinds.registry if k.decision_field for value in k.decision_values
+    }
+    deciding = {k.name for k in kinds.registry if k.decision_field}
     for row in approved:
         key = row["category"] or NOT_GIVEN
-        if row["kind"] == kinds.INSTRUCTION:
-            categories[key] = categories.get(key, 0) + row["n"]
-        else:
-            harms[key] = harms.get(key, 0) + row["n"]
+        counts[row["kind"]][key] = counts[row["kind"]].get(key, 0) + row["n"]
+        if row["kind"] in deciding:
             decision = row["decision"] or NOT_GIVEN
             decisions[decision] = decisions.get(decision, 0) + row["n"]
-    basis = {kinds.INSTRUCTION: "approved", kinds.REFUSAL: "approved"}
-    not_given = {kinds.INSTRUCTION: 0, kinds.REFUSAL: 0}
-    fallback = [
-        kind
-        for kind, counts in ((kinds.INSTRUCTION, categories), (kinds.REFUSAL, harms))
-        if not counts
-    ]
-    if fallback:
+    basis = dict.fromkeys(counts, "approved")
+    not_given = dict.fromkeys(counts, 0)
+    fallback = [k for k in covered if not counts[k.name]]
+    for kind in fallback:
         imported = (
-            Item.objects.filter(project=project, is_gold=False, kind__in=fallback)
-            .values("kind", category=KT("data__category"), harm=KT("data__harm_category"))
+            Item.objects.filter(project=project, is_gold=False, kind=kind.name)
+            .values(given=KT(f"data__{kind.coverage_field}"))
             .annotate(n=Count("*"))
             .order_by()
         )
         for row in imported:
-            target = categories if row["kind"] == kinds.INSTRUCTION else harms
-            key = row["category"] if row["kind"] == kinds.INSTRUCTION else row["harm"]
-            if key is None:
-                not_given[row["kind"]] += row["n"]
+            if row["given"] is None:
+                not_given[kind.name] += row["n"]
             else:
-                target[key] = target.get(key, 0) + row["n"]
-        for kind in fallback:
-            counts = categories if kind == kinds.INSTRUCTION else harms
-            basis[kind] = "imported" if counts or not_given[kind] else ""
+                counts[kind.name][row["given"]] = counts[kind.name].get(row["given"], 0) + row["n"]
+        basis[kind.name] = "imported" if counts[kind.name] or not_given[kind.name] else ""
 
-    def coverage(kind: str, field_name: str, labels: list[str], counts: dict[str, int]):
-        total = sum(counts.values())
-        what = "Category" if kind == kinds.INSTRUCTION else "Harm category"
-        rows, warnings = _coverage_rows(labels, counts, total, what)
+    def coverage(kind: kinds.ItemKind) -> Coverage:
+        found = counts[kind.name]
+        total = sum(found.values())
+        labels = list(getattr(project, kind.coverage_list))
+        rows, warnings = _coverage_rows(labels, found, total, kind.coverage_label)
         return Coverage(
-            kind=kind,
-            field=field_name,
-            basis=basis[kind],
+            kind=kind.name,
+            field=kind.coverage_field,
+            basis=basis[kind.name],
             total=total,
             rows=rows,
-            not_given=not_given[kind],
+            not_given=not_given[kind.name],
             warnings=warnings,
         )
 
     return Mix(
-        instruction=coverage(kinds.INSTRUCTION, "category", list(project.categories), categories),
-        refusal=coverage(kinds.REFUSAL, "harm_category", list(project.harm_categories), harms),
+        coverage={k.name: coverage(k) for k in covered},
         decisions=decisions,
-        sft_instruction=progress.by_kind.get(kinds.INSTRUCTION, {}).get(ItemStatus.APPROVED, 0),
-        sft_refusal=progress.by_kind.get(kinds.REFUSAL, {}).get(ItemStatus.APPROVED, 0),
+        replies={
+            k.name: progress.by_kind.get(k.name, {}).get(ItemStatus.APPROVED, 0)
+            for k in kinds.registry
+            if k.gives_reply
+        },
+        shares={k.name: k.reply_share_note for k in kinds.registry if k.reply_share_note},
     )
 
 
@@ -485,6 +512,23 @@ def dashboard_get(*, project: Project) -> Dashboard:
     )
 
 
+def mix_as_dict(mix: Mix) -> dict[str, Any]:
+    """The coverage figures under the API's keys, named after the kinds: for instruction
+    items `instruction_categories` and `sft_instruction`; for refusal items
+    `refusal_harm_categories`, `refusal_decisions`, `sft_refusal`, `refusal_share_of_sft`."""
+    body: dict[str, Any] = {}
+    for kind_name, coverage in mix.coverage.items():
+        body[f"{kind_name}_{kinds.kind_get(kind_name).coverage_list}"] = asdict(coverage)
+    for kind in kinds.registry:
+        if kind.decision_field:
+            body[f"{kind.name}_{kind.decision_field}s"] = mix.decisions
+    for kind_name, n in mix.replies.items():
+        body[f"sft_{kind_name}"] = n
+    for kind_name in mix.shares:
+        body[f"{kind_name}_share_of_sft"] = mix.share(kind_name)
+    return body
+
+
 def dashboard_as_dict(dashboard: Dashboard) -> dict[str, Any]:
     """The dashboard's figures as JSON-ready data (what the API returns)."""
     progress = dashboard.progress
@@ -511,13 +555,6 @@ def dashboard_as_dict(dashboard: Dashboard) -> dict[str, Any]:
         },
         "annotators": [asdict(row) for row in dashboard.annotators],
         "annotators_as_of": dashboard.agreement.latest_at,
-        "coverage": {
-            "instruction_categories": asdict(mix.instruction),
-            "refusal_harm_categories": asdict(mix.refusal),
-            "refusal_decisions": mix.decisions,
-            "sft_instruction": mix.sft_instruction,
-            "sft_refusal": mix.sft_refusal,
-            "refusal_share_of_sft": mix.refusal_share,
-        },
+        "coverage": mix_as_dict(mix),
         "duplicates": asdict(dashboard.duplicates),
     }

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import importing, parsing, selectors, services
+from annotation import importing, kinds, parsing, selectors, services
 from annotation.access import item_in_project, membership_get
 from annotation.models import Item, Membership, Role
 from console import charts, dashboard
@@ -458,8 +458,18 @@ def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
             y_range=(0.0, 1.0),
             empty="No agreement report yet. Compute one on the agreement page.",
         ),
-        "categories": _coverage_chart(mix.instruction, "Instruction categories"),
-        "harm": _coverage_chart(mix.refusal, "Refusal harm categories"),
+        "coverage": [
+            {
+                "coverage": coverage,
+                "kind": kinds.kind_get(kind_name),
+                "chart": _coverage_chart(
+                    coverage,
+                    f"{kinds.kind_get(kind_name).label} {kinds.kind_get(kind_name).coverage_plural}",
+                ),
+            }
+            for kind_name, coverage in mix.coverage.items()
+            if kind_name in board.project.kinds or coverage.total
+        ],
         "decisions": charts.bar_chart(
             [
                 charts.Bar(
@@ -471,9 +481,9 @@ def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
             ]
             if any(mix.decisions.values())
             else [],
-            title="Refusal decisions (approved)",
+            title="Decisions (approved)",
             value_heading="Items",
-            empty="No approved refusal item yet.",
+            empty="No approved item with a decision yet.",
         ),
     }
 

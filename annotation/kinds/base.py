@@ -357,6 +357,13 @@ class ItemKind:
     coverage_field: ClassVar[str] = ""
     coverage_list: ClassVar[str] = ""
     coverage_label: ClassVar[str] = ""
+    coverage_plural: ClassVar[str] = ""
+    # A payload field whose values the dashboard counts on approved items, and its values.
+    decision_field: ClassVar[str] = ""
+    decision_values: ClassVar[tuple[str, ...]] = ()
+    # When set, the dashboard shows this kind's share of the SFT replies, with this note on
+    # why the share matters.
+    reply_share_note: ClassVar[str] = ""
     # Exports: whether its final payload gives an SFT reply, a preference pair, both sides of
     # a preference for KTO.
     gives_reply: ClassVar[bool] = False
@@ -397,9 +404,9 @@ class ItemKind:
 
     def coverage_labels(self, payload: dict) -> tuple[str, str]:
         """(category, decision) an approved item is counted under; "" where there is none."""
-        if not self.coverage_field:
-            return "", ""
-        return payload.get(self.coverage_field) or "", ""
+        category = payload.get(self.coverage_field) or "" if self.coverage_field else ""
+        decision = payload.get(self.decision_field) or "" if self.decision_field else ""
+        return category, decision
 
     def representative(self, annotations: list[Any]) -> Any:
         """The annotation that stands for an agreed item (annotations in id order)."""

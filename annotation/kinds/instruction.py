@@ -39,6 +39,7 @@ class InstructionKind(ItemKind):
     coverage_field = "category"
     coverage_list = "categories"
     coverage_label = "Category"
+    coverage_plural = "categories"
     gives_reply = True
     csv_data_columns = ("context", "category", "draft")
 

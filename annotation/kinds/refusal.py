@@ -51,6 +51,13 @@ class RefusalKind(ItemKind):
     coverage_field = "harm_category"
     coverage_list = "harm_categories"
     coverage_label = "Harm category"
+    coverage_plural = "harm categories"
+    decision_field = "decision"
+    decision_values = DECISIONS
+    reply_share_note = (
+        "Too few refusals and a model complies with harmful requests; too many and it refuses "
+        "harmless ones."
+    )
     gives_reply = True
     gives_pair = True
     csv_data_columns = ("model_response", "harm_category")
@@ -87,9 +94,6 @@ class RefusalKind(ItemKind):
         if payload["decision"] != gold["decision"]:
             return False
         return "harm_category" not in gold or payload.get("harm_category") == gold["harm_category"]
-
-    def coverage_labels(self, payload: dict) -> tuple[str, str]:
-        return payload.get("harm_category") or "", payload.get("decision") or ""
 
     def disputed_fields(self, payloads: list[dict]) -> list[str]:
         return [

@@ -59,7 +59,7 @@ def seed(size: int) -> dict:
     from django.db import connection
     from psycopg.types.json import Jsonb
 
-    from annotation.kinds import content_hash, json_hash
+    from annotation.kinds import content_hash, json_hash, kind_get
     from annotation.services import project_create
 
     lead = get_user_model().objects.create_user("bench-lead", password="bench-lead-pass-1")
@@ -107,7 +107,10 @@ def seed(size: int) -> dict:
                         "now",
                     )
                 )
-        record_columns = "item_id, payload, provenance, is_current, created_at"
+        record_columns = (
+            "item_id, project_id, kind, category, decision, payload, provenance, is_current, "
+            "created_at"
+        )
         with raw.copy(f"COPY review_finalrecord ({record_columns}) FROM STDIN") as copy:
             for i in range(1, size + 1):
                 rating = (-3, -2, -1, 1, 2, 3)[i % 6]
@@ -116,7 +119,9 @@ def seed(size: int) -> dict:
                     "criteria": {"helpfulness": rating, "harmlessness": 0, "honesty": rating},
                     "rationale": f"Rationale {i}: the chosen answer is clearer.",
                 }
-                copy.write_row((i, Jsonb(payload), "unanimous", True, "now"))
+                category, decision = kind_get("preference").coverage_labels(payload)
+                row = (i, project.pk, "preference", category, decision, Jsonb(payload))
+                copy.write_row((*row, "unanimous", True, "now"))
         cursor.execute("SELECT setval(pg_get_serial_sequence('annotation_item', 'id'), %s)", [size])
         cursor.execute("VACUUM ANALYZE annotation_item")
         cursor.execute("VACUUM ANALYZE review_finalrecord")

@@ -90,7 +90,7 @@ def seed(project_id: int, n_items: int, annotators: list[int]) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from annotation.kinds import content_hash, coverage_labels, json_hash
+    from annotation.kinds import content_hash, json_hash, kind_get
     from annotation.rollups import activity_rebuild, tally_rebuild
     from annotation.services import duplicates_refresh
 
@@ -143,7 +143,7 @@ def seed(project_id: int, n_items: int, annotators: list[int]) -> None:
                 f"\t{correct}\t{at}\n"
             )
         if status == "approved":
-            category, decision = coverage_labels(kind, answer)
+            category, decision = kind_get(kind).coverage_labels(answer)
             finals.append(
                 f"{item_id}\t{project_id}\t{kind}\t{category}\t{decision}"
                 f"\t{copy_text(json.dumps(answer))}\tunanimous\tt\t{now}\n"

@@ -1,6 +1,9 @@
-"""Shared set-up for the benchmarks: a fresh PostgreSQL database and a real gunicorn server."""
+"""Shared set-up for the benchmarks: a fresh PostgreSQL database, a real gunicorn server, the
+`--smoke` option and the load average printed around each run."""
 
+import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,25 +21,118 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+BENCH_PREFIX = "rubric_bench"
+
+
 def bench_database_url(name: str) -> str:
-    """DATABASE_URL with its database name replaced by `name` (default: local PostgreSQL)."""
+    """DATABASE_URL (default: local PostgreSQL) pointed at the bench database `<base>_<name>`.
+
+    `<base>` is DATABASE_URL's own database when its name starts with `rubric_bench` (the smoke
+    tests give each test run one of its own), else `rubric_bench`: a bench database is always
+    named `rubric_bench_...` and is never DATABASE_URL's own database, which it drops."""
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rubric")
     parts = urlparse(base)
     if not parts.scheme.startswith("postgres"):
         sys.exit("The benchmarks need PostgreSQL: set DATABASE_URL=postgres://...")
-    return urlunparse(parts._replace(path=f"/{name}"))
+    own = parts.path.lstrip("/")
+    prefix = own if own.startswith(BENCH_PREFIX) else BENCH_PREFIX
+    return urlunparse(parts._replace(path=f"/{prefix}_{name}"))
+
+
+def _admin_url(url: str) -> str:
+    return urlunparse(urlparse(url)._replace(path="/postgres"))
 
 
 def recreate_database(url: str) -> None:
     import psycopg
 
-    parts = urlparse(url)
-    admin = urlunparse(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path[1:]}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{parts.path[1:]}"')
+    name = urlparse(url).path[1:]
+    assert name.startswith(f"{BENCH_PREFIX}_"), f"not a bench database: {name}"
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def drop_database(url: str) -> None:
+    """Drop a bench database (closing this process's Django connections to it first)."""
+    import psycopg
+
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    name = urlparse(url).path[1:]
+    assert name.startswith(f"{BENCH_PREFIX}_"), f"not a bench database: {name}"
+    with psycopg.connect(_admin_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_exits():
+    """Within: SIGTERM raises SystemExit, so that the finally blocks that stop servers and drop
+    databases run when the bench is terminated (by the smoke tests' timeout, say)."""
+    previous = signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def bench_database(name: str, *, keep: bool = False):
+    """A fresh, migrated bench database (see bench_database_url), dropped on the way out, on
+    failure and on SIGTERM too, unless `keep`. Yields its url."""
+    url = bench_database_url(name)
+    with sigterm_exits():
+        try:
+            recreate_database(url)
+            yield url
+        finally:
+            if not keep:
+                drop_database(url)
+
+
+def add_smoke_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes and few repetitions: the same code paths in seconds (what `make test` "
+        "runs); options set to other values than their defaults still win",
+    )
+
+
+def apply_smoke(parser: argparse.ArgumentParser, args: argparse.Namespace, **tiny) -> None:
+    """With --smoke, each option named here that was left at its default takes the tiny value."""
+    if not args.smoke:
+        return
+    for name, value in tiny.items():
+        if getattr(args, name) == parser.get_default(name):
+            setattr(args, name, value)
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unavailable"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min; {os.cpu_count()} CPUs)"
+
+
+@contextmanager
+def load_average():
+    """Print the load average when the bench starts and when it ends (on failure too): figures
+    taken on a busy machine are not comparable with those of an idle one."""
+    print(f"load average at start: {_load()}", flush=True)
+    try:
+        yield
+    finally:
+        print(f"load average at end: {_load()}", flush=True)
 
 
 def setup_django(url: str) -> None:
@@ -55,42 +151,33 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(url: str, *, workers: int = 2, threads: int = 1):
+    """A gunicorn server on a free port, stopped on the way out, on failure and on SIGTERM
+    too (see sigterm_exits)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
-    proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--timeout",
-            "300",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
+    command = [PY, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--threads", str(threads)]
+    command += ["--timeout", "300", "--log-level", "warning"]
+    with sigterm_exits():
+        proc = subprocess.Popen(command, cwd=ROOT, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("gunicorn did not start") from None
+                    time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 _ITEM_COLUMNS = (

@@ -3,9 +3,13 @@
 For each size: a fresh project of N open preference items (overlap 2), 32 annotators each
 running `--cycles` rounds of POST claim / POST submit against a real gunicorn server. Prints
 cycles/s, claim p50 and p99 at both sizes and their ratio, the SQL queries one claim costs (and
-the claim query's plan), and checks the queue's invariants afterwards.
+the claim query's plan), and checks the queue's invariants afterwards: a failed request or a
+broken invariant fails the run.
+
+Works in its own database, `rubric_bench_claim`, which it creates and drops.
 
     .venv/bin/python bench/claim.py [--sizes 10000,1000000] [--clients 32] [--cycles 40]
+    .venv/bin/python bench/claim.py --smoke   # 200 and 400 items, 4 clients x 5 cycles
 """
 
 import argparse
@@ -13,16 +17,19 @@ import http.client
 import json
 import random
 import statistics
+import sys
 import threading
 import time
 from urllib.parse import urlparse
 
 from _support import (
-    bench_database_url,
+    add_smoke_option,
+    apply_smoke,
+    bench_database,
     copy_item_rows,
     gunicorn,
+    load_average,
     preference_rows,
-    recreate_database,
     setup_django,
 )
 
@@ -171,18 +178,24 @@ def run_size(base, size, clients, cycles):
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    add_smoke_option(parser)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    apply_smoke(parser, args, sizes="200,400", clients=4, cycles=5, workers=2, threads=2)
 
-    url = bench_database_url("rubric_bench_claim")
-    recreate_database(url)
+    with load_average(), bench_database("claim", keep=args.keep) as url:
+        return run(args, url)
+
+
+def run(args: argparse.Namespace, url: str) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
     setup_django(url)
     results = []
     with gunicorn(url, workers=args.workers, threads=args.threads) as base:
@@ -211,10 +224,13 @@ def main() -> None:
         )
     print("claim query plan at the largest size:")
     print(results[-1]["plan"])
+    problems = 0
     for r in results:
         for problem in r["errors"] + r["violations"]:
             print(f"  {r['size']:,}: {problem}")
+            problems += 1
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -7,7 +7,8 @@ file saved to storage with its manifest) and, as the floor, `COPY (SELECT <the s
 columns> ORDER BY item id) TO STDOUT` streamed to /dev/null with psycopg. Each phase runs in a
 fresh subprocess, so the peak RSS printed (ru_maxrss) is that of one export at one size.
 
-    .venv/bin/python bench/export.py [--sizes 100000,1000000]
+    .venv/bin/python bench/export.py [--sizes 100000,1000000] [--keep]
+    .venv/bin/python bench/export.py --smoke   # 100 and 200 records, in seconds
 
 Target (issue 5): at least 50,000 records/s, within 4x of COPY, peak RSS under 300 MB and the
 same at both sizes. Needs PostgreSQL (DATABASE_URL, default the local server).
@@ -22,11 +23,20 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
-from _support import ROOT, bench_database_url, recreate_database, setup_django
-
-MEDIA = ROOT / "var" / "bench-export-media"
+from _support import (
+    ROOT,
+    add_smoke_option,
+    apply_smoke,
+    bench_database_url,
+    drop_database,
+    load_average,
+    recreate_database,
+    setup_django,
+    sigterm_exits,
+)
 
 FLOOR_SQL = """
 COPY (
@@ -44,7 +54,7 @@ def peak_rss_mb() -> float:
 
 
 def database(size: int) -> str:
-    return bench_database_url(f"rubric_bench_export_{size}")
+    return bench_database_url(f"export_{size}")
 
 
 # --- phases, each in its own process -----------------------------------------------------------
@@ -59,7 +69,7 @@ def seed(size: int) -> dict:
     from django.db import connection
     from psycopg.types.json import Jsonb
 
-    from annotation.kinds import content_hash, json_hash
+    from annotation.kinds import content_hash, json_hash, kind_get
     from annotation.services import project_create
 
     lead = get_user_model().objects.create_user("bench-lead", password="bench-lead-pass-1")
@@ -107,7 +117,10 @@ def seed(size: int) -> dict:
                         "now",
                     )
                 )
-        record_columns = "item_id, payload, provenance, is_current, created_at"
+        record_columns = (
+            "item_id, project_id, kind, category, decision, payload, provenance, is_current, "
+            "created_at"
+        )
         with raw.copy(f"COPY review_finalrecord ({record_columns}) FROM STDIN") as copy:
             for i in range(1, size + 1):
                 rating = (-3, -2, -1, 1, 2, 3)[i % 6]
@@ -116,7 +129,9 @@ def seed(size: int) -> dict:
                     "criteria": {"helpfulness": rating, "harmlessness": 0, "honesty": rating},
                     "rationale": f"Rationale {i}: the chosen answer is clearer.",
                 }
-                copy.write_row((i, Jsonb(payload), "unanimous", True, "now"))
+                category, decision = kind_get("preference").coverage_labels(payload)
+                row = (i, project.pk, "preference", category, decision, Jsonb(payload))
+                copy.write_row((*row, "unanimous", True, "now"))
         cursor.execute("SELECT setval(pg_get_serial_sequence('annotation_item', 'id'), %s)", [size])
         cursor.execute("VACUUM ANALYZE annotation_item")
         cursor.execute("VACUUM ANALYZE review_finalrecord")
@@ -124,8 +139,8 @@ def seed(size: int) -> dict:
 
 
 def export(size: int, project_id: int, lead_id: int) -> dict:
-    """The worker's code path, timed: export_build of one trl-preference train export."""
-    os.environ["DJANGO_MEDIA_ROOT"] = str(MEDIA)
+    """The worker's code path, timed: export_build of one trl-preference train export (its file
+    goes to DJANGO_MEDIA_ROOT, a temporary directory the driver sets)."""
     setup_django(database(size))
     from django.contrib.auth import get_user_model
 
@@ -191,7 +206,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    apply_smoke(parser, args, sizes="100,200")
 
     if args.phase:
         name, *values = args.phase
@@ -199,29 +216,31 @@ def main() -> None:
         result = {"seed": seed, "export": export, "floor": floor}[name](*numbers)
         print(json.dumps(result))
         return
+    with load_average(), sigterm_exits():
+        run(args)
 
+
+def run(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     results = {}
+    # The export phases store their files here (their environment is this process's).
+    media = tempfile.mkdtemp(prefix="rubric-bench-export-")
+    os.environ["DJANGO_MEDIA_ROOT"] = media
     try:
         for size in sizes:
             seeded = phase("seed", str(size))
             print(f"seeded {size:,} records with COPY in {seeded['seconds']:.1f} s", flush=True)
             project, lead = str(seeded["project"]), str(seeded["lead"])
             copy = phase("floor", str(size), project)
-            run = phase("export", str(size), project, str(lead))
-            results[size] = (run, copy)
-            shutil.rmtree(MEDIA, ignore_errors=True)
+            built = phase("export", str(size), project, str(lead))
+            if built["records"] != size:
+                raise SystemExit(f"exported {built['records']:,} records of {size:,}")
+            results[size] = (built, copy)
     finally:
-        shutil.rmtree(MEDIA, ignore_errors=True)
+        shutil.rmtree(media, ignore_errors=True)
         if not args.keep:
-            import psycopg
-
-            admin = bench_database_url("postgres")
-            with psycopg.connect(admin, autocommit=True) as conn:
-                for size in sizes:
-                    conn.execute(
-                        f'DROP DATABASE IF EXISTS "rubric_bench_export_{size}" WITH (FORCE)'
-                    )
+            for size in sizes:
+                drop_database(database(size))
 
     print()
     print("approved preference records -> trl-preference JSONL, PostgreSQL")
@@ -239,7 +258,7 @@ def main() -> None:
         )
         print(
             f"{'':>10} export/COPY time {run['seconds'] / copy['seconds']:.2f}x; "
-            f"file {run['bytes'] / 1e6:,.0f} MB, {run['records']:,} records, "
+            f"file {run['bytes'] / 1e6:,.2f} MB, {run['records']:,} records, "
             f"sha256 {run['sha256'][:12]}"
         )
     if len(results) > 1:

@@ -4,9 +4,10 @@ Pushes the items to a real gunicorn server (2 workers) in batches of 10,000 (the
 once from one client sending batch after batch and once from two clients at a time (one per
 worker), then inserts the same rows into the same table with `COPY ... FROM STDIN` as the floor,
 and prints items/s for each and their ratio to COPY. Needs PostgreSQL (DATABASE_URL, default the
-local server); it works in its own database, `rubric_bench_import`, which it drops and recreates.
+local server); it works in its own database, `rubric_bench_import`, which it creates and drops.
 
-    .venv/bin/python bench/import.py [--items 100000] [--batch 10000]
+    .venv/bin/python bench/import.py [--items 100000] [--batch 10000] [--keep]
+    .venv/bin/python bench/import.py --smoke   # 200 items in batches of 50, in seconds
 """
 
 import argparse
@@ -18,11 +19,13 @@ import time
 from urllib.parse import urlparse
 
 from _support import (
-    bench_database_url,
+    add_smoke_option,
+    apply_smoke,
+    bench_database,
     copy_item_rows,
     gunicorn,
+    load_average,
     preference_rows,
-    recreate_database,
     setup_django,
 )
 
@@ -74,10 +77,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    apply_smoke(parser, args, items=200, batch=50)
 
-    url = bench_database_url("rubric_bench_import")
-    recreate_database(url)
+    with load_average(), bench_database("import", keep=args.keep) as url:
+        run(args, url)
+
+
+def run(args: argparse.Namespace, url: str) -> None:
     setup_django(url)
     from django.contrib.auth import get_user_model
 

@@ -461,14 +461,11 @@ def _charts(board: dashboard.Dashboard) -> dict[str, Any]:
         "coverage": [
             {
                 "coverage": coverage,
-                "kind": kinds.kind_get(kind_name),
-                "chart": _coverage_chart(
-                    coverage,
-                    f"{kinds.kind_get(kind_name).label} {kinds.kind_get(kind_name).coverage_plural}",
-                ),
+                "kind": kind,
+                "chart": _coverage_chart(coverage, f"{kind.label} {kind.coverage_plural}"),
             }
-            for kind_name, coverage in mix.coverage.items()
-            if kind_name in board.project.kinds or coverage.total
+            for kind, coverage in ((kinds.kind_get(k), c) for k, c in mix.coverage.items())
+            if kind.name in board.project.kinds or coverage.total
         ],
         "decisions": charts.bar_chart(
             [

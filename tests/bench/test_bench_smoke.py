@@ -1,0 +1,152 @@
+"""Every script under bench/ in smoke mode (`--smoke`: tiny sizes, few repetitions), so that the
+benches cannot rot: each must seed, measure, run its baseline and print its figures.
+
+Each bench runs as a subprocess, as from a shell, in PostgreSQL databases of its own named after
+this test run's database (`rubric_bench_<test database>_<bench>`), which it drops; whatever a
+failed or killed run leaves behind is dropped here, and its processes (a gunicorn) are killed."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 300  # seconds per bench; each takes 2 to 15 s on an idle 2-core machine
+NUMBER = r"[\d,]+(?:\.\d+)?"
+
+# The figure lines each bench must print, as regular expressions matched against whole lines.
+FIGURES = {
+    "import": [
+        rf"REST API, 1 client\(s\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"REST API, 2 client\(s\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"REST API re-push, all unchanged +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"psycopg COPY \(floor\) +{NUMBER} +{NUMBER} +1\.00",
+    ],
+    "claim": [
+        # size, cycles (4 clients x 5), cycles/s, p50, p99, queries per claim, 0 violations
+        rf" +200 +20 +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +0",
+        rf" +400 +20 +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +0",
+        rf"p99 ratio 400 / 200: {NUMBER}x .*; p50 ratio {NUMBER}x",
+        r"claim query plan at the largest size:",
+    ],
+    "agreement_alpha": [
+        rf"ours +interval +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
+        rf"ours-rows +nominal +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
+        r"baseline krippendorff: unavailable \(smoke mode\)",
+        r" +ours-rows +interval +cold .* \|alpha difference\| .*",
+        r"alphas agree to within 1e-06",
+    ],
+    "agreement_report": [
+        rf" +300 +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
+        rf" +1,000 +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
+        rf"1,000 / 300: time x{NUMBER}, peak RSS x{NUMBER}, .*",
+        r"target < 30 s at 1,000: (met|MISSED)",
+    ],
+    "export": [
+        rf" +100 export_build \(worker path\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf" +COPY \.\.\. TO STDOUT \(floor\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf" +export/COPY time {NUMBER}x; file {NUMBER} MB, 200 records, sha256 [0-9a-f]{{12}}",
+        rf"peak RSS 200 / 100: {NUMBER}x",
+    ],
+    "dashboard": [
+        rf"dashboard page +{NUMBER} \( *{NUMBER}\) +{NUMBER} \( *{NUMBER}\) +{NUMBER}x .*",
+        rf"dashboard API +{NUMBER} \( *{NUMBER}\) +{NUMBER} \( *{NUMBER}\) +{NUMBER}x .*",
+        rf"items search +{NUMBER} \( *{NUMBER}\) +{NUMBER} \( *{NUMBER}\) +{NUMBER}x .*",
+        r"target: dashboard pages under 300 ms at 200 items and within 2x of 100 items",
+    ],
+}
+# Printed first and last by every bench (_support.load_average).
+LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"
+
+
+def _url(name: str) -> str:
+    database = connection.settings_dict
+    return (
+        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:"
+        f"{database['PORT'] or 5432}/{name}"
+    )
+
+
+def _drop_databases(prefix: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
+        names = [
+            name
+            for (name,) in admin.execute("SELECT datname FROM pg_database").fetchall()
+            if name.startswith(prefix)
+        ]
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return names
+
+
+@pytest.fixture
+def bench_env(require_postgres):
+    """The environment of a bench run: its databases are named after this run's test database
+    (two test runs never share one); no Redis, so that tasks run in-process as the benches
+    expect, and the settings a shell would give (not the test settings)."""
+    base = f"rubric_bench_{connection.settings_dict['NAME']}"[:45]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "RUBRIC_CELERY_QUEUE"}
+    }
+    env["DATABASE_URL"] = _url(base)
+    _drop_databases(f"{base}_")
+    yield env
+    left = _drop_databases(f"{base}_")
+    assert not left, f"the bench left its databases behind: {left}"
+
+
+def run_bench(name: str, env: dict[str, str]) -> tuple[int, str, float]:
+    """Run bench/NAME.py --smoke in a process group of its own; kill the group if it hangs or
+    leaves processes behind."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, f"bench/{name}.py", "--smoke"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)  # the bench stops its servers, drops databases
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+        pytest.fail(f"bench/{name}.py --smoke took over {TIMEOUT} s:\n{output}")
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        pass  # nothing left in the group
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"bench/{name}.py --smoke left processes running:\n{output}")
+    return process.returncode, output, time.monotonic() - started
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_bench_runs_in_smoke_mode_and_prints_its_figures(name, bench_env):
+    code, output, seconds = run_bench(name, bench_env)
+
+    assert code == 0, f"bench/{name}.py --smoke exited {code} after {seconds:.0f} s:\n{output}"
+    lines = output.splitlines()
+    for pattern in [LOAD.format("start"), *FIGURES[name], LOAD.format("end")]:
+        assert any(re.fullmatch(pattern, line) for line in lines), (
+            f"no line matches {pattern!r} in the output of bench/{name}.py --smoke:\n{output}"
+        )

@@ -71,7 +71,7 @@ class ProjectListCreateApi(APIView):
 
     @extend_schema(request=_SETTINGS_BODY, responses={201: ProjectOutputSerializer})
     def post(self, request):
-        project = services.project_create(actor=request.user, settings=request.data)
+        project = services.project_create(actor=request.user, values=request.data)
         return Response(_project_body(project, Role.LEAD), status=status.HTTP_201_CREATED)
 
 

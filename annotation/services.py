@@ -124,8 +124,9 @@ def _settings_snapshot(project: Project) -> dict[str, Any]:
 
 
 @transaction.atomic
-def project_create(*, actor: Any, settings: dict[str, Any]) -> Project:
-    clean = project_settings_clean(settings, creating=True)
+def project_create(*, actor: Any, values: dict[str, Any]) -> Project:
+    """A new project from its settings; the creator becomes its lead."""
+    clean = project_settings_clean(values, creating=True)
     project = Project.objects.create(created_by=actor, **clean)
     Membership.objects.create(project=project, user=actor, role=Role.LEAD)
     audit_record(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotation import apis, apis_queue
+from annotation import apis, queue_apis
 
 urlpatterns = [
     path("projects/", apis.ProjectListCreateApi.as_view(), name="api-projects"),
@@ -13,17 +13,17 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/items/", apis.ItemsApi.as_view(), name="api-items"),
     path("items/<int:item_id>/", apis.ItemDetailApi.as_view(), name="api-item"),
-    path("projects/<int:project_id>/claim/", apis_queue.ClaimApi.as_view(), name="api-claim"),
+    path("projects/<int:project_id>/claim/", queue_apis.ClaimApi.as_view(), name="api-claim"),
     path(
         "assignments/<int:assignment_id>/submit/",
-        apis_queue.SubmitApi.as_view(),
+        queue_apis.SubmitApi.as_view(),
         name="api-submit",
     ),
-    path("assignments/<int:assignment_id>/skip/", apis_queue.SkipApi.as_view(), name="api-skip"),
+    path("assignments/<int:assignment_id>/skip/", queue_apis.SkipApi.as_view(), name="api-skip"),
     path(
         "assignments/<int:assignment_id>/heartbeat/",
-        apis_queue.HeartbeatApi.as_view(),
+        queue_apis.HeartbeatApi.as_view(),
         name="api-heartbeat",
     ),
-    path("assignments/<int:assignment_id>/draft/", apis_queue.DraftApi.as_view(), name="api-draft"),
+    path("assignments/<int:assignment_id>/draft/", queue_apis.DraftApi.as_view(), name="api-draft"),
 ]

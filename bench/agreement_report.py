@@ -276,7 +276,7 @@ def run(args: argparse.Namespace, url: str) -> int:
     projects = {}
     for n, size in enumerate(args.sizes):
         project = project_create(
-            actor=lead, settings={"name": f"agreement {size:,}", "agreement_every": 0}
+            actor=lead, values={"name": f"agreement {size:,}", "agreement_every": 0}
         )
         started = time.perf_counter()
         written = seed(project.pk, annotators, size, SEED + n)

@@ -126,7 +126,7 @@ def run_size(base, size, clients, cycles):
     lead = User.objects.get_or_create(username="bench-lead")[0]
     project = project_create(
         actor=lead,
-        settings={
+        values={
             "name": f"claim bench {size}",
             "annotations_per_item": 2,
             "review_sample_rate": 0,

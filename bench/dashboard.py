@@ -260,7 +260,7 @@ def build(args: argparse.Namespace) -> None:
     ]
     for size in args.sizes:
         project = project_create(
-            actor=lead, settings={"name": f"dashboard {size:,}", "agreement_every": 0}
+            actor=lead, values={"name": f"dashboard {size:,}", "agreement_every": 0}
         )
         Membership.objects.bulk_create(
             [Membership(project=project, user_id=pk, role=Role.ANNOTATOR) for pk in annotators]

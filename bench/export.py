@@ -73,7 +73,7 @@ def seed(size: int) -> dict:
     from annotation.services import project_create
 
     lead = get_user_model().objects.create_user("bench-lead", password="bench-lead-pass-1")
-    project = project_create(actor=lead, settings={"name": "Bench export", "kinds": ["preference"]})
+    project = project_create(actor=lead, values={"name": "Bench export", "kinds": ["preference"]})
     item_columns = (
         "id, project_id, external_id, kind, data, metadata, priority, split, is_gold, "
         "content_hash, data_hash, metadata_hash, status, agreement, review_reason, "

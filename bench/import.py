@@ -100,13 +100,13 @@ def run(args: argparse.Namespace, url: str) -> None:
     timings: list[tuple[str, float]] = []
     with gunicorn(url, workers=2) as base:
         for clients in (1, 2):
-            project = project_create(actor=lead, settings={"name": f"bench api {clients}"})
+            project = project_create(actor=lead, values={"name": f"bench api {clients}"})
             seconds = push_api(base, token, project.pk, rows, args.batch, clients)
             assert Item.objects.filter(project=project).count() == args.items
             timings.append((f"REST API, {clients} client(s)", seconds))
         seconds = push_api(base, token, project.pk, rows, args.batch, 1)
         timings.append(("REST API re-push, all unchanged", seconds))
-    copy_project = project_create(actor=lead, settings={"name": "bench copy"})
+    copy_project = project_create(actor=lead, values={"name": "bench copy"})
     copy_seconds = copy_rows(copy_project.pk, rows)
     assert Item.objects.filter(project=copy_project).count() == args.items
     digest = hashlib.sha256(json.dumps(rows[:3]).encode()).hexdigest()[:12]

@@ -9,7 +9,7 @@ ApplicationError is put back on the form and the page re-rendered with a 4xx sta
 import json
 from typing import Any
 
-from django.conf import settings as django_settings
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -77,7 +77,7 @@ def project_new(request: HttpRequest) -> HttpResponse:
     form = ProjectCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            project = services.project_create(actor=request.user, settings=form.settings())
+            project = services.project_create(actor=request.user, values=form.settings())
         except errors.ApplicationError as error:
             form.add_service_errors(error)
         else:
@@ -368,7 +368,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
     if request.method == "GET":
         return _page(request, "console/upload.html", membership, "upload", _upload_context())
     declared = request.META.get("CONTENT_LENGTH") or ""
-    limit = django_settings.RUBRIC_IMPORT_MAX_BYTES
+    limit = settings.RUBRIC_IMPORT_MAX_BYTES
     if declared.isdigit() and int(declared) > limit + UPLOAD_OVERHEAD:
         # Refused before the file is read: the body is larger than any allowed file.
         context = _upload_context(error=_too_large(int(declared)))

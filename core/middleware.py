@@ -6,7 +6,7 @@ from core.errors import ApplicationError
 
 class ApplicationErrorMiddleware:
     """A service error raised in a page view becomes a page with its 4xx status and message
-    (the API turns the same errors into JSON in core.api.exception_handler)."""
+    (the API turns the same errors into JSON in core.api_errors.exception_handler)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -49,7 +49,7 @@ def review_queue(*, membership: Membership, with_annotators: bool = False) -> Qu
 def review_display_order(item_id: int, reviewer_id: int) -> str:
     """Where a reviewer sees the two responses of a preference item: "AB" (A on the left) or
     "BA". Drawn from (item, reviewer), so it holds across reloads and differs between the
-    reviewers of one item, as DESIGN asks ("randomise the left/right position")."""
+    reviewers of one item, so no reviewer can learn a side's position and lean on it."""
     digest = hashlib.sha256(f"review-display:{item_id}:{reviewer_id}".encode()).digest()
     return "BA" if digest[0] & 1 else "AB"
 

@@ -123,7 +123,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# Bulk imports: 10,000 items or 50 MB per request (DESIGN.md); the view answers 413 past them.
+# Bulk imports: 10,000 items or 50 MB per request; the view answers 413 past them.
 RUBRIC_IMPORT_MAX_ITEMS = 10_000
 RUBRIC_IMPORT_MAX_BYTES = 50 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = RUBRIC_IMPORT_MAX_BYTES + 1024 * 1024
@@ -165,7 +165,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
 }
 SPECTACULAR_SETTINGS = {

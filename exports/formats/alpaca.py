@@ -1,6 +1,6 @@
 """Alpaca: ``{"instruction", "input", "output"}`` rows, written as one JSON array.
 
-Alpaca has three fields and no roles, so (decisions, DESIGN.md is silent):
+Alpaca has three fields and no roles, so (decisions taken here):
 
 - ``instruction`` is the last user turn as written (context is not appended to it).
 - ``input`` holds what came before it and the context, joined by a blank line: earlier turns of a

@@ -4,12 +4,12 @@ Pure functions over plain data: no Django here (the kinds in annotation.kinds ar
 too), so Celery tasks and tests call them directly. What differs by kind (the reply, the pair,
 the category) is the kind's.
 
-Decisions that DESIGN.md leaves open, taken here once for every format:
+Decisions taken here once for every format:
 
 - The prompt is the item's ``messages`` when given (the conversation kept as is, each message
   reduced to ``{"role", "content"}``), else one user message holding ``prompt``.
 - ``context``, when set and non-empty, is appended to the last user turn (the one the final
-  response answers) as ``turn + "\\n\\n" + context``. DESIGN.md defines ``context`` for instruction
+  response answers) as ``turn + "\\n\\n" + context``. ``context`` is defined for instruction
   items; it is applied the same way for any kind whose data carries it, so a prompt never loses
   text the annotator saw.
 - The system prompt is the item's ``system`` when set, else the project's, else none. It goes first
@@ -41,7 +41,7 @@ class ExportRecord:
     item_id: int
     external_id: str
     kind: str  # a kind of annotation.kinds
-    data: dict  # the item's data exactly as imported (DESIGN.md "Item kinds")
+    data: dict  # the item's data exactly as imported (its kind's fields, annotation.kinds)
     final: dict  # the approved final payload, the annotation payload shape of the kind
     system_prompt: str = ""  # the project's system prompt; the item's data["system"] wins when set
 

@@ -56,7 +56,7 @@ class Command(BaseCommand):
         if project is None:
             project = project_create(
                 actor=users["lead"],
-                settings={
+                values={
                     "name": DEMO_PROJECT,
                     "guidelines": GUIDELINES,
                     "gold_rate": 0.1,

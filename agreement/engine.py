@@ -1,9 +1,9 @@
 """Inter-annotator agreement: Krippendorff's alpha, percent agreement, Gwet's AC1, Cohen's kappa,
 and :class:`ReportBuilder`, which turns batches of annotation rows into every figure of a report.
 
-Pure numpy (no Django; from the project only the constants of :mod:`annotation.kinds`), so that
-a Celery task can call it on data streamed out of the database (:mod:`agreement.reader` reads,
-:mod:`agreement.services` stores).
+Pure numpy (no Django, nothing of the project: the fields a report measures come in as
+values), so that a Celery task can call it on data streamed out of the database
+(:mod:`agreement.reader` reads, :mod:`agreement.services` stores).
 
 Data model
 ----------
@@ -74,8 +74,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-
-from annotation import kinds
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
@@ -715,30 +713,15 @@ def cohen_kappa(labels_a: Sequence[Hashable], labels_b: Sequence[Hashable]) -> K
 # Reports: batches of annotation rows in, every figure of a report out
 # --------------------------------------------------------------------------------------------
 
-RATINGS: tuple[int, ...] = tuple(range(kinds.RATING_MIN, kinds.RATING_MAX + 1))
-SIDES = (-1, 0, 1)  # A preferred, tie, B preferred
-NON_TIE_SIDES = (-1, 1)
-
-INSTRUCTION, PREFERENCE, REFUSAL = 0, 1, 2
-_KIND_CODE = {kinds.INSTRUCTION: INSTRUCTION, kinds.PREFERENCE: PREFERENCE, kinds.REFUSAL: REFUSAL}
 _AB, _BA = 1, 2
 _ORDER_CODE = {"AB": _AB, "BA": _BA}
 
 MISSING, UNKNOWN = -1, -2  # value codes: no value; a value outside the field's values
 
-# Ratings arrive as numbers (SQLite) or as text (PostgreSQL's ->>).
-_RATING_CODE: dict[Any, int] = {v: i for i, v in enumerate(RATINGS)} | {
-    str(v): i for i, v in enumerate(RATINGS)
-}
-_TIE = RATINGS.index(0)
-# Rating code -> side code (index into SIDES) and -> non-tie side code (index into NON_TIE_SIDES).
-_SIDE_OF = np.array([SIDES.index((r > 0) - (r < 0)) for r in RATINGS], dtype=np.int64)
-_NON_TIE_OF = np.array([{-1: 0, 0: MISSING, 1: 1}[(r > 0) - (r < 0)] for r in RATINGS])
-
-# Columns of an annotation row, in the order agreement.reader streams them.
+# Columns of an annotation row, in the order agreement.reader streams them: these, then one
+# column per payload path the report reads (ReportBuilder.paths).
 ITEM, ANNOTATOR, KIND, GOLD, ORDER, SECONDS, CORRECT = range(7)
-RATING, DECISION, HARM, CATEGORY = range(7, 11)
-CRITERIA = 11  # then one column per criterion of the project
+FIRST_VALUE = 7
 
 # Columns of the per-annotator tallies.
 _ANNOTATIONS, _SHARED, _PAIRS, _AGREE, _GOLD, _GOLD_OK, _CHOICES, _LEFT = range(8)
@@ -964,39 +947,104 @@ def _codes(raw: Sequence[Any], table: dict[Any, int]) -> np.ndarray:
     )
 
 
+def _code_table(values: Sequence[Any]) -> dict[Any, int]:
+    """Value -> its index. Numbers are also looked up as text: PostgreSQL's ->> gives text,
+    SQLite's JSON numbers."""
+    table: dict[Any, int] = {}
+    for index, value in enumerate(values):
+        table[value] = index
+        if not isinstance(value, str):
+            table[str(value)] = index
+    return table
+
+
+class _FieldState:
+    """The accumulators of one agreement field (annotation.kinds.AgreementField) and of its
+    views."""
+
+    def __init__(self, spec: Any, column: int) -> None:
+        self.spec = spec
+        self.column = column  # where its value sits in a row
+        self.field = _Field(spec.values, spec.metrics, ac1=spec.kappa, kappa=spec.kappa)
+        self.code = _code_table(spec.values)
+        self.views = []
+        for view in spec.views:
+            of = np.array(
+                [
+                    MISSING if view.of.get(v) is None else view.values.index(view.of[v])
+                    for v in spec.values
+                ],
+                dtype=np.int64,
+            )
+            accumulator = _Field(view.values, ("nominal",), ac1=view.kappa, kappa=view.kappa)
+            self.views.append((view, accumulator, of))
+        self.numbers = np.array(spec.values, dtype=np.float64) if spec.sided else None
+
+    def view_codes(self, codes: np.ndarray, of: np.ndarray) -> np.ndarray:
+        return np.where(codes >= 0, of[np.maximum(codes, 0)], codes)
+
+    @property
+    def kappa_field(self) -> _Field | None:
+        if self.spec.kappa:
+            return self.field
+        return next((acc for view, acc, _ in self.views if view.kappa), None)
+
+    def figures(self) -> dict[str, Any]:
+        """Alphas by metric, percent agreement, the views' figures, AC1, units and notes."""
+        field, metrics = self.field, self.spec.metrics
+        results = {metric: field.accumulators[metric].result() for metric in metrics}
+        main = results[metrics[0]]
+        out: dict[str, Any] = {}
+        notes = _Notes(field, main)
+        for metric in metrics:
+            out[f"alpha_{metric}"] = results[metric].alpha
+            notes.add(f"alpha_{metric}", results[metric].note)
+        for view, accumulator, _ in self.views:
+            if view.alpha:
+                nominal = accumulator.accumulators["nominal"].result()
+                out["alpha_nominal"] = nominal.alpha
+                notes.add("alpha_nominal", nominal.note)
+        out["percent_agreement"] = field.accumulators[metrics[0]].percent_agreement().agreement
+        for view, accumulator, _ in self.views:
+            if not view.percent_key:
+                continue
+            percent = accumulator.accumulators["nominal"].percent_agreement()
+            out[view.percent_key] = percent.agreement
+            if view.empty_note and percent.agreement is None:
+                notes.add(view.percent_key, view.empty_note)
+        ac1_field = self.kappa_field
+        if ac1_field is not None and ac1_field.ac1 is not None:
+            ac1 = ac1_field.ac1.result()
+            out["ac1"] = ac1.ac1
+            notes.add("ac1", ac1.note)
+        out["units"] = main.units
+        out["annotations"] = field.values
+        out["notes"] = notes.lines()
+        return out
+
+
 class ReportBuilder:
     """Everything a report needs, fed with batches of whole items.
 
-    Takes the project's lists as plain values: its kinds, its criteria in the order of the
-    rows' criterion columns, and the harm and instruction categories to count as values
-    (the project's lists plus any value used in annotations since removed from them)."""
+    Reads the fields each kind declares (annotation.kinds: `ItemKind.agreement_fields`), as
+    plain values: `fields` maps a kind's name to its fields, `project_kinds` are the kinds
+    the project accepts (reported even while nothing is annotated). A row carries one value
+    column per payload path (`paths`), in the order agreement.reader reads them."""
 
-    def __init__(
-        self,
-        *,
-        project_kinds: Iterable[str],
-        criteria: Sequence[str],
-        harm_categories: Sequence[str],
-        categories: Sequence[str],
-    ) -> None:
+    def __init__(self, *, fields: dict[str, list[Any]], project_kinds: Iterable[str]) -> None:
         self.project_kinds = set(project_kinds)
-        self.criteria_order = list(criteria)
-        harm = list(dict.fromkeys(harm_categories))
-        categories = list(dict.fromkeys(categories))
-        self.decision_code = {v: i for i, v in enumerate(kinds.DECISIONS)}
-        self.harm_code = {v: i for i, v in enumerate(harm)}
-        self.category_code = {v: i for i, v in enumerate(categories)}
-        self.rating = _Field(RATINGS, ("ordinal", "interval"))
-        self.side = _Field(SIDES, ("nominal",), ac1=True, kappa=True)
-        self.side_no_ties = _Field(NON_TIE_SIDES, ("nominal",))
-        self.criteria = {
-            name: _Field(RATINGS, ("ordinal", "interval")) for name in self.criteria_order
+        self.paths: list[tuple[str, ...]] = list(
+            dict.fromkeys(spec.path for specs in fields.values() for spec in specs)
+        )
+        column = {path: FIRST_VALUE + i for i, path in enumerate(self.paths)}
+        self.kind_names = list(fields)
+        self.kind_code = {name: code for code, name in enumerate(self.kind_names)}
+        self.states = {
+            name: [_FieldState(spec, column[spec.path]) for spec in specs]
+            for name, specs in fields.items()
         }
-        self.decision = _Field(kinds.DECISIONS, ("nominal",), ac1=True, kappa=True)
-        self.harm = _Field(harm, ("nominal",), ac1=True, kappa=True)
-        self.category = _Field(categories, ("nominal",), ac1=True, kappa=True)
         self.annotation_count = 0
-        self.kind_counts = [0, 0, 0]
+        self.kind_counts = dict.fromkeys(self.kind_names, 0)
         self.annotator_ids: list[int] = []
         self._index: dict[int, int] = {}
         self._tallies = np.zeros((0, _N_TALLIES), dtype=np.int64)
@@ -1032,48 +1080,57 @@ class ReportBuilder:
         cols = list(zip(*rows, strict=True))
         item = np.fromiter(cols[ITEM], dtype=np.int64, count=n)
         annotator = self._annotators(cols[ANNOTATOR])
-        kind = np.fromiter((_KIND_CODE.get(k, -1) for k in cols[KIND]), dtype=np.int8, count=n)
+        kind = np.fromiter((self.kind_code.get(k, -1) for k in cols[KIND]), dtype=np.int16, count=n)
         gold = np.fromiter(cols[GOLD], dtype=bool, count=n)
         order = np.fromiter((_ORDER_CODE.get(o, 0) for o in cols[ORDER]), dtype=np.int8, count=n)
         seconds = np.array(cols[SECONDS], dtype=np.float64)  # None becomes NaN
         correct = np.fromiter((-1 if c is None else int(c) for c in cols[CORRECT]), np.int8, n)
-        rating = _codes(cols[RATING], _RATING_CODE)
-        rating[kind != PREFERENCE] = MISSING
 
         # Per annotator, over every annotation (gold included).
         self._tally(_ANNOTATIONS, annotator)
         answered_gold = gold & (correct >= 0)
         self._tally(_GOLD, annotator[answered_gold])
         self._tally(_GOLD_OK, annotator[answered_gold & (correct == 1)])
-        self._position_bias(annotator, kind, order, rating)
         self._seconds_spent(annotator, seconds)
 
-        # Agreement, over non-gold annotations.
+        # Agreement, over non-gold annotations; position bias over every annotation.
         fields = ~gold
         self.annotation_count += int(np.count_nonzero(fields))
-        for code in (INSTRUCTION, PREFERENCE, REFUSAL):
-            self.kind_counts[code] += int(np.count_nonzero(fields & (kind == code)))
         self._items_shared(item[fields], annotator[fields])
-        preference = np.flatnonzero(fields & (kind == PREFERENCE))
-        if len(preference):
-            self._preferences(item, annotator, rating, cols[CRITERIA:], preference)
-        refusal = np.flatnonzero(fields & (kind == REFUSAL))
-        if len(refusal):
-            it, an = item[refusal], annotator[refusal]
-            decision = _codes([cols[DECISION][i] for i in refusal], self.decision_code)
-            self._agreement_pairs(self.decision.add(it, an, decision))
-            self.harm.add(it, an, _codes([cols[HARM][i] for i in refusal], self.harm_code))
-        instruction = np.flatnonzero(fields & (kind == INSTRUCTION))
-        if len(instruction):
-            it, an = item[instruction], annotator[instruction]
-            category = _codes([cols[CATEGORY][i] for i in instruction], self.category_code)
-            self._agreement_pairs(self.category.add(it, an, category))
+        for name, states in self.states.items():
+            of_kind = kind == self.kind_code[name]
+            self.kind_counts[name] += int(np.count_nonzero(fields & of_kind))
+            rows_all = np.flatnonzero(of_kind)
+            if len(rows_all) == 0:
+                continue
+            rows_fields = np.flatnonzero(fields & of_kind)
+            for state in states:
+                raw = cols[state.column]
+                if state.numbers is not None:
+                    codes = _codes([raw[i] for i in rows_all], state.code)
+                    self._position_bias(annotator[rows_all], order[rows_all], codes, state)
+                if len(rows_fields):
+                    self._field(state, item, annotator, raw, rows_fields)
 
-    def _position_bias(self, annotator, kind, order, rating) -> None:
-        """A choice (a non-tie rating with a known display) went to the left response when A
-        was preferred and shown left ("AB"), or B was preferred and shown left ("BA")."""
-        choice = (kind == PREFERENCE) & (order > 0) & (rating >= 0) & (rating != _TIE)
-        left = choice & (((rating < _TIE) & (order == _AB)) | ((rating > _TIE) & (order == _BA)))
+    def _field(self, state: _FieldState, item, annotator, raw, rows: np.ndarray) -> None:
+        it, an = item[rows], annotator[rows]
+        codes = _codes([raw[i] for i in rows], state.code)
+        pairs = state.field.add(it, an, codes)
+        if state.spec.pairs:
+            self._agreement_pairs(pairs)
+        for view, accumulator, of in state.views:
+            pairs = accumulator.add(it, an, state.view_codes(codes, of))
+            if view.pairs:
+                self._agreement_pairs(pairs)
+
+    def _position_bias(self, annotator, order, codes, state: _FieldState) -> None:
+        """A choice (a signed, non-zero value with a known display) went to the left response
+        when the first response (A) was preferred and shown left ("AB"), or B was preferred
+        and shown left ("BA")."""
+        known = codes >= 0
+        value = np.where(known, state.numbers[np.maximum(codes, 0)], 0.0)
+        choice = (order > 0) & known & (value != 0)
+        left = choice & (((value < 0) & (order == _AB)) | ((value > 0) & (order == _BA)))
         self._tally(_CHOICES, annotator[choice])
         self._tally(_LEFT, annotator[left])
 
@@ -1104,79 +1161,27 @@ class ReportBuilder:
         self._tally(_PAIRS, both)
         self._tally(_AGREE, both, np.concatenate([equal, equal]).astype(np.float64))
 
-    def _preferences(self, item, annotator, rating, raw_criteria, rows: np.ndarray) -> None:
-        """The rating as ratings and as preferred sides, and each criterion of the project."""
-        it, an, codes = item[rows], annotator[rows], rating[rows]
-        self.rating.add(it, an, codes)
-        known = codes >= 0
-        side = np.where(known, _SIDE_OF[np.maximum(codes, 0)], codes)
-        self._agreement_pairs(self.side.add(it, an, side))
-        self.side_no_ties.add(it, an, np.where(known, _NON_TIE_OF[np.maximum(codes, 0)], codes))
-        for name, raw in zip(self.criteria_order, raw_criteria, strict=True):
-            self.criteria[name].add(it, an, _codes([raw[i] for i in rows], _RATING_CODE))
-
     # -- the report
 
     def result(self, usernames: dict[int, str]) -> ReportResult:
+        """The figures of each field of each kind the project accepts or that has
+        annotations, the per-annotator rows and the kappa pairs."""
         names = [usernames.get(u, f"user {u}") for u in self.annotator_ids]
         fields: dict[str, Any] = {}
         kappa: dict[str, list[dict[str, Any]]] = {}
-        if self._reported(PREFERENCE, kinds.PREFERENCE):
-            fields["preference.rating"] = self._rating_figures()
-            kappa["preference.rating"] = self._kappas(self.side, names)
-            for name, criterion in self.criteria.items():
-                fields[f"preference.criteria.{name}"] = _ordinal_figures(criterion)
-        if self._reported(REFUSAL, kinds.REFUSAL):
-            for key, field in (
-                ("refusal.decision", self.decision),
-                ("refusal.harm_category", self.harm),
-            ):
-                fields[key] = _nominal_figures(field)
-                kappa[key] = self._kappas(field, names)
-        if self._reported(INSTRUCTION, kinds.INSTRUCTION):
-            fields["instruction.category"] = _nominal_figures(self.category)
-            kappa["instruction.category"] = self._kappas(self.category, names)
+        for name, states in self.states.items():
+            if name not in self.project_kinds and not self.kind_counts[name]:
+                continue
+            for state in states:
+                fields[state.spec.key] = state.figures()
+                if state.kappa_field is not None:
+                    kappa[state.spec.key] = self._kappas(state.kappa_field, names)
         return ReportResult(
             fields=fields,
             annotators=self._annotator_rows(names),
             kappa=kappa,
             annotation_count=self.annotation_count,
         )
-
-    def _reported(self, code: int, kind: str) -> bool:
-        return kind in self.project_kinds or self.kind_counts[code] > 0
-
-    def _rating_figures(self) -> dict[str, Any]:
-        ordinal = self.rating.accumulators["ordinal"].result()
-        interval = self.rating.accumulators["interval"].result()
-        nominal = self.side.accumulators["nominal"].result()
-        exact = self.rating.accumulators["ordinal"].percent_agreement()
-        with_ties = self.side.accumulators["nominal"].percent_agreement()
-        without_ties = self.side_no_ties.accumulators["nominal"].percent_agreement()
-        if without_ties.agreement is None:
-            without_ties = PercentAgreement(
-                None, 0, 0, note="no item has two or more non-tie ratings"
-            )
-        assert self.side.ac1 is not None
-        ac1 = self.side.ac1.result()
-        notes = _Notes(self.rating, ordinal)
-        notes.add("alpha_ordinal", ordinal.note)
-        notes.add("alpha_interval", interval.note)
-        notes.add("alpha_nominal", nominal.note)
-        notes.add("side_agreement_without_ties", without_ties.note)
-        notes.add("ac1", ac1.note)
-        return {
-            "alpha_ordinal": ordinal.alpha,
-            "alpha_interval": interval.alpha,
-            "alpha_nominal": nominal.alpha,
-            "percent_agreement": exact.agreement,
-            "side_agreement_with_ties": with_ties.agreement,
-            "side_agreement_without_ties": without_ties.agreement,
-            "ac1": ac1.ac1,
-            "units": ordinal.units,
-            "annotations": self.rating.values,
-            "notes": notes.lines(),
-        }
 
     def _kappas(self, field: _Field, names: list[str]) -> list[dict[str, Any]]:
         out = []
@@ -1247,36 +1252,3 @@ class _Notes:
                 "(the lists changed while this report was read)"
             )
         return lines
-
-
-def _ordinal_figures(field: _Field) -> dict[str, Any]:
-    ordinal = field.accumulators["ordinal"].result()
-    interval = field.accumulators["interval"].result()
-    notes = _Notes(field, ordinal)
-    notes.add("alpha_ordinal", ordinal.note)
-    notes.add("alpha_interval", interval.note)
-    return {
-        "alpha_ordinal": ordinal.alpha,
-        "alpha_interval": interval.alpha,
-        "percent_agreement": field.accumulators["ordinal"].percent_agreement().agreement,
-        "units": ordinal.units,
-        "annotations": field.values,
-        "notes": notes.lines(),
-    }
-
-
-def _nominal_figures(field: _Field) -> dict[str, Any]:
-    nominal = field.accumulators["nominal"].result()
-    assert field.ac1 is not None
-    ac1 = field.ac1.result()
-    notes = _Notes(field, nominal)
-    notes.add("alpha_nominal", nominal.note)
-    notes.add("ac1", ac1.note)
-    return {
-        "alpha_nominal": nominal.alpha,
-        "percent_agreement": field.accumulators["nominal"].percent_agreement().agreement,
-        "ac1": ac1.ac1,
-        "units": nominal.units,
-        "annotations": field.values,
-        "notes": notes.lines(),
-    }

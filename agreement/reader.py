@@ -1,7 +1,8 @@
 """Reading a project's annotations for a report: one snapshot, streamed rows, whole items.
 
 Rows come from a server-side cursor ordered by item, carrying only the scalars a report uses
-(the columns of :mod:`agreement.engine`, ``ITEM`` ... ``CRITERIA``), so no JSON is decoded in
+(the columns of :mod:`agreement.engine`: ``ITEM`` ... ``CORRECT``, then one per payload path
+of the fields the kinds declare), so no JSON is decoded in
 Python and memory does not grow with the number of annotations. :func:`batches` cuts them into
 lists of whole items for :class:`agreement.engine.ReportBuilder`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -43,41 +45,52 @@ def snapshot() -> Iterator[None]:
         yield
 
 
-def observed_labels(project: Project) -> tuple[list[str], list[str]]:
-    """Harm categories and instruction categories used in annotations: a lead may have
-    removed a value from the project's lists after it was used."""
-    rows = (
-        Annotation.objects.filter(
-            project=project,
-            item__is_gold=False,
-            item__kind__in=[kinds.REFUSAL, kinds.INSTRUCTION],
+def report_fields(project: Project) -> dict[str, list[kinds.AgreementField]]:
+    """The fields each kind measures (annotation.kinds), with the values of open lists (a
+    project's categories, say) that annotations used and the project's list no longer holds:
+    a lead may have removed a value after it was used."""
+    vocabulary = kinds.Vocabulary.of(project)
+    declared = {kind.name: kind.agreement_fields(vocabulary, {}) for kind in kinds.registry}
+    observed: dict[str, list[str]] = {}
+    for kind_name, fields in declared.items():
+        open_fields = [f for f in fields if f.open_values]
+        if not open_fields:
+            continue
+        rows = (
+            Annotation.objects.filter(project=project, item__is_gold=False, item__kind=kind_name)
+            .order_by()
+            .values_list(*(_payload_value(f.path) for f in open_fields))
+            .distinct()
         )
-        .order_by()
-        .values_list("item__kind", KT("payload__harm_category"), KT("payload__category"))
-        .distinct()
-    )
-    harm: set[str] = set()
-    categories: set[str] = set()
-    for kind, harm_category, category in rows:
-        if kind == kinds.REFUSAL and isinstance(harm_category, str):
-            harm.add(harm_category)
-        elif kind == kinds.INSTRUCTION and isinstance(category, str):
-            categories.add(category)
-    return sorted(harm), sorted(categories)
+        seen: list[set[str]] = [set() for _ in open_fields]
+        for row in rows:
+            for found, value in zip(seen, row, strict=True):
+                if isinstance(value, str):
+                    found.add(value)
+        for field, found in zip(open_fields, seen, strict=True):
+            extra = sorted(found - set(field.values))
+            if extra:
+                observed[field.key] = extra
+    if not observed:
+        return declared
+    return {kind.name: kind.agreement_fields(vocabulary, observed) for kind in kinds.registry}
 
 
-def report_criteria(project: Project) -> list[str]:
-    """The project's criteria, once each, in the order of the rows' criterion columns."""
-    return list(dict.fromkeys(project.criteria))
+def _payload_value(path: tuple[str, ...]) -> KeyTextTransform:
+    """The payload's value at `path` as text (`payload ->> 'rating'`, `payload -> 'criteria'
+    ->> 'honesty'`)."""
+    if len(path) == 1:
+        return KT(f"payload__{path[0]}")
+    inner: Any = "payload"
+    for key in path[:-1]:
+        inner = KeyTransform(key, inner)
+    return KeyTextTransform(path[-1], inner)
 
 
-def annotation_rows(project: Project) -> Iterator[tuple]:
-    """Every annotation of the project, ordered by item, with only the payload keys used: as
-    scalars, so no JSON is decoded in Python (texts such as responses are never read)."""
-    criteria = [
-        KeyTextTransform(name, KeyTransform("criteria", "payload"))
-        for name in report_criteria(project)
-    ]
+def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[tuple]:
+    """Every annotation of the project, ordered by item, with only the payload values at
+    `paths` (agreement.engine's columns): as scalars, so no JSON is decoded in Python (texts
+    such as responses are never read)."""
     return (
         Annotation.objects.filter(project=project)
         .order_by("item_id", "id")
@@ -89,11 +102,7 @@ def annotation_rows(project: Project) -> Iterator[tuple]:
             "display_order",
             "seconds_spent",
             "gold_correct",
-            KT("payload__rating"),
-            KT("payload__decision"),
-            KT("payload__harm_category"),
-            KT("payload__category"),
-            *criteria,
+            *(_payload_value(path) for path in paths),
         )
         .iterator(chunk_size=FETCH_CHUNK)
     )

@@ -195,14 +195,9 @@ def _thin_old_reports(project: Project) -> int:
 def _compute(project: Project) -> ReportResult:
     """Phase 2 of a build: read the project's annotations and compute; nothing is written."""
     with reader.snapshot():
-        extra_harm, extra_categories = reader.observed_labels(project)
-        builder = ReportBuilder(
-            project_kinds=project.kinds,
-            criteria=reader.report_criteria(project),
-            harm_categories=[*project.harm_categories, *extra_harm],
-            categories=[*project.categories, *extra_categories],
-        )
-        for batch in reader.batches(reader.annotation_rows(project), reader.BATCH_ROWS):
+        builder = ReportBuilder(fields=reader.report_fields(project), project_kinds=project.kinds)
+        rows = reader.annotation_rows(project, builder.paths)
+        for batch in reader.batches(rows, reader.BATCH_ROWS):
             builder.add(batch)
         names = reader.usernames(builder.annotator_ids)
     return builder.result(names)

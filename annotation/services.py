@@ -74,7 +74,7 @@ def _check_setting(name: str, value: Any) -> str | None:
             if not isinstance(value, str) or not value.strip() or len(value) > 200:
                 return "Must be a non-empty name of at most 200 characters."
         case "kinds":
-            return _label_list(value, allowed=kinds.KINDS)
+            return _label_list(value, allowed=kinds.names())
         case "annotations_per_item":
             return _number(value, 1, 10, integer=True)
         case "review_sample_rate" | "gold_rate" | "eval_fraction" | "gold_threshold":

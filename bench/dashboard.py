@@ -50,6 +50,7 @@ from _support import (
 )
 
 from annotation import kinds  # plain Python: needs no Django set-up (after _support)
+from annotation.kinds import refusal
 
 SIZES = (100_000, 10_000)
 ANNOTATORS = 50
@@ -57,7 +58,7 @@ RUNS, WARM_UP = 20, 3  # the defaults of --runs and --warm-up
 TARGET_MS, TARGET_RATIO = 300.0, 2.0
 CATEGORIES = tuple(kinds.default_categories())  # a project's default list
 HARM = ("none", "violence", "self_harm", "hate", "illegal_activity", "privacy", "malware")
-DECISIONS = kinds.DECISIONS
+DECISIONS = refusal.DECISIONS
 NULL = r"\N"  # COPY's text format
 FILLER = "The assistant should explain the steps clearly and note the caveats. " * 3
 

@@ -86,9 +86,6 @@ INSTRUCTION = instruction.InstructionKind.name
 PREFERENCE = preference.PreferenceKind.name
 REFUSAL = refusal.RefusalKind.name
 KINDS = registry.keys()
-# Values the agreement report and the dashboard read (until they read the registry's fields).
-RATING_MIN, RATING_MAX = preference.RATING_MIN, preference.RATING_MAX
-DECISIONS = refusal.DECISIONS
 
 
 def names() -> tuple[str, ...]:

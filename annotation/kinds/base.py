@@ -297,10 +297,14 @@ class AgreementView:
     the side it prefers. `of` maps each value of the field to a value of the view (None: the
     annotation gives no value for this view, as a tie has no non-tie side)."""
 
-    name: str  # the figures' prefix in the report, e.g. "side"
+    name: str
     values: tuple
     of: dict
-    metrics: tuple[str, ...] = ("nominal",)
+    # The report's key for the view's percent agreement ("" for none), and the note it gets
+    # when no item has two or more values of the view.
+    percent_key: str = ""
+    empty_note: str = ""
+    alpha: bool = False  # the view's nominal alpha is the field's `alpha_nominal`
     pairs: bool = False  # counts towards the annotators' agreement with each other
     kappa: bool = False  # Cohen's kappa per pair of annotators, and Gwet's AC1
 
@@ -311,7 +315,9 @@ class AgreementField:
 
     `path` is where the value sits in a payload (`("rating",)`, `("criteria", "honesty")`);
     `values` are its possible values in order (ordinal and interval metrics read their
-    positions and the values themselves); values outside them are counted as unknown."""
+    positions and the values themselves); a value outside them is counted as unknown and
+    left out with a note. `open_values`: the values come from a project list a lead may edit,
+    so values seen in annotations count too (`agreement_fields` gets them as `observed`)."""
 
     key: str
     label: str
@@ -321,8 +327,10 @@ class AgreementField:
     pairs: bool = False
     kappa: bool = False
     views: tuple[AgreementView, ...] = ()
-    # Whether the value is a signed choice between the left and right response as displayed
-    # (A/B terms mapped through the display order): position bias is measured on it.
+    open_values: bool = False
+    # The value is a signed choice between the left and the right response as displayed
+    # (negative: the first response, mapped through the display order): position bias is
+    # measured on it.
     sided: bool = False
 
 

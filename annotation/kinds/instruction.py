@@ -120,5 +120,6 @@ class InstructionKind(ItemKind):
                 ("nominal",),
                 pairs=True,
                 kappa=True,
+                open_values=True,
             )
         ]

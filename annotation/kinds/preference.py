@@ -328,6 +328,8 @@ class PreferenceKind(ItemKind):
             "side",
             SIDES,
             {r: preferred_side(r) for r in RATINGS},
+            percent_key="side_agreement_with_ties",
+            alpha=True,
             pairs=True,
             kappa=True,
         )
@@ -335,6 +337,8 @@ class PreferenceKind(ItemKind):
             "side_no_ties",
             (-1, 1),
             {r: preferred_side(r) or None for r in RATINGS},
+            percent_key="side_agreement_without_ties",
+            empty_note="no item has two or more non-tie ratings",
         )
         fields = [
             AgreementField(

@@ -200,5 +200,6 @@ class RefusalKind(ItemKind):
                 harm,
                 ("nominal",),
                 kappa=True,
+                open_values=True,
             ),
         ]

@@ -18,7 +18,7 @@ from annotation.models import (
     Project,
     Role,
 )
-from annotation.rollups import activity_record, tally_add
+from annotation.rollups import activity_rebuild, tally_add
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -108,6 +108,28 @@ def item_row(kind: str = kinds.PREFERENCE, n: int = 0, **extra) -> dict:
     return {"external_id": f"{kind}-{n}", "kind": kind, "data": DATA[kind](n), **extra}
 
 
+def lease(item: Item, user, *, display_order: str = "") -> Assignment:
+    """An active lease on this very item for this user, as a claim that chose it would leave
+    it (the queue chooses items itself; tests choose theirs)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Item.objects.select_for_update().get(pk=item.pk)
+        assignment = Assignment.objects.create(
+            project=item.project,
+            item=locked,
+            annotator=user,
+            status=AssignmentStatus.ACTIVE,
+            claimed_at=now,
+            expires_at=now + timedelta(seconds=item.project.lease_seconds),
+            display_order=display_order,
+        )
+        locked.active_count += 1
+        if locked.lease_expires_at is None or assignment.expires_at < locked.lease_expires_at:
+            locked.lease_expires_at = assignment.expires_at
+        locked.save(update_fields=["active_count", "lease_expires_at"])
+    return assignment
+
+
 def annotate(
     item: Item,
     user,
@@ -115,35 +137,23 @@ def annotate(
     *,
     display_order: str = "",
     seconds: float | None = None,
-    gold_correct: bool | None = None,
     days_ago: int = 0,
 ) -> Annotation:
-    """A submitted assignment and its annotation, written directly (not through the queue)."""
-    now = timezone.now()
-    assignment = Assignment.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        status=AssignmentStatus.SUBMITTED,
-        claimed_at=now,
-        expires_at=now,
-        finished_at=now,
-        display_order=display_order,
-    )
-    annotation = Annotation.objects.create(
-        project=item.project,
-        item=item,
-        annotator=user,
-        assignment=assignment,
-        payload=payload,
-        display_order=display_order,
-        seconds_spent=seconds,
-        gold_correct=gold_correct,
-    )
+    """Annotate `item` through the queue's services: a lease on it, then the submit, so gold
+    scoring, the item-level rule and every event subscriber run as in production.
+    `days_ago` moves the annotation into the past afterwards (and recounts the activity
+    rollup, as `manage.py rebuild_rollups` would)."""
+    from annotation.queue import assignment_submit
+
+    assignment = lease(item, user, display_order=display_order)
+    annotation = assignment_submit(
+        assignment_id=assignment.pk, annotator=user, payload=payload, seconds_spent=seconds
+    ).annotation
     if days_ago:
-        annotation.created_at = now - timedelta(days=days_ago)
+        annotation.created_at = timezone.now() - timedelta(days=days_ago)
         Annotation.objects.filter(pk=annotation.pk).update(created_at=annotation.created_at)
-    activity_record(annotation=annotation)
+        activity_rebuild(project_id=item.project_id)
+    item.refresh_from_db()
     return annotation
 
 
@@ -162,17 +172,9 @@ def tally_rows(project: Project) -> dict[tuple[str, str, bool], int]:
 
 
 def complete(item: Item, users, payloads) -> Item:
-    """Annotate `item` with one payload per user (directly, see `annotate`), then apply the
-    item-level rule as the last submit would."""
-    from review.services import item_complete
-
-    order = "AB" if item.kind == kinds.PREFERENCE else ""
+    """Annotate `item` with one payload per user (see `annotate`): the item completes as the
+    project's overlap says (with as many users as the overlap, on the last submit)."""
     for user, payload in zip(users, payloads, strict=True):
-        annotate(item, user, payload, display_order=order)
-    with transaction.atomic():
-        locked = Item.objects.select_for_update().get(pk=item.pk)
-        locked.submitted_count = len(payloads)
-        locked.save(update_fields=["submitted_count"])
-        item_complete(item=locked, project=item.project)
+        annotate(item, user, payload, display_order="AB" if item.data.get("responses") else "")
     item.refresh_from_db()
     return item

@@ -76,6 +76,6 @@ def seeded(db) -> Seeded:
     annotate(items["p3"], bob, rated(0), display_order="BA", seconds=60)
     annotate(items["p3"], cy, rated(2), display_order="BA", seconds=60)
     annotate(items["p4"], ann, rated(3), display_order="AB", seconds=100)
-    annotate(items["g1"], ann, rated(-1), seconds=40, gold_correct=True)
-    annotate(items["g1"], bob, rated(2), gold_correct=False)
+    annotate(items["g1"], ann, rated(-1), seconds=40)  # the gold side: correct
+    annotate(items["g1"], bob, rated(2))  # the other side: wrong
     return seeded

@@ -27,6 +27,7 @@ from agreement.services import (
 from annotation import kinds
 from annotation.models import Role
 from annotation.queue import assignment_claim_next, assignment_submit
+from annotation.services import project_update
 from core.models import AuditEvent, JobStatus
 from tests.agreement.conftest import annotate, member, rated
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
@@ -216,8 +217,10 @@ def test_reports_older_than_the_newest_30_keep_only_their_field_figures(seeded):
 
 @pytest.fixture
 def mixed(db):
+    # "malware" is used, then removed from the project's list (below).
     project = ProjectFactory(
-        kinds=[kinds.REFUSAL, kinds.INSTRUCTION], harm_categories=["none", "violence", "hate"]
+        kinds=[kinds.REFUSAL, kinds.INSTRUCTION],
+        harm_categories=["none", "violence", "hate", "malware"],
     )
     a, b, c = (member(project, name) for name in ("a", "b", "c"))
     refusals = [ItemFactory(project=project, kind=kinds.REFUSAL) for _ in range(4)]
@@ -240,6 +243,10 @@ def mixed(db):
     ):
         for user, label in zip((a, b), labels, strict=True):
             annotate(item, user, {"response": "...", "category": label})
+    project_update(
+        project=project, actor=None, changes={"harm_categories": ["none", "violence", "hate"]}
+    )
+    project.refresh_from_db()
     return project
 
 

@@ -66,8 +66,9 @@ def test_a_rebuild_from_the_annotations_gives_the_same_rows(project):
             project=project, is_gold=n % 4 == 0, gold={"rating": 1} if n % 4 == 0 else None
         )
         user = users[n % 3]
-        gold_correct = (n % 8 == 0) if item.is_gold else None
-        annotate(item, user, {"rating": 1}, gold_correct=gold_correct, days_ago=n % 5)
+        # Gold answers on the gold side are correct: every eighth one.
+        rating = 1 if not item.is_gold or n % 8 == 0 else -1
+        annotate(item, user, {"rating": rating}, days_ago=n % 5)
     other = ProjectFactory()
     annotate(ItemFactory(project=other), users[0], {"rating": 1})
     live = activity_rows(project)

@@ -117,7 +117,7 @@ def test_annotators_get_live_counts_throughput_and_gold_accuracy(project, pair):
         annotate(ItemFactory(project=project), ann, {"rating": 1}, days_ago=n % 2)
     gold = [ItemFactory(project=project, is_gold=True, gold={"rating": 1}) for _ in range(4)]
     for n, item in enumerate(gold):
-        annotate(item, ann, {"rating": 1}, gold_correct=n != 0)
+        annotate(item, ann, {"rating": 1 if n != 0 else -1})  # gold side: correct
 
     rows = {r.username: r for r in dashboard.dashboard_get(project=project).annotators}
 
@@ -136,7 +136,7 @@ def test_a_gold_accuracy_below_the_threshold_is_flagged(project, web, pair):
     ann = pair[0]
     for n in range(5):
         item = ItemFactory(project=project, is_gold=True, gold={"rating": 1})
-        annotate(item, ann, {"rating": 1}, gold_correct=n < 3)
+        annotate(item, ann, {"rating": 1 if n < 3 else -1})  # gold side: correct
 
     html = web.get(dashboard_url(project)).content.decode()
 
@@ -146,7 +146,7 @@ def test_a_gold_accuracy_below_the_threshold_is_flagged(project, web, pair):
 
 def test_too_few_gold_answers_are_not_flagged(project, pair):
     item = ItemFactory(project=project, is_gold=True, gold={"rating": 1})
-    annotate(item, pair[0], {"rating": 1}, gold_correct=False)
+    annotate(item, pair[0], {"rating": -1})  # not the gold side: wrong
 
     [row] = [r for r in dashboard.dashboard_get(project=project).annotators if r.annotations]
 
@@ -417,7 +417,7 @@ def seed(project, size: int) -> None:
         approved_refusal(project, people[::2], "malware", "refuse", n)
         annotate(ItemFactory(project=project), people[n % 3], {"rating": 1}, display_order="BA")
         gold = ItemFactory(project=project, is_gold=True, gold={"rating": 1})
-        annotate(gold, people[2], {"rating": 1}, gold_correct=n % 3 != 0)
+        annotate(gold, people[2], {"rating": 1 if n % 3 != 0 else -1})
         ItemFactory(
             project=project, data={"prompt": "dup", "responses": [{"text": "a"}, {"text": "b"}]}
         )

@@ -502,25 +502,6 @@ def dashboard_page(request: HttpRequest, project_id: int) -> HttpResponse:
 # --- items ----------------------------------------------------------------------------------------
 
 
-def _prompt_of(data: Any) -> str:
-    if not isinstance(data, dict):
-        return ""
-    if isinstance(data.get("prompt"), str):
-        return data["prompt"]
-    messages_ = data.get("messages")
-    if isinstance(messages_, list):
-        for message in reversed(messages_):
-            if isinstance(message, dict) and message.get("role") == "user":
-                return str(message.get("content", ""))
-    return ""
-
-
-def _category_of(data: Any) -> str:
-    if not isinstance(data, dict):
-        return ""
-    return str(data.get("category") or data.get("harm_category") or "")
-
-
 @require_GET
 @login_required
 def items(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -546,8 +527,8 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
     rows = [
         {
             "item": item,
-            "prompt": _prompt_of(item.data),
-            "category": _category_of(item.data),
+            "prompt": kinds.representative_prompt(item.data),
+            "category": kinds.kind_get(item.kind).given_category(item.data),
         }
         for item in found[:PAGE_SIZE]
     ]

@@ -55,15 +55,7 @@ def item_complete(*, item: Item, project: Project) -> Item:
             source=representative,
             approved_by=None,
         )
-        events.announce(
-            ItemApproved(
-                project_id=project.pk,
-                item_id=item.pk,
-                final_record_id=record.pk,
-                provenance=record.provenance,
-                reviewer_id=None,
-            )
-        )
+        _announce_approved(record, reviewer=None)
     item.save(update_fields=["status", "agreement", "review_reason", "updated_at"])
     audit_record(
         actor=None,
@@ -75,6 +67,18 @@ def item_complete(*, item: Item, project: Project) -> Item:
     )
     tally_move(item=item, before=before["status"])
     return item
+
+
+def _announce_approved(record: FinalRecord, *, reviewer: Any) -> None:
+    events.announce(
+        ItemApproved(
+            project_id=record.project_id,
+            item_id=record.item_id,
+            final_record_id=record.pk,
+            provenance=record.provenance,
+            reviewer_id=reviewer.pk if reviewer is not None else None,
+        )
+    )
 
 
 def final_record_create(
@@ -280,15 +284,7 @@ def review_decide(
         item.status = ItemStatus.APPROVED
         after["final"] = _final_state(record)
         after["annotation"] = source.pk if source is not None else None
-        events.announce(
-            ItemApproved(
-                project_id=project.pk,
-                item_id=item.pk,
-                final_record_id=record.pk,
-                provenance=record.provenance,
-                reviewer_id=reviewer.pk,
-            )
-        )
+        _announce_approved(record, reviewer=reviewer)
     else:
         item.status = ItemStatus.REJECTED
         after["final"] = None

@@ -229,13 +229,16 @@ def representative_prompt(data: dict) -> str:
     """The one turn that stands for an item where a page has room for one line: the last user
     turn of a conversation, else the prompt. (Exports use the whole conversation; what makes
     two items the same task is `ItemKind.content_key`.)"""
+    if not isinstance(data, dict):
+        return ""
+    if isinstance(data.get("prompt"), str):
+        return data["prompt"]
     messages = data.get("messages")
     if isinstance(messages, list):
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role") == "user":
                 return str(message.get("content", ""))
-        return ""
-    return str(data.get("prompt", ""))
+    return ""
 
 
 # --- what pages show ----------------------------------------------------------------------------
@@ -388,6 +391,13 @@ class ItemKind:
     def content_key(self, data: dict) -> dict[str, Any]:
         """What besides the system prompt and the prompt makes two items the same task."""
         return {}
+
+    def given_category(self, data: dict) -> str:
+        """The category given at import (a guess to count coverage by until items are
+        approved), "" when none or the kind has no categories."""
+        if not self.coverage_field or not isinstance(data, dict):
+            return ""
+        return str(data.get(self.coverage_field) or "")
 
     def suggestions(self, data: dict) -> dict[str, Any]:
         """What a model suggested for the answer (imported with the item), by payload field."""

@@ -687,26 +687,11 @@ def cohen_kappa(labels_a: Sequence[Hashable], labels_b: Sequence[Hashable]) -> K
     """
     if len(labels_a) != len(labels_b):
         raise ValueError("the two label sequences must have equal length (one entry per item)")
-    pairs = [
-        (a, b)
-        for a, b in zip(labels_a, labels_b, strict=True)
-        if not _is_missing(a) and not _is_missing(b)
-    ]
-    n = len(pairs)
-    if n == 0:
-        return KappaResult(None, 0, None, None, note="no shared items")
-    agree = sum(1 for a, b in pairs if a == b)
-    freq_a: dict[Hashable, int] = {}
-    freq_b: dict[Hashable, int] = {}
-    for a, b in pairs:
-        freq_a[a] = freq_a.get(a, 0) + 1
-        freq_b[b] = freq_b.get(b, 0) + 1
-    chance_count = sum(count * freq_b.get(label, 0) for label, count in freq_a.items())
-    p_o, p_e = agree / n, chance_count / (n * n)
-    if chance_count == n * n:
-        note = "both annotators gave one and the same label throughout; kappa is undefined"
-        return KappaResult(None, n, p_o, p_e, note=note + " (observed agreement is 1.0)")
-    return KappaResult((p_o - p_e) / (1.0 - p_e), n, p_o, p_e)
+    confusion: dict[tuple[Hashable, Hashable], int] = {}
+    for a, b in zip(labels_a, labels_b, strict=True):
+        if not _is_missing(a) and not _is_missing(b):
+            confusion[(a, b)] = confusion.get((a, b), 0) + 1
+    return kappa_from_confusion(confusion)
 
 
 # --------------------------------------------------------------------------------------------
@@ -798,14 +783,14 @@ class _AC1:
         return AC1Result((p_a - p_e) / (1.0 - p_e), self.paired_units, q, p_a, p_e)
 
 
-def kappa_from_confusion(confusion: dict[tuple[int, int], int]) -> KappaResult:
-    """:func:`cohen_kappa` from the counts of (value of a, value of b) over shared items."""
+def kappa_from_confusion(confusion: dict[tuple[Hashable, Hashable], int]) -> KappaResult:
+    """Cohen's kappa from the counts of (value of a, value of b) over the shared items."""
     n = sum(confusion.values())
     if n == 0:
         return KappaResult(None, 0, None, None, note="no shared items")
     agree = sum(count for (a, b), count in confusion.items() if a == b)
-    freq_a: dict[int, int] = {}
-    freq_b: dict[int, int] = {}
+    freq_a: dict[Hashable, int] = {}
+    freq_b: dict[Hashable, int] = {}
     for (a, b), count in confusion.items():
         freq_a[a] = freq_a.get(a, 0) + count
         freq_b[b] = freq_b.get(b, 0) + count

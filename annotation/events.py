@@ -37,3 +37,24 @@ class ProjectSettingsChanged(Event):
     type = "project.settings_changed"
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
+
+
+@event_type
+@dataclass(frozen=True)
+class ItemStalled(Event):
+    """An item still needs annotations but nobody who may annotate it can take it any more."""
+
+    type = "item.stalled"
+    item_id: int
+    round: int
+
+
+@event_type
+@dataclass(frozen=True)
+class AnnotationChanged(Event):
+    """An annotator changed an annotation they submitted, while its item was still open."""
+
+    type = "annotation.changed"
+    item_id: int
+    annotation_id: int
+    annotator_id: int

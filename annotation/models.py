@@ -24,6 +24,12 @@ Kind = models.TextChoices(
 )
 
 
+class SuggestionMode(models.TextChoices):
+    HIDDEN = "hidden", "Hidden"
+    CONFIRM = "confirm", "Shown as a suggestion to confirm"
+    PRESELECT = "preselect", "Preselected"
+
+
 class Project(TimeStampedModel):
     name = models.CharField(max_length=200)
     created_by = models.ForeignKey(
@@ -47,6 +53,12 @@ class Project(TimeStampedModel):
     agreement_every = models.PositiveIntegerField(default=100)
     # Annotators whose gold accuracy falls below this are flagged on the dashboard.
     gold_threshold = models.FloatField(default=0.7)
+    # How a model's suggestions (an instruction's category, a refusal's harm category, given
+    # at import) reach annotators: hidden (default: nothing to anchor on), shown as a labelled
+    # suggestion to confirm, or preselected in the form.
+    suggestions = models.CharField(
+        max_length=16, choices=SuggestionMode.choices, default=SuggestionMode.HIDDEN
+    )
     # Keys the per-project pseudonyms that stand for annotators where names are hidden.
     pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)
 
@@ -76,6 +88,10 @@ class Project(TimeStampedModel):
                 condition=Q(gold_threshold__gte=0, gold_threshold__lte=1),
                 name="project_gold_threshold_range",
             ),
+            models.CheckConstraint(
+                condition=in_choices("suggestions", SuggestionMode),
+                name="project_suggestions_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -97,6 +113,8 @@ class Membership(TimeStampedModel):
     # Queue bookkeeping for gold pacing: how many items and how many gold items were served.
     served_count = models.PositiveIntegerField(default=0)
     gold_served_count = models.PositiveIntegerField(default=0)
+    # When the member last opened "My work": outcomes of their work since then are news.
+    work_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -117,9 +135,23 @@ class Split(models.TextChoices):
 
 class ItemStatus(models.TextChoices):
     OPEN = "open", "Open"
+    # Open, but nobody who may annotate it can take it any more (everyone left skipped or
+    # already annotated it): waits for a lead to re-queue it, or for a new member.
+    STALLED = "stalled", "Stalled"
     IN_REVIEW = "in_review", "In review"
     APPROVED = "approved", "Approved"
+    # Rejected by a reviewer before rejections chose what happens next; a rejection now sends
+    # the item back for fresh annotations (open, next round) or drops it.
     REJECTED = "rejected", "Rejected"
+    DROPPED = "dropped", "Dropped"
+
+
+class SkipReason(models.TextChoices):
+    UNCLEAR_GUIDELINES = "unclear_guidelines", "The guidelines do not say"
+    NEEDS_EXPERTISE = "needs_expertise", "Needs expertise I do not have"
+    BROKEN_ITEM = "broken_item", "The item is broken"
+    HARMFUL_CONTENT = "harmful_content", "Harmful content I will not read"
+    OTHER = "other", "Other"
 
 
 class Agreement(models.TextChoices):
@@ -167,6 +199,9 @@ class Item(TimeStampedModel):
     # Earliest expiry among the item's active leases: an item whose slots are all leased is still
     # claimable once this has passed (the claim expires the stale lease first).
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Rounds of annotation: a reviewer's "annotate again" starts the next one. The counters
+    # count the current round; annotations of earlier rounds are kept.
+    round = models.PositiveSmallIntegerField(default=1, db_default=1)
 
     class Meta:
         ordering = ["id"]
@@ -245,6 +280,12 @@ class Assignment(models.Model):
     # The autosaved, not yet submitted form: a reload or a lost lease never loses typed text.
     draft = models.JSONField(null=True, blank=True)
     draft_saved_at = models.DateTimeField(null=True, blank=True)
+    # A skip's reason and note, and whether the annotator flagged the item for the lead.
+    skip_reason = models.CharField(
+        max_length=32, choices=SkipReason.choices, blank=True, default="", db_default=""
+    )
+    skip_note = models.TextField(blank=True, default="", db_default="")
+    flagged = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [
@@ -263,10 +304,17 @@ class Assignment(models.Model):
                 condition=Q(status="active"),
                 name="assignment_one_active_lease",
             ),
+            models.CheckConstraint(
+                condition=Q(skip_reason="") | in_choices("skip_reason", SkipReason),
+                name="assignment_skip_reason_valid",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["expires_at"], name="assignment_expiry", condition=Q(status="active")
+            ),
+            models.Index(
+                fields=["project", "item"], name="assignment_flagged", condition=Q(flagged=True)
             ),
         ]
 
@@ -290,7 +338,14 @@ class Annotation(models.Model):
     guidelines_version = models.PositiveIntegerField(default=1)
     # Gold items only: whether the answer matched the known one.
     gold_correct = models.BooleanField(null=True, blank=True)
+    # The item's round this annotation belongs to (see Item.round).
+    round = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # Whether a model's suggestion was on the form (labelled or preselected), and whether the
+    # submitted answer kept it (None when none was shown): rubber-stamping shows up here.
+    suggestion_shown = models.BooleanField(default=False, db_default=False)
+    suggestion_accepted = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(null=True, blank=True)  # its annotator changed it
 
     class Meta:
         ordering = ["id"]

@@ -15,10 +15,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.events import AnnotationSubmitted, ItemCompleted
+from annotation.events import AnnotationChanged, AnnotationSubmitted, ItemCompleted, ItemStalled
 from annotation.models import (
     Annotation,
     Assignment,
@@ -28,8 +29,10 @@ from annotation.models import (
     Membership,
     Project,
     Role,
+    SkipReason,
+    SuggestionMode,
 )
-from annotation.rollups import activity_record
+from annotation.rollups import activity_record, tally_move
 from core import events, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -242,8 +245,6 @@ def _locked_assignment(assignment_id: int, annotator: Any) -> Assignment:
         .first()
     )
     if assignment is None:
-        from django.http import Http404
-
         raise Http404("No such assignment.")
     return assignment
 
@@ -306,6 +307,7 @@ def assignment_submit(
     gold_correct = (
         kinds.kind_get(item.kind).gold_matches(item.gold, payload) if item.is_gold else None
     )
+    shown, accepted = suggestion_outcome(project=project, item=item, payload=payload)
     annotation = Annotation.objects.create(
         project=project,
         item=item,
@@ -316,6 +318,9 @@ def assignment_submit(
         seconds_spent=seconds_spent,
         guidelines_version=project.guidelines_version,
         gold_correct=gold_correct,
+        round=item.round,
+        suggestion_shown=shown,
+        suggestion_accepted=accepted,
     )
     activity_record(annotation=annotation)
     assignment.status, assignment.finished_at, assignment.draft = (
@@ -349,9 +354,48 @@ def assignment_submit(
     return SubmitResult(annotation=annotation, created=True)
 
 
+MAX_SKIP_NOTE = 2_000
+
+
+def _clean_skip(reason: Any, note: Any, flag: Any) -> tuple[str, str, bool]:
+    errors = []
+    if reason is None:
+        reason = ""
+    if reason != "" and reason not in SkipReason.values:
+        errors.append(
+            {"field": "reason", "message": f"Not one of: {', '.join(SkipReason.values)}."}
+        )
+    if note is None:
+        note = ""
+    if not isinstance(note, str) or len(note) > MAX_SKIP_NOTE or kinds.unstorable(note):
+        errors.append(
+            {"field": "note", "message": f"Text of at most {MAX_SKIP_NOTE:,} characters."}
+        )
+    elif reason == SkipReason.OTHER and not note.strip():
+        errors.append({"field": "note", "message": "Say what is wrong when the reason is other."})
+    if not isinstance(flag, bool):
+        errors.append({"field": "flag", "message": "Must be true or false."})
+    if errors:
+        raise ApplicationError(f"{errors[0]['field']}: {errors[0]['message']}", {"errors": errors})
+    return reason, note.strip(), flag
+
+
+def suggestion_outcome(*, project: Project, item: Item, payload: dict) -> tuple[bool, bool | None]:
+    """Whether the annotator was shown a model's suggested labels, and whether the answer
+    kept every one of them (None when none was shown)."""
+    suggested = kinds.kind_get(item.kind).suggestions(item.data)
+    if not suggested or project.suggestions == SuggestionMode.HIDDEN:
+        return False, None
+    return True, all(payload.get(name) == value for name, value in suggested.items())
+
+
 @transaction.atomic
-def assignment_skip(*, assignment_id: int, annotator: Any) -> Assignment:
-    """Give the item back; it is not offered to this annotator again."""
+def assignment_skip(
+    *, assignment_id: int, annotator: Any, reason: Any = "", note: Any = "", flag: Any = False
+) -> Assignment:
+    """Give the item back, with an optional reason and note, and a flag for the lead; it is
+    not offered to this annotator again. An item nobody can take any more becomes stalled."""
+    reason, note, flag = _clean_skip(reason, note, flag)
     assignment = _locked_assignment(assignment_id, annotator)
     if assignment.status == AssignmentStatus.SKIPPED:
         return assignment
@@ -360,7 +404,8 @@ def assignment_skip(*, assignment_id: int, annotator: Any) -> Assignment:
     now = timezone.now()
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
     assignment.status, assignment.finished_at = AssignmentStatus.SKIPPED, now
-    assignment.save(update_fields=["status", "finished_at"])
+    assignment.skip_reason, assignment.skip_note, assignment.flagged = reason, note, flag
+    assignment.save(update_fields=["status", "finished_at", "skip_reason", "skip_note", "flagged"])
     _refresh_lease_counters(item)
     item.save(update_fields=["active_count", "lease_expires_at"])
     audit_record(
@@ -368,9 +413,176 @@ def assignment_skip(*, assignment_id: int, annotator: Any) -> Assignment:
         action="assignment.skip",
         obj=assignment,
         project=assignment.project,
-        after={"item": item.pk},
+        after={"item": item.pk, "reason": reason, "note": note, "flag": flag},
     )
+    item_stall_if_nobody_left(item=item, project=assignment.project)
     return assignment
+
+
+@transaction.atomic
+def annotation_update(*, annotation_id: Any, annotator: Any, payload: Any) -> Annotation:
+    """An annotator changes an annotation they submitted, while its item is still open in the
+    annotation's round; after that it is read-only (409). Gold answers never change once
+    submitted (their expected answer is shown then). Every change is audited."""
+    annotation = (
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("project")
+        .filter(pk=annotation_id, annotator_id=getattr(annotator, "pk", None))
+        .first()
+    )
+    if annotation is None:
+        raise Http404("No such annotation.")
+    item = Item.objects.select_for_update().get(pk=annotation.item_id)
+    project = annotation.project
+    if item.is_gold:
+        raise Conflict("A gold answer does not change once submitted.", {"status": "gold"})
+    if item.status not in (ItemStatus.OPEN, ItemStatus.STALLED) or annotation.round != item.round:
+        raise Conflict(
+            "The item has completed, so its annotations are read-only now "
+            f"(it is {item.get_status_display().lower()}).",
+            {"status": item.status, "payload": payload},
+        )
+    errors = kinds.validate_payload(item.kind, payload, kinds.Vocabulary.of(project))
+    if errors:
+        raise ApplicationError(
+            f"Invalid annotation: {errors[0]['field']}: {errors[0]['message']}",
+            {"errors": errors, "payload": payload},
+        )
+    if payload == annotation.payload:
+        return annotation
+    before = annotation.payload
+    shown, accepted = suggestion_outcome(project=project, item=item, payload=payload)
+    annotation.payload, annotation.updated_at = payload, timezone.now()
+    annotation.suggestion_accepted = accepted if shown else None
+    annotation.save(update_fields=["payload", "updated_at", "suggestion_accepted"])
+    audit_record(
+        actor=annotator,
+        action="annotation.change",
+        obj=annotation,
+        project=project,
+        before={"payload": before},
+        after={"payload": payload},
+    )
+    events.announce(
+        AnnotationChanged(
+            project_id=project.pk,
+            item_id=item.pk,
+            annotation_id=annotation.pk,
+            annotator_id=annotation.annotator_id,
+        )
+    )
+    return annotation
+
+
+# --- items nobody can take --------------------------------------------------------------------
+
+
+def _nobody_left(item: Item) -> bool:
+    """Every member of the project holds a live assignment on the item (active, submitted or
+    skipped): nobody may still be served it."""
+    live = Assignment.objects.filter(item=item).exclude(status=AssignmentStatus.EXPIRED)
+    return not (
+        Membership.objects.filter(project_id=item.project_id)
+        .exclude(user_id__in=live.values("annotator_id"))
+        .exists()
+    )
+
+
+def item_stall_if_nobody_left(*, item: Item, project: Project) -> bool:
+    """Mark an open item stalled when it still needs annotations but nobody who may annotate
+    it can take it any more (the item row is locked). Gold items are answered, never
+    completed, so they do not stall. Returns whether it stalled."""
+    if (
+        item.status != ItemStatus.OPEN
+        or item.is_gold
+        or item.active_count
+        or item.submitted_count >= project.annotations_per_item
+        or not _nobody_left(item)
+    ):
+        return False
+    item.status = ItemStatus.STALLED
+    item.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=None,
+        action="item.stall",
+        obj=item,
+        project=project,
+        before={"status": ItemStatus.OPEN},
+        after={"status": item.status, "round": item.round},
+    )
+    tally_move(item=item, before=ItemStatus.OPEN)
+    events.announce(ItemStalled(project_id=project.pk, item_id=item.pk, round=item.round))
+    return True
+
+
+def item_next_round(*, item: Item, project: Project) -> None:
+    """Open the item again for fresh annotations (the item row is locked): its annotations
+    stay for the record and the agreement history, its slots open for members who have not
+    annotated it, its round goes up. Stalls at once when nobody is left."""
+    before = item.status
+    item.status, item.agreement, item.review_reason = ItemStatus.OPEN, "", ""
+    item.round += 1
+    item.submitted_count = 0
+    item.save(
+        update_fields=[
+            "status",
+            "agreement",
+            "review_reason",
+            "round",
+            "submitted_count",
+            "updated_at",
+        ]
+    )
+    tally_move(item=item, before=before)
+    item_stall_if_nobody_left(item=item, project=project)
+
+
+@transaction.atomic
+def item_requeue(*, item_id: int, actor: Any, project: Project) -> Item:
+    """A lead opens a stalled, dropped or rejected item again for everyone: those who skipped
+    it may be served it again; an item whose round was complete starts the next round."""
+    item = Item.objects.select_for_update().filter(pk=item_id, project=project).first()
+    if item is None:
+        raise Http404("No such item in this project.")
+    requeueable = (ItemStatus.STALLED, ItemStatus.DROPPED, ItemStatus.REJECTED)
+    if item.status not in requeueable:
+        raise Conflict(
+            f"Only a stalled, dropped or rejected item can be re-queued (it is {item.status}).",
+            {"status": item.status},
+        )
+    before = {"status": item.status, "round": item.round}
+    freed = Assignment.objects.filter(item=item, status=AssignmentStatus.SKIPPED).update(
+        status=AssignmentStatus.EXPIRED
+    )
+    if item.submitted_count >= project.annotations_per_item:
+        item_next_round(item=item, project=project)
+    else:
+        status = item.status
+        item.status = ItemStatus.OPEN
+        item.save(update_fields=["status", "updated_at"])
+        tally_move(item=item, before=status)
+        item_stall_if_nobody_left(item=item, project=project)
+    audit_record(
+        actor=actor,
+        action="item.requeue",
+        obj=item,
+        project=project,
+        before=before,
+        after={"status": item.status, "round": item.round, "skips_cleared": freed},
+    )
+    return item
+
+
+def items_unstall(*, project: Project) -> int:
+    """A new member can take the project's stalled items: they open again. Returns how many."""
+    count = 0
+    stalled = Item.objects.select_for_update().filter(project=project, status=ItemStatus.STALLED)
+    for item in stalled.order_by("pk"):
+        item.status = ItemStatus.OPEN
+        item.save(update_fields=["status", "updated_at"])
+        tally_move(item=item, before=ItemStatus.STALLED)
+        count += 1
+    return count
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotation import queue
 from annotation.access import assignment_get_for_annotator, membership_get
 from annotation.models import Annotation, Assignment
-from annotation.selectors import blind_data
+from annotation.selectors import annotator_data
 
 
 def assignment_body(assignment: Assignment) -> dict[str, Any]:
@@ -23,7 +23,11 @@ def assignment_body(assignment: Assignment) -> dict[str, Any]:
             "display_order": assignment.display_order or None,
             "draft": assignment.draft,
         },
-        "item": {"id": item.pk, "kind": item.kind, "data": blind_data(item)},
+        "item": {
+            "id": item.pk,
+            "kind": item.kind,
+            "data": annotator_data(item, assignment.project),
+        },
     }
 
 

@@ -17,12 +17,29 @@ from django.http import Http404
 
 from annotation import kinds
 from annotation.access import ROLE_RANK
-from annotation.models import Annotation, Assignment, Item, Membership, Role
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Item,
+    Membership,
+    Project,
+    Role,
+    SuggestionMode,
+)
 
 
 def blind_data(item: Item) -> dict[str, Any]:
-    """Item data as an annotator or reviewer sees it: model names are never shown."""
+    """Item data as a reviewer sees it: model names are never shown."""
     return kinds.blind_data(item.kind, item.data)
+
+
+def annotator_data(item: Item, project: Project) -> dict[str, Any]:
+    """Item data as an annotator sees it: blind, and without a model's suggested labels
+    while the project hides them (its `suggestions` setting)."""
+    data = blind_data(item)
+    if project.suggestions == SuggestionMode.HIDDEN:
+        data = kinds.kind_get(item.kind).without_suggestions(data)
+    return data
 
 
 def can_see_identities(membership: Membership) -> bool:
@@ -65,17 +82,18 @@ def own_items_body(*, items: list[Item], membership: Membership) -> list[dict[st
             annotator_id=membership.user_id, item_id__in=[i.pk for i in items]
         )
     }
-    return [_own_item(item, assignments.get(item.pk), None) for item in items]
+    project = membership.project
+    return [_own_item(item, project, assignments.get(item.pk), None) for item in items]
 
 
 def _own_item(
-    item: Item, assignment: Assignment | None, annotation: Annotation | None
+    item: Item, project: Project, assignment: Assignment | None, annotation: Annotation | None
 ) -> dict[str, Any]:
     return {
         "id": item.pk,
         "project": item.project_id,
         "kind": item.kind,
-        "data": blind_data(item),
+        "data": annotator_data(item, project),
         "assignment": None
         if assignment is None
         else {
@@ -102,7 +120,7 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
     if sees_only_own_items(membership):
         assignment = Assignment.objects.filter(item=item, annotator_id=membership.user_id).first()
         annotation = Annotation.objects.filter(item=item, annotator_id=membership.user_id).first()
-        return _own_item(item, assignment, annotation)
+        return _own_item(item, membership.project, assignment, annotation)
     privileged = can_see_identities(membership)
     item = (
         Item.objects.filter(pk=item.pk)
@@ -127,6 +145,7 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         "status": item.status,
         "agreement": item.agreement or None,
         "review_reason": item.review_reason or None,
+        "round": item.round,
         "created_at": item.created_at,
         "updated_at": item.updated_at,
         "annotations": [
@@ -139,6 +158,7 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
                 "display_order": a.display_order or None,
                 "seconds_spent": a.seconds_spent,
                 "guidelines_version": a.guidelines_version,
+                "round": a.round,
                 "created_at": a.created_at,
             }
             for number, a in enumerate(annotations, start=1)

@@ -13,7 +13,8 @@ from typing import Any
 from django.http import QueryDict
 
 from annotation import kinds
-from annotation.models import Assignment
+from annotation.models import Assignment, SuggestionMode
+from annotation.selectors import annotator_data
 
 TEXT_FIELDS = ("response", "rationale")
 CHOICE_FIELDS = ("category", "decision", "harm_category")
@@ -95,10 +96,15 @@ def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def initial_values(assignment: Assignment) -> dict[str, Any]:
-    """The form as it opens: the autosaved draft, else what the item suggests."""
+    """The form as it opens: the autosaved draft, else the kind's starting values, with a
+    model's suggested labels only where the project preselects them."""
     if assignment.draft:
         return dict(assignment.draft)
-    return kinds.kind_get(assignment.item.kind).initial_values(assignment.item.data)
+    kind = kinds.kind_get(assignment.item.kind)
+    values = kind.initial_values(assignment.item.data)
+    if assignment.project.suggestions == SuggestionMode.PRESELECT:
+        values.update(kind.suggestions(assignment.item.data))
+    return values
 
 
 def task_display(
@@ -107,7 +113,7 @@ def task_display(
     """Everything the task panel shows, ready for the template (which escapes all of it)."""
     item, project = assignment.item, assignment.project
     kind = kinds.kind_get(item.kind)
-    data = kind.blind(item.data)
+    data = annotator_data(item, project)
     invalid = {e["field"] for e in errors}
     labels = {**FIELD_LABELS, **kind.field_labels}
     return {
@@ -125,5 +131,12 @@ def task_display(
             for e in errors
         ],
         "seconds_before": values.get("seconds_spent", 0) or 0,
+        # Labelled suggestions to confirm (the project's `suggestions` is "confirm").
+        "suggested": [
+            {"field": name, "value": value, "label": kinds.label_of(value)}
+            for name, value in kind.suggestions(item.data).items()
+        ]
+        if project.suggestions == SuggestionMode.CONFIRM
+        else [],
         **kind.task_display(data, values, project, assignment.display_order, invalid),
     }

@@ -25,6 +25,8 @@ class ProgressSerializer(serializers.Serializer):
     in_review = serializers.IntegerField()
     rejected = serializers.IntegerField()
     open = serializers.IntegerField()
+    stalled = serializers.IntegerField(help_text="open, but nobody left who may take them")
+    dropped = serializers.IntegerField()
     gold_items = serializers.IntegerField()
     approved_share = serializers.FloatField()
     annotations_done = serializers.IntegerField()

@@ -55,7 +55,7 @@ from annotation.models import (
 from core.models import JobStatus
 from review.models import FinalRecord
 
-STATUSES = tuple(ItemStatus.values)  # open, in_review, approved, rejected
+STATUSES = tuple(ItemStatus.values)  # open, stalled, in_review, approved, rejected, dropped
 DAYS = 30  # the annotations-per-day chart
 REPORTS = 30  # agreement reports on the agreement-over-time chart
 COVERAGE_LOW, COVERAGE_HIGH = 0.05, 0.50
@@ -79,6 +79,8 @@ class Progress:
     rejected: int
     open: int
     gold_items: int
+    stalled: int  # open, but nobody left who may take them: a lead re-queues them
+    dropped: int
     annotations_done: int  # submitted annotations on non-gold items
     annotations_needed: int  # non-gold items x annotations_per_item
 
@@ -118,6 +120,8 @@ def _progress(project: Project) -> Progress:
         in_review=status_totals[ItemStatus.IN_REVIEW],
         rejected=status_totals[ItemStatus.REJECTED],
         open=status_totals[ItemStatus.OPEN],
+        stalled=status_totals[ItemStatus.STALLED],
+        dropped=status_totals[ItemStatus.DROPPED],
         gold_items=gold,
         annotations_done=0,  # filled in from the annotations (see dashboard_get)
         annotations_needed=total * project.annotations_per_item,
@@ -542,6 +546,8 @@ def dashboard_as_dict(dashboard: Dashboard) -> dict[str, Any]:
             "in_review": progress.in_review,
             "rejected": progress.rejected,
             "open": progress.open,
+            "stalled": progress.stalled,
+            "dropped": progress.dropped,
             "gold_items": progress.gold_items,
             "approved_share": progress.approved_share,
             "annotations_done": progress.annotations_done,

@@ -21,7 +21,7 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation import importing, kinds, parsing, selectors, services
 from annotation.access import item_in_project, membership_get
-from annotation.models import Item, Membership, Role
+from annotation.models import Item, ItemStatus, Membership, Role
 from console import charts, dashboard
 from console.forms import (
     GuidelinesForm,
@@ -410,12 +410,7 @@ def upload(request: HttpRequest, project_id: int) -> HttpResponse:
 
 # --- dashboard ------------------------------------------------------------------------------------
 
-STATUS_LABELS = {
-    "open": "Open",
-    "in_review": "In review",
-    "approved": "Approved",
-    "rejected": "Rejected",
-}
+STATUS_LABELS = dict(ItemStatus.choices)
 
 
 def _coverage_chart(coverage: dashboard.Coverage, title: str) -> Any:

@@ -24,6 +24,7 @@ class ItemRejected(Event):
     item_id: int
     review_id: int
     reviewer_id: int
+    then: str  # "annotate_again" or "drop"
 
 
 @event_type

@@ -13,6 +13,11 @@ class ReviewDecision(models.TextChoices):
     REJECT = "reject", "Reject"
 
 
+class AfterReject(models.TextChoices):
+    ANNOTATE_AGAIN = "annotate_again", "Annotate again"
+    DROP = "drop", "Drop the item"
+
+
 class Review(models.Model):
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="reviews")
     reviewer = models.ForeignKey(
@@ -24,6 +29,12 @@ class Review(models.Model):
     )
     final = models.JSONField(null=True, blank=True)
     note = models.TextField(blank=True, default="")
+    # A rejection: what happens to the item next ("" for an approval).
+    then = models.CharField(
+        max_length=16, choices=AfterReject.choices, blank=True, default="", db_default=""
+    )
+    # The item's round the decision was made on.
+    round = models.PositiveSmallIntegerField(default=1, db_default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -31,6 +42,9 @@ class Review(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=in_choices("decision", ReviewDecision), name="review_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(then="") | in_choices("then", AfterReject), name="review_then_valid"
             ),
         ]
 
@@ -87,3 +101,66 @@ class FinalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"final record of item {self.item_id} ({self.provenance})"
+
+
+class ReviewLeaseStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RELEASED = "released", "Released"
+    DECIDED = "decided", "Decided"
+    EXPIRED = "expired", "Expired"
+
+
+class ReviewLease(models.Model):
+    """One reviewer holding one item in review, like an annotator's lease: two reviewers never
+    hold the same item (a database constraint), and a decision on an item another reviewer
+    holds is refused until the lease ends."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="review_leases")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_leases"
+    )
+    status = models.CharField(
+        max_length=16, choices=ReviewLeaseStatus.choices, default=ReviewLeaseStatus.ACTIVE
+    )
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item"], condition=Q(status="active"), name="review_lease_one_per_item"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "reviewer"],
+                condition=Q(status="active"),
+                name="review_lease_one_per_reviewer",
+            ),
+            models.CheckConstraint(
+                condition=in_choices("status", ReviewLeaseStatus), name="review_lease_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"review lease {self.pk} on item {self.item_id} ({self.status})"
+
+
+class ReviewSkip(models.Model):
+    """An item a reviewer put aside: not offered to them again until they clear their skips."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reviewer"], name="review_skip_unique"),
+        ]
+        indexes = [models.Index(fields=["project", "reviewer"], name="review_skip_by_reviewer")]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} skipped by {self.reviewer_id}"

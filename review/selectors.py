@@ -5,12 +5,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Value, When
+from django.utils import timezone
 
 from annotation import kinds
 from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Item, ItemStatus, Membership, ReviewReason, Role
 from annotation.selectors import blind_data
 from core.models import AuditEvent
+from review.models import ReviewLease, ReviewLeaseStatus, ReviewSkip
 
 
 def can_reveal(membership: Membership) -> bool:
@@ -18,18 +20,13 @@ def can_reveal(membership: Membership) -> bool:
     return ROLE_RANK[membership.role] >= ROLE_RANK[Role.LEAD]
 
 
-def review_queue(*, membership: Membership, with_annotators: bool = False) -> QuerySet[Item]:
-    """The project's items in review that this member may decide: not those they annotated.
-
-    Disputed items first, then items a lead sent back, then QA samples and text choices;
-    oldest first within each. Annotations come prefetched in id order (their stable,
-    identity-free labelling order)."""
+def _in_review_for(membership: Membership) -> QuerySet[Item]:
+    """The project's items in review that this member may decide (not those they annotated,
+    in any round), in queue order: disputed items first, then items a lead sent back, then
+    QA samples and text choices; oldest first within each."""
     annotated_by_me = Annotation.objects.filter(
         item=OuterRef("pk"), annotator_id=membership.user_id
     )
-    annotations = Annotation.objects.order_by("id")
-    if with_annotators:
-        annotations = annotations.select_related("annotator")
     return (
         Item.objects.filter(project_id=membership.project_id, status=ItemStatus.IN_REVIEW)
         .filter(~Exists(annotated_by_me))
@@ -42,8 +39,33 @@ def review_queue(*, membership: Membership, with_annotators: bool = False) -> Qu
             )
         )
         .order_by("rank", "id")
-        .prefetch_related(Prefetch("annotations", queryset=annotations))
     )
+
+
+def review_queue(*, membership: Membership, with_annotators: bool = False) -> QuerySet[Item]:
+    """The items in review this member may decide, in queue order, with their annotations
+    prefetched in id order (their stable, identity-free labelling order)."""
+    annotations = Annotation.objects.order_by("id")
+    if with_annotators:
+        annotations = annotations.select_related("annotator")
+    return _in_review_for(membership).prefetch_related(
+        Prefetch("annotations", queryset=annotations)
+    )
+
+
+def review_claimable(*, membership: Membership) -> QuerySet[Item]:
+    """The items in review this member may take now: not held by another reviewer (a review
+    lease that has not run out), not put aside by them."""
+    held = ReviewLease.objects.filter(
+        item=OuterRef("pk"), status=ReviewLeaseStatus.ACTIVE, expires_at__gt=timezone.now()
+    ).exclude(reviewer_id=membership.user_id)
+    skipped = ReviewSkip.objects.filter(item=OuterRef("pk"), reviewer_id=membership.user_id)
+    return _in_review_for(membership).filter(~Exists(held), ~Exists(skipped))
+
+
+def current_annotations(item: Item) -> list[Annotation]:
+    """The annotations of the item's current round (prefetched ones when there are)."""
+    return [a for a in item.annotations.all() if a.round == item.round]
 
 
 def review_display_order(item_id: int, reviewer_id: int) -> str:
@@ -104,7 +126,7 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
     preference's responses left and right in that reviewer's order with every rating in those
     terms, its annotations labelled "Annotation 1, 2, ..." by id with no annotator names unless
     `reveal` (a lead's choice, checked by the caller), and the fields they disagree on."""
-    annotations = list(item.annotations.all())
+    annotations = current_annotations(item)
     kind = kinds.kind_get(item.kind)
     disputed = kind.disputed_fields([a.payload for a in annotations])
     order = review_display_order(item.pk, reviewer_id)
@@ -143,7 +165,7 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
 
 def review_queue_entry_body(item: Item) -> dict[str, Any]:
     """One queue entry as the API shows it: blind for everyone."""
-    annotations = list(item.annotations.all())
+    annotations = current_annotations(item)
     return {
         "id": item.pk,
         "kind": item.kind,

@@ -1,19 +1,39 @@
 """What happens to an item once its annotations are in: agreement, review routing, approval."""
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Agreement, Annotation, Item, ItemStatus, Project, ReviewReason
+from annotation.models import (
+    Agreement,
+    Annotation,
+    Item,
+    ItemStatus,
+    Project,
+    ReviewReason,
+)
+from annotation.queue import item_next_round
 from annotation.rollups import tally_move
 from core import events
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review.events import ItemApproved, ItemRejected, ItemReopened
-from review.models import FinalRecord, Provenance, Review, ReviewDecision
+from review.models import (
+    AfterReject,
+    FinalRecord,
+    Provenance,
+    Review,
+    ReviewDecision,
+    ReviewLease,
+    ReviewLeaseStatus,
+    ReviewSkip,
+)
+from review.selectors import review_claimable
 
 
 def in_review_sample(item: Item, rate: float) -> bool:
@@ -30,7 +50,7 @@ def item_complete(*, item: Item, project: Project) -> Item:
     Agreed preferences are approved (or sampled into review); agreed instruction and refusal
     items still need a reviewer to pick the final text unless the project auto-approves them;
     disputed items go to review."""
-    annotations = list(Annotation.objects.filter(item=item).order_by("id"))
+    annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
     kind = kinds.kind_get(item.kind)
     agreed = len({kind.agreement_key(a.payload) for a in annotations}) == 1
     before = {"status": item.status}
@@ -189,6 +209,7 @@ def review_decide(
     annotation_id: int | None = None,
     final: Any = None,
     note: Any = "",
+    then: Any = None,
 ) -> Review:
     """Settle an item in review: approve one annotation as is, approve a reviewer-written
     `final`, or reject the item.
@@ -198,20 +219,27 @@ def review_decide(
     annotated. Approving writes the item's one current final record: `unanimous` when the
     annotators agreed and one of their annotations is approved as is, `adjudicated` when they
     disagreed, `edited` for a reviewer-written final (a `final` identical to one of the
-    annotations counts as approving that annotation)."""
+    annotations counts as approving that annotation).
+
+    A rejection says what happens next (`then`): `annotate_again` (the default) opens the item
+    for fresh annotations in its next round, by members who have not annotated it (stalled
+    when nobody is left); `drop` takes it out of the data for good (kept in the audit). A
+    decision on an item another reviewer holds (a review lease) is a 409."""
     if decision not in ReviewDecision.values:
         raise ApplicationError(
             f"decision must be one of: {', '.join(ReviewDecision.values)}.",
             {"errors": [{"field": "decision", "message": "Not a valid decision."}]},
         )
     note = _clean_note(note)
+    then = _clean_then(decision, then)
     item = _locked_item(item_id)
     project = item.project
-    annotations = list(Annotation.objects.filter(item=item).order_by("id"))
-    if any(a.annotator_id == reviewer.pk for a in annotations):
+    if Annotation.objects.filter(item=item, annotator_id=reviewer.pk).exists():
         raise PermissionDenied("You annotated this item, so someone else must adjudicate it.")
     if item.status != ItemStatus.IN_REVIEW:
         raise _not_in_review(item)
+    _ensure_not_held_by_another(item, reviewer)
+    annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
 
     source: Annotation | None = None
     if decision == ReviewDecision.REJECT:
@@ -265,6 +293,8 @@ def review_decide(
         annotation=source,
         final=final if source is None else None,
         note=note,
+        then=then,
+        round=item.round,
     )
     after: dict[str, Any] = {"review": review.pk, "note": note}
     if decision == ReviewDecision.APPROVE:
@@ -286,16 +316,29 @@ def review_decide(
         after["annotation"] = source.pk if source is not None else None
         _announce_approved(record, reviewer=reviewer)
     else:
-        item.status = ItemStatus.REJECTED
         after["final"] = None
+        after["then"] = then
         events.announce(
             ItemRejected(
-                project_id=project.pk, item_id=item.pk, review_id=review.pk, reviewer_id=reviewer.pk
+                project_id=project.pk,
+                item_id=item.pk,
+                review_id=review.pk,
+                reviewer_id=reviewer.pk,
+                then=then,
             )
         )
-    item.review_reason = ""
-    item.save(update_fields=["status", "review_reason", "updated_at"])
-    after["status"] = item.status
+    if then == AfterReject.ANNOTATE_AGAIN:
+        item_next_round(item=item, project=project)  # open (or stalled), counted there
+    else:
+        if then == AfterReject.DROP:
+            item.status = ItemStatus.DROPPED
+        item.review_reason = ""
+        item.save(update_fields=["status", "review_reason", "updated_at"])
+        tally_move(item=item, before=before["status"])
+    after["status"], after["round"] = item.status, item.round
+    ReviewLease.objects.filter(item=item, status=ReviewLeaseStatus.ACTIVE).update(
+        status=ReviewLeaseStatus.DECIDED, finished_at=timezone.now()
+    )
     audit_record(
         actor=reviewer,
         action=f"review.{decision}",
@@ -304,8 +347,25 @@ def review_decide(
         before=before,
         after=after,
     )
-    tally_move(item=item, before=before["status"])
     return review
+
+
+def _clean_then(decision: str, then: Any) -> str:
+    if decision != ReviewDecision.REJECT:
+        if then not in (None, ""):
+            raise ApplicationError(
+                "`then` goes with a rejection only.",
+                {"errors": [{"field": "then", "message": "Only for decision reject."}]},
+            )
+        return ""
+    if then in (None, ""):
+        return AfterReject.ANNOTATE_AGAIN
+    if then not in AfterReject.values:
+        raise ApplicationError(
+            f"then must be one of: {', '.join(AfterReject.values)}.",
+            {"errors": [{"field": "then", "message": f"{then!r} is not one of them."}]},
+        )
+    return then
 
 
 @transaction.atomic
@@ -316,9 +376,10 @@ def item_reopen(*, item_id: int, actor: Any, note: Any = "") -> Item:
     until a reviewer decides again."""
     note = _clean_note(note)
     item = _locked_item(item_id)
-    if item.status not in (ItemStatus.APPROVED, ItemStatus.REJECTED):
+    if item.status not in (ItemStatus.APPROVED, ItemStatus.REJECTED, ItemStatus.DROPPED):
         raise Conflict(
-            f"Only an approved or rejected item can be sent back to review (it is {item.status}).",
+            "Only an approved, rejected or dropped item can be sent back to review "
+            f"(it is {item.status}).",
             {"status": item.status},
         )
     current = FinalRecord.objects.filter(item=item, is_current=True).first()
@@ -389,3 +450,173 @@ def _back_to_queue(item: Item, project: Project) -> None:
     )
     tally_move(item=item, before=before["status"])
     events.announce(ItemReopened(project_id=project.pk, item_id=item.pk, status=item.status))
+
+
+# --- review leases: one reviewer holds one item ----------------------------------------------
+
+
+def _lease_end(project: Project) -> Any:
+    return timezone.now() + timedelta(seconds=project.lease_seconds)
+
+
+def _held_by_another(item: Item, reviewer: Any) -> ReviewLease | None:
+    return (
+        ReviewLease.objects.filter(
+            item=item, status=ReviewLeaseStatus.ACTIVE, expires_at__gt=timezone.now()
+        )
+        .exclude(reviewer_id=reviewer.pk)
+        .first()
+    )
+
+
+def _ensure_not_held_by_another(item: Item, reviewer: Any) -> None:
+    lease = _held_by_another(item, reviewer)
+    if lease is not None:
+        until = timezone.localtime(lease.expires_at).strftime("%H:%M")
+        raise Conflict(
+            f"Another reviewer holds this item until {until} (unless they decide or release it "
+            "first); take another one.",
+            {"status": "held", "lease_expires_at": lease.expires_at.isoformat()},
+        )
+
+
+def _expire_stale_leases(*, item: Item | None = None, reviewer: Any = None) -> None:
+    stale = ReviewLease.objects.filter(
+        status=ReviewLeaseStatus.ACTIVE, expires_at__lte=timezone.now()
+    )
+    if item is not None:
+        stale = stale.filter(item=item)
+    if reviewer is not None:
+        stale = stale.filter(reviewer_id=reviewer.pk)
+    stale.update(status=ReviewLeaseStatus.EXPIRED, finished_at=timezone.now())
+
+
+def _take(membership: Any, item: Item) -> ReviewLease:
+    """Lease `item` (its row locked) to the member, ending their other lease in the project."""
+    ReviewLease.objects.filter(
+        project_id=membership.project_id,
+        reviewer_id=membership.user_id,
+        status=ReviewLeaseStatus.ACTIVE,
+    ).exclude(item=item).update(status=ReviewLeaseStatus.RELEASED, finished_at=timezone.now())
+    _expire_stale_leases(item=item)
+    now = timezone.now()
+    lease, _ = ReviewLease.objects.update_or_create(
+        item=item,
+        reviewer_id=membership.user_id,
+        status=ReviewLeaseStatus.ACTIVE,
+        defaults={"expires_at": _lease_end(membership.project)},
+        create_defaults={
+            "project_id": membership.project_id,
+            "claimed_at": now,
+            "expires_at": _lease_end(membership.project),
+        },
+    )
+    return lease
+
+
+def review_claim_next(*, membership: Any) -> ReviewLease | None:
+    """The reviewer's next item to decide, held for them (a review lease) so no other
+    reviewer gets it: their own held item first (resume), then the review queue's order,
+    leaving out items others hold, items they annotated and items they put aside. `SELECT
+    ... FOR UPDATE SKIP LOCKED` on PostgreSQL, like the annotators' queue."""
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                _expire_stale_leases(reviewer=membership.user)
+                own = (
+                    ReviewLease.objects.select_related("item")
+                    .filter(
+                        project_id=membership.project_id,
+                        reviewer_id=membership.user_id,
+                        status=ReviewLeaseStatus.ACTIVE,
+                        item__status=ItemStatus.IN_REVIEW,
+                    )
+                    .first()
+                )
+                if own is not None:
+                    own.expires_at = _lease_end(membership.project)
+                    own.save(update_fields=["expires_at"])
+                    return own
+                item = (
+                    review_claimable(membership=membership)
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .first()
+                )
+                if item is None:
+                    return None
+                return _take(membership, item)
+        except IntegrityError:
+            continue  # another reviewer took it at the same moment: look again
+    raise Conflict("Could not claim an item because of simultaneous claims; try again.")
+
+
+@transaction.atomic
+def review_claim_item(*, membership: Any, item_id: int) -> ReviewLease:
+    """Hold one chosen item in review (opened from the review list); 409 while another
+    reviewer holds it."""
+    item = _locked_item(item_id)
+    if item.project_id != membership.project_id:
+        raise Http404("No such item.")
+    if item.status != ItemStatus.IN_REVIEW:
+        raise _not_in_review(item)
+    if Annotation.objects.filter(item=item, annotator_id=membership.user_id).exists():
+        raise PermissionDenied("You annotated this item, so someone else must adjudicate it.")
+    _ensure_not_held_by_another(item, membership.user)
+    return _take(membership, item)
+
+
+def _own_lease(lease_id: Any, reviewer: Any) -> ReviewLease:
+    lease = (
+        ReviewLease.objects.select_for_update()
+        .select_related("project")
+        .filter(pk=lease_id, reviewer_id=getattr(reviewer, "pk", None))
+        .first()
+    )
+    if lease is None:
+        raise Http404("No such review lease.")
+    return lease
+
+
+@transaction.atomic
+def review_lease_heartbeat(*, lease_id: Any, reviewer: Any) -> ReviewLease:
+    """Keep holding the item while the reviewer reads it; 409 once the lease ended."""
+    lease = _own_lease(lease_id, reviewer)
+    if lease.status != ReviewLeaseStatus.ACTIVE or lease.expires_at <= timezone.now():
+        raise Conflict(
+            "This review lease has ended; claim the item again.", {"status": lease.status}
+        )
+    lease.expires_at = _lease_end(lease.project)
+    lease.save(update_fields=["expires_at"])
+    return lease
+
+
+@transaction.atomic
+def review_lease_release(*, lease_id: Any, reviewer: Any) -> ReviewLease:
+    """Let go of a held item: another reviewer may take it at once."""
+    lease = _own_lease(lease_id, reviewer)
+    if lease.status == ReviewLeaseStatus.ACTIVE:
+        lease.status, lease.finished_at = ReviewLeaseStatus.RELEASED, timezone.now()
+        lease.save(update_fields=["status", "finished_at"])
+    return lease
+
+
+@transaction.atomic
+def review_skip(*, membership: Any, item_id: int) -> None:
+    """Put an item aside: not offered to this reviewer again until they clear their skips
+    (kept on the server, across logins)."""
+    item = Item.objects.filter(pk=item_id, project_id=membership.project_id).first()
+    if item is None:
+        raise Http404("No such item.")
+    ReviewSkip.objects.get_or_create(
+        item=item, reviewer_id=membership.user_id, defaults={"project_id": membership.project_id}
+    )
+    ReviewLease.objects.filter(
+        item=item, reviewer_id=membership.user_id, status=ReviewLeaseStatus.ACTIVE
+    ).update(status=ReviewLeaseStatus.RELEASED, finished_at=timezone.now())
+
+
+def review_skips_clear(*, membership: Any) -> int:
+    deleted, _ = ReviewSkip.objects.filter(
+        project_id=membership.project_id, reviewer_id=membership.user_id
+    ).delete()
+    return deleted

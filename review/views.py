@@ -118,7 +118,7 @@ def _submitted_form(
     was one (as typed, in the page's terms), else the first annotation as the edit panel's
     starting values."""
     if final is None:
-        first = item.annotations.order_by("id").first()
+        first = item.annotations.filter(round=item.round).order_by("id").first()
         final = selectors.as_displayed(item.kind, first.payload, display_order) if first else {}
     return {
         **final,

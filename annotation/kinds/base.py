@@ -5,7 +5,7 @@ instance in `registry`. Every other module looks a kind up (`kind_get(item.kind)
 none asks `if kind == "preference"`. What a kind owns:
 
 * item data: the fields it takes beyond the prompt, their validation, what makes two items the
-  same task (`content_key`), the suggestions a model made (`suggestions`);
+  same task (`content_key`), the labels a model suggested (`suggestions`);
 * annotation payloads: validation, the agreement key (also what gold is scored on), gold
   matching, coverage labels, the annotation that stands for an agreed item;
 * review: whether a reviewer must choose the final text, the fields in dispute, the rows a
@@ -379,6 +379,8 @@ class ItemKind:
     # a preference for KTO.
     gives_reply: ClassVar[bool] = False
     gives_pair: ClassVar[bool] = False
+    # Data fields that hold a model's suggested label for the payload field of the same name.
+    suggested_fields: ClassVar[tuple[str, ...]] = ()
     # CSV upload columns that hold data fields of this kind (beyond the shared ones).
     csv_data_columns: ClassVar[tuple[str, ...]] = ()
 
@@ -400,8 +402,14 @@ class ItemKind:
         return str(data.get(self.coverage_field) or "")
 
     def suggestions(self, data: dict) -> dict[str, Any]:
-        """What a model suggested for the answer (imported with the item), by payload field."""
-        return {}
+        """Labels a model suggested for the answer (imported with the item, in the data field
+        of the same name), by payload field: what the project's `suggestions` setting hides,
+        labels or preselects."""
+        return {name: data[name] for name in self.suggested_fields if data.get(name)}
+
+    def without_suggestions(self, data: dict) -> dict:
+        """The data without the suggested labels (what annotators see while they are hidden)."""
+        return {key: value for key, value in data.items() if key not in self.suggested_fields}
 
     def blind(self, data: dict) -> dict:
         """The data as annotators and reviewers see it: no model names."""
@@ -461,7 +469,8 @@ class ItemKind:
     # -- the workspace
 
     def initial_values(self, data: dict) -> dict[str, Any]:
-        """The workspace form as it opens, before any draft (a model's suggestions)."""
+        """The workspace form as it opens, before any draft (the suggested labels aside: the
+        project's `suggestions` setting decides about those)."""
         return {}
 
     def payload_from_form(

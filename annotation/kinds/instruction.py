@@ -42,6 +42,7 @@ class InstructionKind(ItemKind):
     coverage_plural = "categories"
     gives_reply = True
     csv_data_columns = ("context", "category", "draft")
+    suggested_fields = ("category",)
 
     def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
         for name in ("context", "draft"):
@@ -49,13 +50,6 @@ class InstructionKind(ItemKind):
                 check_text(data[name], f"data.{name}", problems)
         if "category" in data:
             check_choice(data["category"], "data.category", vocabulary.categories, problems)
-
-    def suggestions(self, data: dict) -> dict[str, Any]:
-        return {
-            name: data[key]
-            for name, key in (("response", "draft"), ("category", "category"))
-            if data.get(key)
-        }
 
     def check_payload(
         self, payload: dict, vocabulary: Vocabulary, problems: Problems, *, gold: bool, prefix: str
@@ -84,7 +78,8 @@ class InstructionKind(ItemKind):
         }
 
     def initial_values(self, data: dict) -> dict[str, Any]:
-        return {"response": data.get("draft", ""), "category": data.get("category", "")}
+        """The model's draft is the text to edit (the task itself, not a suggestion)."""
+        return {"response": data.get("draft", "")}
 
     def payload_from_form(
         self, values: dict[str, Any], display_order: str

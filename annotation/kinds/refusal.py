@@ -61,6 +61,7 @@ class RefusalKind(ItemKind):
     gives_reply = True
     gives_pair = True
     csv_data_columns = ("model_response", "harm_category")
+    suggested_fields = ("harm_category",)
 
     def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
         if "model_response" in data:
@@ -69,9 +70,6 @@ class RefusalKind(ItemKind):
             check_choice(
                 data["harm_category"], "data.harm_category", vocabulary.harm_categories, problems
             )
-
-    def suggestions(self, data: dict) -> dict[str, Any]:
-        return {"harm_category": data["harm_category"]} if data.get("harm_category") else {}
 
     def check_payload(
         self, payload: dict, vocabulary: Vocabulary, problems: Problems, *, gold: bool, prefix: str
@@ -128,9 +126,6 @@ class RefusalKind(ItemKind):
             "response": post.get("final_response", "").replace("\r\n", "\n"),
             "harm_category": post.get("final_harm_category", ""),
         }
-
-    def initial_values(self, data: dict) -> dict[str, Any]:
-        return {"harm_category": data.get("harm_category", "")}
 
     def payload_from_form(
         self, values: dict[str, Any], display_order: str

@@ -150,7 +150,9 @@ def test_tallies_follow_imports_completions_reviews_and_reopens(project, lead):
     reviewer = MembershipFactory(project=project, role="reviewer").user
     refusal = Item.objects.get(project=project, external_id="preference-0")
     instruction = Item.objects.get(project=project, kind="instruction")
-    review_decide(item_id=refusal.pk, reviewer=reviewer, decision="reject", note="Too vague.")
+    review_decide(
+        item_id=refusal.pk, reviewer=reviewer, decision="reject", note="Too vague.", then="drop"
+    )
     annotation = instruction.annotations.get()
     review_decide(
         item_id=instruction.pk, reviewer=reviewer, decision="approve", annotation_id=annotation.pk
@@ -161,7 +163,7 @@ def test_tallies_follow_imports_completions_reviews_and_reopens(project, lead):
     assert live == {
         ("preference", "approved", False): 3,
         ("preference", "in_review", False): 1,
-        ("refusal", "rejected", False): 1,
+        ("refusal", "dropped", False): 1,
         ("instruction", "approved", False): 1,
     }
     tally_rebuild(project_id=project.pk)

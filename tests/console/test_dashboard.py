@@ -75,9 +75,11 @@ def test_progress_counts_items_by_kind_and_status_without_gold(project, pair):
     assert progress.gold_items == 1
     assert progress.by_kind["preference"] == {
         "open": 1,
+        "stalled": 0,
         "in_review": 1,
         "approved": 1,
         "rejected": 0,
+        "dropped": 0,
     }
     assert progress.annotations_done == 4
     assert progress.annotations_needed == 6

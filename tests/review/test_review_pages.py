@@ -246,7 +246,8 @@ def test_rejecting_with_a_note(project, reviewer):
     item = disputed_preference(project)
     browser(reviewer).post(decide_url(item), {"action": "reject", "note": "Both off."}, **HTMX)
     item.refresh_from_db()
-    assert item.status == ItemStatus.REJECTED
+    # Back in the queue for fresh annotations by members who have not annotated it.
+    assert (item.status, item.round, item.submitted_count) == (ItemStatus.OPEN, 2, 0)
 
 
 def test_a_decision_someone_made_first_shows_theirs_and_moves_on(project, reviewer):
@@ -283,7 +284,7 @@ def test_a_reopened_item_shows_the_leads_note(project, reviewer, lead):
     from review.services import item_reopen
 
     item = disputed_preference(project)
-    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="No.")
+    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="No.", then="drop")
     item_reopen(item_id=item.pk, actor=lead, note="Rating <b>should</b> favour B.")
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert "Sent back by a lead" in content

@@ -147,9 +147,11 @@ def test_a_rejection_needs_a_note(project, reviewer):
 
 def test_a_rejection_writes_no_final_record(project, reviewer):
     item = disputed_preference(project)
-    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="Both wrong.")
+    review_decide(
+        item_id=item.pk, reviewer=reviewer, decision="reject", note="Both wrong.", then="drop"
+    )
     item.refresh_from_db()
-    assert item.status == ItemStatus.REJECTED and item.review_reason == ""
+    assert item.status == ItemStatus.DROPPED and item.review_reason == ""
     assert not FinalRecord.objects.filter(item=item).exists()
     assert Review.objects.get(item=item).note == "Both wrong."
 
@@ -208,7 +210,9 @@ def test_a_rejection_is_audited(project, reviewer):
         "review": Review.objects.get().pk,
         "note": "Off-topic.",
         "final": None,
-        "status": "rejected",
+        "then": "annotate_again",
+        "status": "open",  # for fresh annotations: the reviewer has not annotated it
+        "round": 2,
     }
 
 
@@ -241,11 +245,11 @@ def test_a_reopened_item_decided_again_has_two_final_records_one_current(project
 
 def test_reopen_is_audited(project, reviewer, lead):
     item = disputed_preference(project)
-    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="Bad.")
+    review_decide(item_id=item.pk, reviewer=reviewer, decision="reject", note="Bad.", then="drop")
     item_reopen(item_id=item.pk, actor=lead, note="Too harsh.")
     event = AuditEvent.objects.get(action="item.reopen")
     assert event.actor == lead
-    assert event.before == {"status": "rejected", "review_reason": "", "final": None}
+    assert event.before == {"status": "dropped", "review_reason": "", "final": None}
     assert event.after == {"status": "in_review", "review_reason": "reopened", "note": "Too harsh."}
 
 

@@ -76,7 +76,9 @@ def test_raising_the_overlap_sends_undecided_items_in_review_back_to_the_queue(
     decided = ItemFactory(project=project)
     annotate(decided, people[0], {"rating": -2})
     annotate(decided, people[1], {"rating": 3})
-    review_decide(item_id=decided.pk, reviewer=lead, decision="reject", note="Both miss the point.")
+    review_decide(
+        item_id=decided.pk, reviewer=lead, decision="reject", note="Both miss.", then="drop"
+    )
     approved = ItemFactory(project=project)
     annotate(approved, people[0], {"rating": 1})
     annotate(approved, people[1], {"rating": 1})
@@ -87,7 +89,7 @@ def test_raising_the_overlap_sends_undecided_items_in_review_back_to_the_queue(
 
     statuses = {i.pk: (i.status, i.agreement, i.review_reason) for i in project.items.all()}
     assert statuses[undecided.pk] == (ItemStatus.OPEN, "", "")
-    assert statuses[decided.pk][0] == ItemStatus.REJECTED
+    assert statuses[decided.pk][0] == ItemStatus.DROPPED
     assert statuses[approved.pk][0] == ItemStatus.APPROVED  # an approval made stands
     assert statuses[open_item.pk][0] == ItemStatus.OPEN
     assert tally_rows(project)[("preference", "open", False)] == 2

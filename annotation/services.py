@@ -9,7 +9,7 @@ from django.db import transaction
 from annotation import kinds
 from annotation.events import ProjectSettingsChanged
 from annotation.models import Membership, Project, Role
-from annotation.queue import assignments_end, items_complete_full
+from annotation.queue import assignments_end, items_complete_full, items_unstall
 from core import events
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -195,6 +195,7 @@ def membership_set(
     membership = Membership.objects.filter(project=project, user=user).first()
     if membership is None:
         membership = Membership.objects.create(project=project, user=user, role=role)
+        items_unstall(project=project)  # the newcomer can take what nobody else could
         audit_record(
             actor=actor,
             action="membership.add",

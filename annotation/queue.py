@@ -351,6 +351,8 @@ def assignment_submit(
     # Gold items are answered, never completed: they stay in every annotator's queue.
     if not item.is_gold and item.submitted_count >= project.annotations_per_item:
         events.announce(ItemCompleted(project_id=project.pk, item_id=item.pk))
+    else:
+        item_stall_if_nobody_left(item=item, project=project)
     return SubmitResult(annotation=annotation, created=True)
 
 

@@ -4,7 +4,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from annotation.models import AnnotatorDay, Item, Membership, Project
-from tests.factories import ItemFactory, UserFactory, activity_rows, annotate, tally_rows
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    activity_rows,
+    annotate,
+    tally_rows,
+)
 
 
 @pytest.mark.django_db
@@ -50,7 +56,7 @@ def test_import_items_reports_errors_and_writes_nothing(tmp_path, project):
 
 
 def test_rebuild_rollups_repairs_rollups_gone_wrong_by_hand(project, capsys):
-    user = UserFactory()
+    user, _other = (MembershipFactory(project=project).user for _ in range(2))
     items = ItemFactory.create_batch(
         3, project=project, data={"prompt": "same", "responses": [{"text": "a"}, {"text": "b"}]}
     )

@@ -121,6 +121,11 @@ class QueueMachine(RuleBasedStateMachine):
             assert submitted + active.filter(expires_at__gt=now).count() <= 2  # exact overlap
             if submitted == 2:
                 assert item.status in (ItemStatus.APPROVED, ItemStatus.IN_REVIEW)
+            elif item.status == ItemStatus.STALLED:
+                # Nobody may take it: no lease on it and every member skipped or annotated it.
+                assert not active.exists()
+                live = Assignment.objects.filter(item=item).exclude(status="expired")
+                assert live.values("annotator").distinct().count() == len(self.members)
             else:
                 assert item.status == ItemStatus.OPEN
 

@@ -47,7 +47,7 @@ def test_of_reviewers_deciding_one_item_at_once_exactly_one_wins(require_postgre
     def decide(index, person):
         if index % 3 == 2:
             return lambda: review_decide(
-                item_id=item.pk, reviewer=person, decision="reject", note="Neither."
+                item_id=item.pk, reviewer=person, decision="reject", note="Neither.", then="drop"
             )
         return lambda: review_decide(
             item_id=item.pk,
@@ -69,7 +69,7 @@ def test_of_reviewers_deciding_one_item_at_once_exactly_one_wins(require_postgre
         assert item.status == ItemStatus.APPROVED
         assert FinalRecord.objects.filter(item=item, is_current=True).count() == 1
     else:
-        assert item.status == ItemStatus.REJECTED
+        assert item.status == ItemStatus.DROPPED
         assert not FinalRecord.objects.filter(item=item).exists()
 
 

@@ -459,6 +459,19 @@ class ItemKind:
         """What the task panel shows beyond the prompt (the template escapes all of it)."""
         return {}
 
+    # -- the OpenAPI description (annotation.kinds.schemas builds the API's bodies on it)
+
+    def data_serializer(self) -> type:
+        """The serializer class that describes its item data (the prompt fields and
+        `data_fields`). It documents and never validates: `check_data` does. A kind module
+        imports Django REST framework only in here, so the kinds load without Django."""
+        raise NotImplementedError
+
+    def payload_serializer(self) -> type:
+        """The serializer class that describes its payload (`payload_fields`); it documents,
+        `check_payload` validates."""
+        raise NotImplementedError
+
     # -- exports (pure: plain data in, text out; RecordError on data that cannot be used)
 
     def reply(self, data: dict, final: dict) -> str:

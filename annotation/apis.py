@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_serializer,
     inline_serializer,
@@ -11,11 +12,29 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import importing, parsing, selectors, services
+from annotation import importing, kinds, parsing, selectors, services
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
-from annotation.models import Item, ItemStatus, Kind, Membership, Project, Role, Split
+from annotation.kinds.schemas import GoldField, ItemDataField, PayloadField, by_kind
+from annotation.models import (
+    AssignmentStatus,
+    Item,
+    ItemStatus,
+    Kind,
+    Membership,
+    Project,
+    Role,
+    Split,
+)
+from core.api_errors import error_responses
 from core.errors import ApplicationError
+from core.serializers import BlankAsNullField
+
+_DISPLAY_ORDER = (
+    'Preference items: "AB" when A was shown on the left, "BA" when swapped; null otherwise.'
+)
+_LEADS = "Leads only."
+_NOT_FOR_ANNOTATORS = "Ignored for annotators."
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -147,11 +166,13 @@ class ItemCursorPagination(CursorPagination):
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):
-    """An item as a lead sees it; blind for reviewers (`context["blind"]`): no model names in
-    `data`, no `metadata`."""
+    """An item in a list, as a lead reads it; blind for reviewers: no model names in `data`,
+    no `metadata`."""
 
-    data = serializers.SerializerMethodField()
-    metadata = serializers.SerializerMethodField()
+    # Blind with `context={"blind": True}`.
+
+    data = ItemDataField()
+    metadata = serializers.JSONField(allow_null=True, help_text="Leads only; null for reviewers.")
 
     class Meta:
         model = Item
@@ -171,43 +192,254 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def get_data(self, item: Item) -> dict:
-        return selectors.blind_data(item) if self.context.get("blind") else item.data
+    def to_representation(self, item: Item) -> dict:
+        body = super().to_representation(item)
+        if self.context.get("blind"):
+            body["data"], body["metadata"] = selectors.blind_data(item), None
+        return body
 
-    def get_metadata(self, item: Item) -> dict | None:
-        return None if self.context.get("blind") else item.metadata
 
-
-@extend_schema_serializer(component_name="OwnItem")
-class OwnItemSerializer(serializers.Serializer):
-    """An item as its annotator sees it: blind, with their own assignment and annotation."""
-
+@extend_schema_serializer(component_name="OwnAssignment")
+class OwnAssignmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    project = serializers.IntegerField()
-    kind = serializers.CharField()
-    data = serializers.JSONField(help_text="The item's data without model names.")
-    assignment = serializers.DictField(allow_null=True)
-    annotation = serializers.DictField(allow_null=True)
+    status = serializers.ChoiceField(AssignmentStatus.choices)
+    display_order = BlankAsNullField(help_text=_DISPLAY_ORDER)
+
+
+@extend_schema_serializer(component_name="OwnAnnotation")
+class OwnAnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    payload = PayloadField()
+    display_order = BlankAsNullField(help_text=_DISPLAY_ORDER)
+    seconds_spent = serializers.FloatField(allow_null=True)
+    guidelines_version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class OwnItemSerializer(serializers.Serializer):
+    """An item as its annotator reads it: blind, and alike whether gold or not (no status,
+    split or external_id), with their own assignment and annotation."""
+
+    id = serializers.IntegerField(source="item.pk")
+    project = serializers.IntegerField(source="item.project_id")
+    kind = serializers.ChoiceField(Kind.choices, source="item.kind")
+    data = ItemDataField(help_text="Without model names.")
+    assignment = OwnAssignmentSerializer(allow_null=True)
+    annotation = OwnAnnotationSerializer(allow_null=True)
+
+
+@extend_schema_serializer(component_name="ItemDetailAnnotation")
+class AnnotationOnItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="annotation.pk")
+    label = serializers.CharField(help_text='"Annotation 1", "Annotation 2", ... by id.')
+    annotator = serializers.CharField(allow_null=True, help_text="Leads only; null for others.")
+    mine = serializers.BooleanField(help_text="Whether the caller wrote it.")
+    payload = PayloadField(source="annotation.payload")
+    display_order = BlankAsNullField(source="annotation.display_order", help_text=_DISPLAY_ORDER)
+    seconds_spent = serializers.FloatField(source="annotation.seconds_spent", allow_null=True)
+    guidelines_version = serializers.IntegerField(source="annotation.guidelines_version")
+    created_at = serializers.DateTimeField(source="annotation.created_at")
+    gold_correct = serializers.BooleanField(
+        source="annotation.gold_correct",
+        allow_null=True,
+        required=False,
+        help_text="Leads only: on a gold item, whether the answer matched the gold one.",
+    )
+
+    def get_fields(self):
+        return _leads_only(self, super().get_fields(), ("gold_correct",))
+
+
+@extend_schema_serializer(component_name="ItemDetailReview")
+class ReviewOnItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reviewer = serializers.CharField(source="reviewer.username")
+    decision = serializers.CharField()
+    annotation = serializers.IntegerField(
+        source="annotation_id", allow_null=True, help_text="The annotation approved as is."
+    )
+    final = PayloadField(allow_null=True, help_text="The final the reviewer wrote.")
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="ItemDetailFinalRecord")
+class FinalRecordOnItemSerializer(serializers.Serializer):
+    payload = PayloadField()
+    provenance = serializers.CharField(
+        help_text="`unanimous`, `adjudicated` or `edited` (a final a reviewer wrote)."
+    )
+    approved_by = serializers.CharField(source="approved_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+def _leads_only(serializer: serializers.Serializer, fields: dict, names: tuple) -> dict:
+    """Fields only leads read: left out when the context says the reader is not one (the
+    schema, built without that context, shows them as optional)."""
+    if serializer.context.get("privileged") is False:
+        for name in names:
+            fields.pop(name)
+    return fields
+
+
+class ItemDetailSerializer(serializers.Serializer):
+    """An item as a lead or reviewer reads it, with its annotations, reviews and final
+    records: everything for leads; blind for reviewers (no model names, no metadata, no
+    annotator names, no gold answers)."""
+
+    # Rendered with `context={"privileged": detail.privileged}`: leads-only fields are left
+    # out for others.
+
+    id = serializers.IntegerField(source="item.pk")
+    project = serializers.IntegerField(source="item.project_id")
+    external_id = serializers.CharField(source="item.external_id")
+    kind = serializers.ChoiceField(Kind.choices, source="item.kind")
+    data = ItemDataField()
+    metadata = serializers.JSONField(allow_null=True, help_text="Leads only; null for others.")
+    priority = serializers.FloatField(source="item.priority")
+    split = serializers.ChoiceField(Split.choices, source="item.split")
+    status = serializers.ChoiceField(ItemStatus.choices, source="item.status")
+    agreement = BlankAsNullField(source="item.agreement", help_text="`agreed` or `disputed`.")
+    review_reason = BlankAsNullField(
+        source="item.review_reason",
+        help_text="Why it is in review: `disputed`, `sampled`, `text` or `reopened`.",
+    )
+    created_at = serializers.DateTimeField(source="item.created_at")
+    updated_at = serializers.DateTimeField(source="item.updated_at")
+    annotations = AnnotationOnItemSerializer(many=True)
+    reviews = ReviewOnItemSerializer(many=True)
+    final_record = FinalRecordOnItemSerializer(
+        allow_null=True, help_text="The current one: what exports use."
+    )
+    final_history = FinalRecordOnItemSerializer(many=True, help_text="Earlier final records.")
+    is_gold = serializers.BooleanField(source="item.is_gold", required=False, help_text=_LEADS)
+    gold = GoldField(source="item.gold", allow_null=True, required=False, help_text=_LEADS)
+
+    def get_fields(self):
+        return _leads_only(self, super().get_fields(), ("is_gold", "gold"))
+
+
+@extend_schema_serializer(component_name="ItemDuplicate")
+class DuplicateSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the body.")
+    external_id = serializers.CharField()
+    duplicate_of = serializers.CharField(help_text="The external_id of the item it repeats.")
+    duplicate_index = serializers.IntegerField(
+        allow_null=True, help_text="That item's position in the body; null: an item stored before."
+    )
+
+
+class ImportItemSerializer(serializers.Serializer):
+    """One item to import. Validation is the kind's: every problem of every item is listed,
+    and nothing is written."""
+
+    external_id = serializers.CharField(
+        max_length=kinds.MAX_EXTERNAL_ID,
+        help_text="Names the item in the project (a number is read as its text): pushing the "
+        "same id again leaves the item as it is, or updates it while it has no annotation and "
+        "no active lease (metadata and priority may always change).",
+    )
+    kind = serializers.ChoiceField(Kind.choices, help_text="One of the project's `kinds`.")
+    data = ItemDataField()
+    metadata = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="Free-form JSON, at most 64 KB; leads read it, annotators and reviewers do not.",
+    )
+    priority = serializers.FloatField(
+        required=False, allow_null=True, help_text="Higher is served first (default 0)."
+    )
+    split = serializers.ChoiceField(
+        Split.choices,
+        required=False,
+        allow_null=True,
+        help_text="Default: drawn from the project's `eval_fraction` by a stable hash of the "
+        "external_id.",
+    )
+    gold = GoldField(
+        required=False,
+        allow_null=True,
+        help_text="A known answer: makes it a gold item, served to annotators to score them "
+        "and never exported.",
+    )
+
+
+@extend_schema_serializer(component_name="ImportItems")
+class ImportItemsSerializer(serializers.Serializer):
+    items = by_kind(ImportItemSerializer, "ImportItem", many=True)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Pushed again as they are.")
+    duplicates = DuplicateSerializer(
+        many=True,
+        help_text="Items with the same content (kind, system prompt, prompt or conversation, "
+        "and a preference's two responses) as another: reported, not dropped.",
+    )
+
+
+_IMPORT_BODY = {
+    "application/json": PolymorphicProxySerializer(
+        component_name="ImportBody",
+        serializers=[by_kind(ImportItemSerializer, "ImportItem", many=True), ImportItemsSerializer],
+        resource_type_field_name=None,
+        many=False,
+    ),
+    "application/x-ndjson": {
+        "type": "string",
+        "description": "One item (an `ImportItem`) per line; blank lines are skipped. Also as "
+        "application/jsonl or application/x-jsonlines.",
+    },
+    "text/csv": {
+        "type": "string",
+        "description": "A header row, then one item per row; an empty cell is an absent value. "
+        f"Columns: {', '.join(parsing.CSV_COLUMNS)}. `messages`, `metadata` and `gold` "
+        "hold JSON. Also as application/csv.",
+    },
+}
+
+_ITEM_FILTERS = [
+    OpenApiParameter("kind", str, enum=Kind.values),
+    OpenApiParameter("status", str, enum=ItemStatus.values, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter("split", str, enum=Split.values, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter("external_id", str, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter(
+        "category", str, description=f"given at import or final. {_NOT_FOR_ANNOTATORS}"
+    ),
+    OpenApiParameter(
+        "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
+    ),
+    OpenApiParameter("gold", str, enum=["yes", "no"], description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter(
+        "duplicates", bool, description=f"items sharing their content. {_NOT_FOR_ANNOTATORS}"
+    ),
+    OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
+]
 
 
 class ItemsApi(APIView):
-    """`GET`: the project's items, filtered and cursor-paginated. `POST`: bulk import."""
+    """`GET`: the project's items, filtered and cursor-paginated: leads and reviewers read
+    `Item`s (reviewers blind, without gold items), annotators `OwnItem`s (the items they were
+    assigned). `POST`: bulk import (leads)."""
+
+    pagination_class = ItemCursorPagination
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("kind", str, enum=Kind.values),
-            OpenApiParameter("status", str, enum=ItemStatus.values),
-            OpenApiParameter("split", str, enum=Split.values),
-            OpenApiParameter("external_id", str),
-            OpenApiParameter("category", str, description="given at import or final"),
-            OpenApiParameter("agreement", str, enum=["agreed", "disputed", "none"]),
-            OpenApiParameter("gold", str, enum=["yes", "no"]),
-            OpenApiParameter("duplicates", bool, description="items sharing their content"),
-            OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", int),
-        ],
-        responses={200: ItemOutputSerializer(many=True)},
+        parameters=_ITEM_FILTERS,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ListedItem",
+                serializers=[
+                    by_kind(ItemOutputSerializer, "Item"),
+                    by_kind(OwnItemSerializer, "OwnItem"),
+                ],
+                resource_type_field_name=None,
+                many=True,
+            ),
+            **error_responses(400, 404),
+        },
     )
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id)
@@ -224,33 +456,19 @@ class ItemsApi(APIView):
                     ]
                 },
             )
-        paginator = ItemCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         if own:
-            body = selectors.own_items_body(items=page, membership=membership)
-            return paginator.get_paginated_response(OwnItemSerializer(body, many=True).data)
+            own_items = selectors.own_items(items=page, membership=membership)
+            return paginator.get_paginated_response(OwnItemSerializer(own_items, many=True).data)
         serializer = ItemOutputSerializer(
             page, many=True, context={"blind": not selectors.can_see_identities(membership)}
         )
         return paginator.get_paginated_response(serializer.data)
 
     @extend_schema(
-        request={
-            "application/json": {"type": "array", "items": {"type": "object"}},
-            "application/x-ndjson": {"type": "string"},
-            "text/csv": {"type": "string"},
-        },
-        responses={
-            201: inline_serializer(
-                "ImportResult",
-                {
-                    "created": serializers.IntegerField(),
-                    "updated": serializers.IntegerField(),
-                    "unchanged": serializers.IntegerField(),
-                    "duplicates": serializers.ListField(child=serializers.DictField()),
-                },
-            )
-        },
+        request=_IMPORT_BODY,
+        responses={201: ImportResultSerializer, **error_responses(400, 403, 404, 409, 413)},
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -259,14 +477,30 @@ class ItemsApi(APIView):
             parsing.check_size(int(declared))
         rows = parsing.rows_from_body(request.body, request.content_type or "")
         result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
-        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
 class ItemDetailApi(APIView):
     @extend_schema(
-        responses={200: inline_serializer("ItemDetail", {"id": serializers.IntegerField()})}
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ItemDetailResponse",
+                serializers=[
+                    by_kind(ItemDetailSerializer, "ItemDetail"),
+                    by_kind(OwnItemSerializer, "OwnItem"),
+                ],
+                resource_type_field_name=None,
+            ),
+            **error_responses(404),
+        },
+        description="An item as the caller may read it: an `ItemDetail` for leads and "
+        "reviewers, an `OwnItem` for annotators (only items they were assigned).",
     )
     def get(self, request, item_id: int):
         item, membership = item_get_for_member(user=request.user, item_id=item_id)
         selectors.item_visible(item=item, membership=membership)
-        return Response(selectors.item_detail(item=item, membership=membership))
+        detail = selectors.item_detail(item=item, membership=membership)
+        if isinstance(detail, selectors.OwnItem):
+            return Response(OwnItemSerializer(detail).data)
+        context = {"privileged": detail.privileged}
+        return Response(ItemDetailSerializer(detail, context=context).data)

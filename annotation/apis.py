@@ -88,19 +88,24 @@ class ProjectListCreateApi(APIView):
         roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
         return Response(ProjectOutputSerializer(projects, many=True, context={"roles": roles}).data)
 
-    @extend_schema(request=_SETTINGS_BODY, responses={201: ProjectOutputSerializer})
+    @extend_schema(
+        request=_SETTINGS_BODY, responses={201: ProjectOutputSerializer, **error_responses(400)}
+    )
     def post(self, request):
         project = services.project_create(actor=request.user, values=request.data)
         return Response(_project_body(project, Role.LEAD), status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses={200: ProjectOutputSerializer})
+    @extend_schema(responses={200: ProjectOutputSerializer, **error_responses(404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id)
         return Response(_project_body(membership.project, membership.role))
 
-    @extend_schema(request=_SETTINGS_BODY, responses={200: ProjectOutputSerializer})
+    @extend_schema(
+        request=_SETTINGS_BODY,
+        responses={200: ProjectOutputSerializer, **error_responses(400, 403, 404)},
+    )
     def patch(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         project = services.project_update(
@@ -121,14 +126,21 @@ class MemberApi(APIView):
         username = serializers.CharField(source="user.username")
         role = serializers.CharField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: OutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         members = membership.project.memberships.select_related("user").order_by("user__username")
         return Response(self.OutputSerializer(members, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OutputSerializer,
+            **error_responses(400, 403, 404, 409),
+        },
+        description="Add a member (201) or change a member's role (200). 409: the project "
+        "would be left without a lead.",
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -144,7 +156,11 @@ class MemberApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None, **error_responses(400, 403, 404, 409)},
+        description="Remove a member; their active leases end at once. 409: the project would "
+        "be left without a lead.",
+    )
     def delete(self, request, project_id: int, user_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         member = (

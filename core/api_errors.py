@@ -86,6 +86,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or not in a project the caller is a member of.",
     409: "The object's state does not allow this now.",
     413: "The body is over the import limits (10,000 items, 50 MB).",
+    429: "Too many attempts: wait a minute.",
 }
 
 

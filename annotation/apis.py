@@ -1,18 +1,20 @@
 """REST API of projects, members and items: thin views over the services and selectors."""
 
+from typing import Any
+
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import importing, kinds, parsing, selectors, services
+from annotation import importing, kinds, parsing, project_settings, selectors, services
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
 from annotation.kinds.schemas import GoldField, ItemDataField, PayloadField, by_kind
@@ -26,6 +28,7 @@ from annotation.models import (
     Role,
     Split,
 )
+from annotation.project_settings import Type as SettingType
 from core.api_errors import error_responses
 from core.errors import ApplicationError
 from core.serializers import BlankAsNullField
@@ -37,7 +40,57 @@ _LEADS = "Leads only."
 _NOT_FOR_ANNOTATORS = "Ignored for annotators."
 
 
-class ProjectOutputSerializer(serializers.ModelSerializer):
+def _setting_field(setting: project_settings.Setting, *, output: bool = False) -> serializers.Field:
+    """A project setting as a field of an API body: its type, range, default and help text
+    from annotation.project_settings."""
+    kwargs: dict[str, Any] = {"help_text": setting.help}
+    if not output:
+        if setting.required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = setting.initial
+    labels = {"min_length": 1, "max_length": kinds.MAX_LIST_SETTING}
+    match setting.type:
+        case SettingType.NAME:
+            return serializers.CharField(max_length=project_settings.MAX_NAME, **kwargs)
+        case SettingType.KINDS:
+            child = serializers.ChoiceField(Kind.choices)
+            return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.INTEGER:
+            return serializers.IntegerField(
+                min_value=setting.minimum, max_value=setting.maximum, **kwargs
+            )
+        case SettingType.FRACTION:
+            return serializers.FloatField(
+                min_value=setting.minimum, max_value=setting.maximum, **kwargs
+            )
+        case SettingType.LABELS:
+            child = serializers.CharField(max_length=project_settings.MAX_LABEL)
+            return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.TEXT:
+            return serializers.CharField(
+                allow_blank=True,
+                trim_whitespace=False,
+                max_length=project_settings.MAX_GUIDELINES,
+                **kwargs,
+            )
+        case SettingType.BOOLEAN:
+            return serializers.BooleanField(**kwargs)
+    raise ValueError(f"no API field for a {setting.type} setting")
+
+
+def _settings_fields(*, output: bool) -> dict[str, serializers.Field]:
+    return {s.name: _setting_field(s, output=output) for s in project_settings.SETTINGS}
+
+
+_ProjectSettingsOutput = type(
+    "_ProjectSettingsOutput", (serializers.Serializer,), _settings_fields(output=True)
+)
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer, _ProjectSettingsOutput):
+    """A project: its settings, and the caller's role in it."""
+
     role = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,7 +98,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "role",
-            *services.SETTINGS,
+            *project_settings.NAMES,
             "guidelines_version",
             "created_at",
             "updated_at",
@@ -55,25 +108,24 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         return self.context.get("roles", {}).get(project.pk)
 
 
-_SETTINGS_BODY = inline_serializer(
-    "ProjectSettings",
-    {
-        "name": serializers.CharField(),
-        "kinds": serializers.ListField(child=serializers.ChoiceField(Kind.values), required=False),
-        "annotations_per_item": serializers.IntegerField(required=False, min_value=1, max_value=10),
-        "review_sample_rate": serializers.FloatField(required=False),
-        "gold_rate": serializers.FloatField(required=False),
-        "lease_seconds": serializers.IntegerField(required=False),
-        "eval_fraction": serializers.FloatField(required=False),
-        "categories": serializers.ListField(child=serializers.CharField(), required=False),
-        "criteria": serializers.ListField(child=serializers.CharField(), required=False),
-        "harm_categories": serializers.ListField(child=serializers.CharField(), required=False),
-        "guidelines": serializers.CharField(required=False),
-        "system_prompt": serializers.CharField(required=False),
-        "auto_approve_text": serializers.BooleanField(required=False),
-        "agreement_every": serializers.IntegerField(required=False),
-        "gold_threshold": serializers.FloatField(required=False),
-    },
+class _ProjectSettingsInput(serializers.Serializer):
+    def run_validation(self, data: Any = empty) -> dict[str, Any]:
+        # The settings' own checks, with the messages the console shows too; PATCH
+        # (`partial`) leaves out what does not change.
+        return services.project_settings_clean(data, creating=not self.partial)
+
+
+ProjectSettingsSerializer = extend_schema_serializer(component_name="ProjectSettings")(
+    type(
+        "ProjectSettingsSerializer",
+        (_ProjectSettingsInput,),
+        {
+            "__doc__": "A project's settings; a new project takes the default of every one "
+            "left out, a change (PATCH) only those given. Every problem is listed in "
+            "`errors`, and nothing is changed.",
+            **_settings_fields(output=False),
+        },
+    )
 )
 
 
@@ -89,10 +141,13 @@ class ProjectListCreateApi(APIView):
         return Response(ProjectOutputSerializer(projects, many=True, context={"roles": roles}).data)
 
     @extend_schema(
-        request=_SETTINGS_BODY, responses={201: ProjectOutputSerializer, **error_responses(400)}
+        request=ProjectSettingsSerializer,
+        responses={201: ProjectOutputSerializer, **error_responses(400)},
     )
     def post(self, request):
-        project = services.project_create(actor=request.user, values=request.data)
+        data = ProjectSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(actor=request.user, values=data.validated_data)
         return Response(_project_body(project, Role.LEAD), status=status.HTTP_201_CREATED)
 
 
@@ -103,13 +158,15 @@ class ProjectDetailApi(APIView):
         return Response(_project_body(membership.project, membership.role))
 
     @extend_schema(
-        request=_SETTINGS_BODY,
+        request=ProjectSettingsSerializer,
         responses={200: ProjectOutputSerializer, **error_responses(400, 403, 404)},
     )
     def patch(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        data = ProjectSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
         project = services.project_update(
-            project=membership.project, actor=request.user, changes=request.data
+            project=membership.project, actor=request.user, changes=data.validated_data
         )
         return Response(_project_body(project, membership.role))
 

@@ -67,7 +67,7 @@ class ProjectExportsApi(APIView):
         format = serializers.ChoiceField(choices=list(FORMATS))
         split = serializers.ChoiceField(choices=ExportSplit.values, default=ExportSplit.TRAIN)
         kinds = serializers.ListField(
-            child=serializers.ChoiceField(choices=Kind.values), required=False, allow_null=True
+            child=serializers.ChoiceField(choices=Kind.choices), required=False, allow_null=True
         )
         categories = serializers.ListField(
             child=serializers.CharField(max_length=200), required=False, allow_null=True

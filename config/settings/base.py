@@ -184,6 +184,7 @@ SPECTACULAR_SETTINGS = {
     ],
     # Choice sets that share a field name get names of their own (not "Status03cEnum").
     "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "annotation.models.Kind",
         "ItemStatusEnum": "annotation.models.ItemStatus",
         "AssignmentStatusEnum": "annotation.models.AssignmentStatus",
         "JobStatusEnum": "core.models.JobStatus",

@@ -132,10 +132,12 @@ class ExportDownloadApi(APIView):
         ],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (200, "application/json"): OpenApiTypes.OBJECT,
             **error_responses(400, 404, 409, conflict=StatusConflictSerializer),
         },
-        description="The file (as its format's content type) or its manifest (JSON); 409 "
-        "until the export is done.",
+        description="The file, as its format's content type (JSONL, CSV, Parquet), or with "
+        "`part=manifest` its manifest (JSON: counts, versions, sha256, warnings); 409 until the "
+        "export is done.",
     )
     def get(self, request, export_id: int):
         job = selectors.export_get_for_lead(user=request.user, export_id=export_id)

@@ -13,7 +13,9 @@ none asks `if kind == "preference"`. What a kind owns:
 * display: the mapping between A/B terms and what a page shows (one scale, both ways), the
   workspace's form and task panel, labels, the templates of its form fields;
 * exports: the SFT reply, the preference pair (or why there is none), the manifest category;
-* agreement: the fields a report measures (`agreement_fields`), declared as data.
+* agreement: the fields a report measures (`agreement_fields`), declared as data;
+* the API's description of its data and payload (`data_serializer`, `payload_serializer`),
+  which annotation.kinds.schemas turns into the OpenAPI schema's bodies by kind.
 
 Validators collect every problem as `{"field", "message"}` instead of stopping at the first, so
 a bulk import reports all of them at once.

@@ -31,7 +31,7 @@ from annotation.models import (
 from annotation.project_settings import Type as SettingType
 from core.api_errors import error_responses
 from core.errors import ApplicationError
-from core.serializers import BlankAsNullField
+from core.serializers import BlankAsNullField, JSONObjectField
 
 _DISPLAY_ORDER = (
     'Preference items: "AB" when A was shown on the left, "BA" when swapped; null otherwise.'
@@ -245,7 +245,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
     # Blind with `context={"blind": True}`.
 
     data = ItemDataField()
-    metadata = serializers.JSONField(allow_null=True, help_text="Leads only; null for reviewers.")
+    metadata = JSONObjectField(allow_null=True, help_text="Leads only; null for reviewers.")
 
     class Meta:
         model = Item
@@ -368,7 +368,7 @@ class ItemDetailSerializer(serializers.Serializer):
     external_id = serializers.CharField(source="item.external_id")
     kind = serializers.ChoiceField(Kind.choices, source="item.kind")
     data = ItemDataField()
-    metadata = serializers.JSONField(allow_null=True, help_text="Leads only; null for others.")
+    metadata = JSONObjectField(allow_null=True, help_text="Leads only; null for others.")
     priority = serializers.FloatField(source="item.priority")
     split = serializers.ChoiceField(Split.choices, source="item.split")
     status = serializers.ChoiceField(ItemStatus.choices, source="item.status")

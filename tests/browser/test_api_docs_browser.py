@@ -24,12 +24,19 @@ def _foreign_requests(page, live_server) -> list[str]:
     return foreign
 
 
+def _errors(page) -> list[str]:
+    """Uncaught errors and console errors, but the browser's notes of what the page's policy
+    refused (the Redocly logo)."""
+    return [e for e in page.errors if "Content Security Policy" not in e]
+
+
 def test_swagger_ui_renders_from_the_project_alone(page, live_server):
     foreign = _foreign_requests(page, live_server)
     page.goto("/api/docs/")
     page.locator(".swagger-ui .info .title", has_text="Rubric API").wait_for()
     page.locator(".opblock-tag-section").first.wait_for()
     assert foreign == []
+    assert _errors(page) == []
 
 
 def test_redoc_renders_from_the_project_alone(page, live_server):
@@ -43,3 +50,4 @@ def test_redoc_renders_from_the_project_alone(page, live_server):
     page.wait_for_timeout(300)
     assert foreign == []
     assert page.locator("img[src^='https://']").count() == 0
+    assert _errors(page) == []

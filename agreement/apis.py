@@ -1,38 +1,26 @@
 """REST API of agreement reports: a lead requests one, leads and reviewers read the latest."""
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agreement.models import AgreementReport
-from agreement.selectors import (
-    agreement_report_latest,
-    agreement_report_pending,
-    agreement_report_people,
-)
+from agreement.selectors import agreement_report_read
 from agreement.services import agreement_report_request
 from annotation.access import membership_get
 from annotation.models import Role
-
-
-def job_body(report: AgreementReport) -> dict[str, Any]:
-    return {
-        "id": report.pk,
-        "status": report.status,
-        "error": report.error or None,
-        "created_at": report.created_at,
-        "computed_at": report.computed_at,
-    }
+from core.api_errors import error_responses
+from core.models import JobStatus
+from core.serializers import BlankAsNullField
 
 
 @extend_schema_serializer(component_name="AgreementJob")
 class AgreementJobSerializer(serializers.Serializer):
+    """An agreement report as a job: queued, running, done or failed."""
+
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(["queued", "running", "done", "failed"])
-    error = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(JobStatus.choices)
+    error = BlankAsNullField(help_text="Why it failed.")
     created_at = serializers.DateTimeField()
     computed_at = serializers.DateTimeField(allow_null=True)
 
@@ -40,8 +28,10 @@ class AgreementJobSerializer(serializers.Serializer):
 class AgreementApi(APIView):
     @extend_schema_serializer(component_name="AgreementReport")
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField(allow_null=True, help_text="null: no report finished yet")
-        computed_at = serializers.DateTimeField(allow_null=True)
+        id = serializers.IntegerField(
+            source="report.pk", allow_null=True, help_text="null: no report finished yet"
+        )
+        computed_at = serializers.DateTimeField(source="report.computed_at", allow_null=True)
         annotation_count = serializers.IntegerField(help_text="non-gold annotations read")
         fields = serializers.DictField(
             child=serializers.DictField(),
@@ -61,27 +51,18 @@ class AgreementApi(APIView):
             allow_null=True, help_text="a newer report that is queued, running or failed"
         )
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(request=None, responses={200: OutputSerializer, **error_responses(403, 404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        latest = agreement_report_latest(project=membership.project)
-        pending = agreement_report_pending(project=membership.project, after=latest)
-        annotators, kappa = agreement_report_people(report=latest, membership=membership)
-        body = {
-            "id": latest.pk if latest else None,
-            "computed_at": latest.computed_at if latest else None,
-            "annotation_count": latest.annotation_count if latest else 0,
-            "fields": latest.fields if latest else {},
-            "annotators": annotators,
-            "kappa": kappa,
-            "pending": job_body(pending) if pending else None,
-        }
-        return Response(self.OutputSerializer(body).data)
+        return Response(self.OutputSerializer(agreement_report_read(membership=membership)).data)
 
-    @extend_schema(request=None, responses={202: AgreementJobSerializer})
+    @extend_schema(
+        request=None,
+        responses={202: AgreementJobSerializer, **error_responses(403, 404)},
+        description="Queue a report (leads); while one is queued or running, that one is "
+        "returned instead of a second.",
+    )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         report = agreement_report_request(project=membership.project, actor=request.user)
-        return Response(
-            AgreementJobSerializer(job_body(report)).data, status=status.HTTP_202_ACCEPTED
-        )
+        return Response(AgreementJobSerializer(report).data, status=status.HTTP_202_ACCEPTED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -81,3 +82,34 @@ def agreement_report_active(*, project: Project) -> AgreementReport | None:
         .first()
     )
     return report if agreement_report_is_active(report) else None
+
+
+@dataclass
+class AgreementReading:
+    """What a member reads of the project's agreement: the newest finished report (None
+    before the first), its per-annotator rows and kappa pairs as the member may see them, and
+    a newer report that is queued, running or failed."""
+
+    report: AgreementReport | None
+    annotators: list[dict[str, Any]]
+    kappa: dict[str, list[dict[str, Any]]]
+    pending: AgreementReport | None
+
+    @property
+    def annotation_count(self) -> int:
+        return self.report.annotation_count if self.report else 0
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.report.fields if self.report else {}
+
+
+def agreement_report_read(*, membership: Membership) -> AgreementReading:
+    latest = agreement_report_latest(project=membership.project)
+    annotators, kappa = agreement_report_people(report=latest, membership=membership)
+    return AgreementReading(
+        report=latest,
+        annotators=annotators,
+        kappa=kappa,
+        pending=agreement_report_pending(project=membership.project, after=latest),
+    )

@@ -1,24 +1,98 @@
 """REST API of projects, members and items: thin views over the services and selectors."""
 
+from typing import Any
+
 from drf_spectacular.utils import (
     OpenApiParameter,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import importing, parsing, selectors, services
+from annotation import importing, kinds, parsing, project_settings, selectors, services
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
-from annotation.models import Item, ItemStatus, Kind, Membership, Project, Role, Split
+from annotation.kinds.schemas import GoldField, ItemDataField, PayloadField, by_kind
+from annotation.models import (
+    AssignmentStatus,
+    Item,
+    ItemStatus,
+    Kind,
+    Membership,
+    Project,
+    Role,
+    Split,
+)
+from annotation.project_settings import Type as SettingType
+from core.api_errors import error_responses
 from core.errors import ApplicationError
+from core.serializers import BlankAsNullField, JSONObjectField
+
+_DISPLAY_ORDER = (
+    'Preference items: "AB" when A was shown on the left, "BA" when swapped; null otherwise.'
+)
+_LEADS = "Leads only."
+_NOT_FOR_ANNOTATORS = "Ignored for annotators."
 
 
-class ProjectOutputSerializer(serializers.ModelSerializer):
+def _setting_field(setting: project_settings.Setting, *, output: bool = False) -> serializers.Field:
+    """A project setting as a field of an API body: its type, range, default and help text
+    from annotation.project_settings."""
+    kwargs: dict[str, Any] = {"help_text": setting.help}
+    if not output:
+        if setting.required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = setting.initial
+    labels = {"min_length": 1, "max_length": kinds.MAX_LIST_SETTING}
+    match setting.type:
+        case SettingType.NAME:
+            return serializers.CharField(max_length=project_settings.MAX_NAME, **kwargs)
+        case SettingType.KINDS:
+            child = serializers.ChoiceField(Kind.choices)
+            return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.INTEGER:
+            return serializers.IntegerField(
+                min_value=setting.minimum, max_value=setting.maximum, **kwargs
+            )
+        case SettingType.FRACTION:
+            return serializers.FloatField(
+                min_value=setting.minimum, max_value=setting.maximum, **kwargs
+            )
+        case SettingType.LABELS:
+            child = serializers.CharField(max_length=project_settings.MAX_LABEL)
+            return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.TEXT:
+            return serializers.CharField(
+                allow_blank=True,
+                trim_whitespace=False,
+                max_length=project_settings.MAX_GUIDELINES,
+                **kwargs,
+            )
+        case SettingType.BOOLEAN:
+            return serializers.BooleanField(**kwargs)
+        case SettingType.CHOICE:
+            return serializers.ChoiceField(setting.choices, **kwargs)
+    raise ValueError(f"no API field for a {setting.type} setting")
+
+
+def _settings_fields(*, output: bool) -> dict[str, serializers.Field]:
+    return {s.name: _setting_field(s, output=output) for s in project_settings.SETTINGS}
+
+
+_ProjectSettingsOutput = type(
+    "_ProjectSettingsOutput", (serializers.Serializer,), _settings_fields(output=True)
+)
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer, _ProjectSettingsOutput):
+    """A project: its settings, and the caller's role in it."""
+
     role = serializers.SerializerMethodField()
 
     class Meta:
@@ -26,7 +100,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "role",
-            *services.SETTINGS,
+            *project_settings.NAMES,
             "guidelines_version",
             "created_at",
             "updated_at",
@@ -36,25 +110,24 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         return self.context.get("roles", {}).get(project.pk)
 
 
-_SETTINGS_BODY = inline_serializer(
-    "ProjectSettings",
-    {
-        "name": serializers.CharField(),
-        "kinds": serializers.ListField(child=serializers.ChoiceField(Kind.values), required=False),
-        "annotations_per_item": serializers.IntegerField(required=False, min_value=1, max_value=10),
-        "review_sample_rate": serializers.FloatField(required=False),
-        "gold_rate": serializers.FloatField(required=False),
-        "lease_seconds": serializers.IntegerField(required=False),
-        "eval_fraction": serializers.FloatField(required=False),
-        "categories": serializers.ListField(child=serializers.CharField(), required=False),
-        "criteria": serializers.ListField(child=serializers.CharField(), required=False),
-        "harm_categories": serializers.ListField(child=serializers.CharField(), required=False),
-        "guidelines": serializers.CharField(required=False),
-        "system_prompt": serializers.CharField(required=False),
-        "auto_approve_text": serializers.BooleanField(required=False),
-        "agreement_every": serializers.IntegerField(required=False),
-        "gold_threshold": serializers.FloatField(required=False),
-    },
+class _ProjectSettingsInput(serializers.Serializer):
+    def run_validation(self, data: Any = empty) -> dict[str, Any]:
+        # The settings' own checks, with the messages the console shows too; PATCH
+        # (`partial`) leaves out what does not change.
+        return services.project_settings_clean(data, creating=not self.partial)
+
+
+ProjectSettingsSerializer = extend_schema_serializer(component_name="ProjectSettings")(
+    type(
+        "ProjectSettingsSerializer",
+        (_ProjectSettingsInput,),
+        {
+            "__doc__": "A project's settings; a new project takes the default of every one "
+            "left out, a change (PATCH) only those given. Every problem is listed in "
+            "`errors`, and nothing is changed.",
+            **_settings_fields(output=False),
+        },
+    )
 )
 
 
@@ -69,23 +142,33 @@ class ProjectListCreateApi(APIView):
         roles = dict(Membership.objects.filter(user=request.user).values_list("project_id", "role"))
         return Response(ProjectOutputSerializer(projects, many=True, context={"roles": roles}).data)
 
-    @extend_schema(request=_SETTINGS_BODY, responses={201: ProjectOutputSerializer})
+    @extend_schema(
+        request=ProjectSettingsSerializer,
+        responses={201: ProjectOutputSerializer, **error_responses(400)},
+    )
     def post(self, request):
-        project = services.project_create(actor=request.user, values=request.data)
+        data = ProjectSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = services.project_create(actor=request.user, values=data.validated_data)
         return Response(_project_body(project, Role.LEAD), status=status.HTTP_201_CREATED)
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses={200: ProjectOutputSerializer})
+    @extend_schema(responses={200: ProjectOutputSerializer, **error_responses(404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id)
         return Response(_project_body(membership.project, membership.role))
 
-    @extend_schema(request=_SETTINGS_BODY, responses={200: ProjectOutputSerializer})
+    @extend_schema(
+        request=ProjectSettingsSerializer,
+        responses={200: ProjectOutputSerializer, **error_responses(400, 403, 404)},
+    )
     def patch(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        data = ProjectSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
         project = services.project_update(
-            project=membership.project, actor=request.user, changes=request.data
+            project=membership.project, actor=request.user, changes=data.validated_data
         )
         return Response(_project_body(project, membership.role))
 
@@ -102,14 +185,21 @@ class MemberApi(APIView):
         username = serializers.CharField(source="user.username")
         role = serializers.CharField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(responses={200: OutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         members = membership.project.memberships.select_related("user").order_by("user__username")
         return Response(self.OutputSerializer(members, many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            200: OutputSerializer,
+            **error_responses(400, 403, 404, 409),
+        },
+        description="Add a member (201) or change a member's role (200). 409: the project "
+        "would be left without a lead.",
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -125,7 +215,11 @@ class MemberApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None, **error_responses(400, 403, 404, 409)},
+        description="Remove a member; their active leases end at once. 409: the project would "
+        "be left without a lead.",
+    )
     def delete(self, request, project_id: int, user_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         member = (
@@ -147,11 +241,13 @@ class ItemCursorPagination(CursorPagination):
 
 
 class ItemOutputSerializer(serializers.ModelSerializer):
-    """An item as a lead sees it; blind for reviewers (`context["blind"]`): no model names in
-    `data`, no `metadata`."""
+    """An item in a list, as a lead reads it; blind for reviewers: no model names in `data`,
+    no `metadata`."""
 
-    data = serializers.SerializerMethodField()
-    metadata = serializers.SerializerMethodField()
+    # Blind with `context={"blind": True}`.
+
+    data = ItemDataField()
+    metadata = JSONObjectField(allow_null=True, help_text="Leads only; null for reviewers.")
 
     class Meta:
         model = Item
@@ -171,43 +267,254 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def get_data(self, item: Item) -> dict:
-        return selectors.blind_data(item) if self.context.get("blind") else item.data
+    def to_representation(self, item: Item) -> dict:
+        body = super().to_representation(item)
+        if self.context.get("blind"):
+            body["data"], body["metadata"] = selectors.blind_data(item), None
+        return body
 
-    def get_metadata(self, item: Item) -> dict | None:
-        return None if self.context.get("blind") else item.metadata
 
-
-@extend_schema_serializer(component_name="OwnItem")
-class OwnItemSerializer(serializers.Serializer):
-    """An item as its annotator sees it: blind, with their own assignment and annotation."""
-
+@extend_schema_serializer(component_name="OwnAssignment")
+class OwnAssignmentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    project = serializers.IntegerField()
-    kind = serializers.CharField()
-    data = serializers.JSONField(help_text="The item's data without model names.")
-    assignment = serializers.DictField(allow_null=True)
-    annotation = serializers.DictField(allow_null=True)
+    status = serializers.ChoiceField(AssignmentStatus.choices)
+    display_order = BlankAsNullField(help_text=_DISPLAY_ORDER)
+
+
+@extend_schema_serializer(component_name="OwnAnnotation")
+class OwnAnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    payload = PayloadField()
+    display_order = BlankAsNullField(help_text=_DISPLAY_ORDER)
+    seconds_spent = serializers.FloatField(allow_null=True)
+    guidelines_version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class OwnItemSerializer(serializers.Serializer):
+    """An item as its annotator reads it: blind, and alike whether gold or not (no status,
+    split or external_id), with their own assignment and annotation."""
+
+    id = serializers.IntegerField(source="item.pk")
+    project = serializers.IntegerField(source="item.project_id")
+    kind = serializers.ChoiceField(Kind.choices, source="item.kind")
+    data = ItemDataField(help_text="Without model names.")
+    assignment = OwnAssignmentSerializer(allow_null=True)
+    annotation = OwnAnnotationSerializer(allow_null=True)
+
+
+@extend_schema_serializer(component_name="ItemDetailAnnotation")
+class AnnotationOnItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="annotation.pk")
+    label = serializers.CharField(help_text='"Annotation 1", "Annotation 2", ... by id.')
+    annotator = serializers.CharField(allow_null=True, help_text="Leads only; null for others.")
+    mine = serializers.BooleanField(help_text="Whether the caller wrote it.")
+    payload = PayloadField(source="annotation.payload")
+    display_order = BlankAsNullField(source="annotation.display_order", help_text=_DISPLAY_ORDER)
+    seconds_spent = serializers.FloatField(source="annotation.seconds_spent", allow_null=True)
+    guidelines_version = serializers.IntegerField(source="annotation.guidelines_version")
+    created_at = serializers.DateTimeField(source="annotation.created_at")
+    gold_correct = serializers.BooleanField(
+        source="annotation.gold_correct",
+        allow_null=True,
+        required=False,
+        help_text="Leads only: on a gold item, whether the answer matched the gold one.",
+    )
+
+    def get_fields(self):
+        return _leads_only(self, super().get_fields(), ("gold_correct",))
+
+
+@extend_schema_serializer(component_name="ItemDetailReview")
+class ReviewOnItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reviewer = serializers.CharField(source="reviewer.username")
+    decision = serializers.CharField()
+    annotation = serializers.IntegerField(
+        source="annotation_id", allow_null=True, help_text="The annotation approved as is."
+    )
+    final = PayloadField(allow_null=True, help_text="The final the reviewer wrote.")
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="ItemDetailFinalRecord")
+class FinalRecordOnItemSerializer(serializers.Serializer):
+    payload = PayloadField()
+    provenance = serializers.CharField(
+        help_text="`unanimous`, `adjudicated` or `edited` (a final a reviewer wrote)."
+    )
+    approved_by = serializers.CharField(source="approved_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+def _leads_only(serializer: serializers.Serializer, fields: dict, names: tuple) -> dict:
+    """Fields only leads read: left out when the context says the reader is not one (the
+    schema, built without that context, shows them as optional)."""
+    if serializer.context.get("privileged") is False:
+        for name in names:
+            fields.pop(name)
+    return fields
+
+
+class ItemDetailSerializer(serializers.Serializer):
+    """An item as a lead or reviewer reads it, with its annotations, reviews and final
+    records: everything for leads; blind for reviewers (no model names, no metadata, no
+    annotator names, no gold answers)."""
+
+    # Rendered with `context={"privileged": detail.privileged}`: leads-only fields are left
+    # out for others.
+
+    id = serializers.IntegerField(source="item.pk")
+    project = serializers.IntegerField(source="item.project_id")
+    external_id = serializers.CharField(source="item.external_id")
+    kind = serializers.ChoiceField(Kind.choices, source="item.kind")
+    data = ItemDataField()
+    metadata = JSONObjectField(allow_null=True, help_text="Leads only; null for others.")
+    priority = serializers.FloatField(source="item.priority")
+    split = serializers.ChoiceField(Split.choices, source="item.split")
+    status = serializers.ChoiceField(ItemStatus.choices, source="item.status")
+    agreement = BlankAsNullField(source="item.agreement", help_text="`agreed` or `disputed`.")
+    review_reason = BlankAsNullField(
+        source="item.review_reason",
+        help_text="Why it is in review: `disputed`, `sampled`, `text` or `reopened`.",
+    )
+    created_at = serializers.DateTimeField(source="item.created_at")
+    updated_at = serializers.DateTimeField(source="item.updated_at")
+    annotations = AnnotationOnItemSerializer(many=True)
+    reviews = ReviewOnItemSerializer(many=True)
+    final_record = FinalRecordOnItemSerializer(
+        allow_null=True, help_text="The current one: what exports use."
+    )
+    final_history = FinalRecordOnItemSerializer(many=True, help_text="Earlier final records.")
+    is_gold = serializers.BooleanField(source="item.is_gold", required=False, help_text=_LEADS)
+    gold = GoldField(source="item.gold", allow_null=True, required=False, help_text=_LEADS)
+
+    def get_fields(self):
+        return _leads_only(self, super().get_fields(), ("is_gold", "gold"))
+
+
+@extend_schema_serializer(component_name="ItemDuplicate")
+class DuplicateSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the body.")
+    external_id = serializers.CharField()
+    duplicate_of = serializers.CharField(help_text="The external_id of the item it repeats.")
+    duplicate_index = serializers.IntegerField(
+        allow_null=True, help_text="That item's position in the body; null: an item stored before."
+    )
+
+
+class ImportItemSerializer(serializers.Serializer):
+    """One item to import. Validation is the kind's: every problem of every item is listed,
+    and nothing is written."""
+
+    external_id = serializers.CharField(
+        max_length=kinds.MAX_EXTERNAL_ID,
+        help_text="Names the item in the project (a number is read as its text): pushing the "
+        "same id again leaves the item as it is, or updates it while it has no annotation and "
+        "no active lease (metadata and priority may always change).",
+    )
+    kind = serializers.ChoiceField(Kind.choices, help_text="One of the project's `kinds`.")
+    data = ItemDataField()
+    metadata = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="Free-form JSON, at most 64 KB; leads read it, annotators and reviewers do not.",
+    )
+    priority = serializers.FloatField(
+        required=False, allow_null=True, help_text="Higher is served first (default 0)."
+    )
+    split = serializers.ChoiceField(
+        Split.choices,
+        required=False,
+        allow_null=True,
+        help_text="Default: drawn from the project's `eval_fraction` by a stable hash of the "
+        "external_id.",
+    )
+    gold = GoldField(
+        required=False,
+        allow_null=True,
+        help_text="A known answer: makes it a gold item, served to annotators to score them "
+        "and never exported.",
+    )
+
+
+@extend_schema_serializer(component_name="ImportItems")
+class ImportItemsSerializer(serializers.Serializer):
+    items = by_kind(ImportItemSerializer, "ImportItem", many=True)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Pushed again as they are.")
+    duplicates = DuplicateSerializer(
+        many=True,
+        help_text="Items with the same content (kind, system prompt, prompt or conversation, "
+        "and a preference's two responses) as another: reported, not dropped.",
+    )
+
+
+_IMPORT_BODY = {
+    "application/json": PolymorphicProxySerializer(
+        component_name="ImportBody",
+        serializers=[by_kind(ImportItemSerializer, "ImportItem", many=True), ImportItemsSerializer],
+        resource_type_field_name=None,
+        many=False,
+    ),
+    "application/x-ndjson": {
+        "type": "string",
+        "description": "One item (an `ImportItem`) per line; blank lines are skipped. Also as "
+        "application/jsonl or application/x-jsonlines.",
+    },
+    "text/csv": {
+        "type": "string",
+        "description": "A header row, then one item per row; an empty cell is an absent value. "
+        f"Columns: {', '.join(parsing.CSV_COLUMNS)}. `messages`, `metadata` and `gold` "
+        "hold JSON. Also as application/csv.",
+    },
+}
+
+_ITEM_FILTERS = [
+    OpenApiParameter("kind", str, enum=Kind.values),
+    OpenApiParameter("status", str, enum=ItemStatus.values, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter("split", str, enum=Split.values, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter("external_id", str, description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter(
+        "category", str, description=f"given at import or final. {_NOT_FOR_ANNOTATORS}"
+    ),
+    OpenApiParameter(
+        "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
+    ),
+    OpenApiParameter("gold", str, enum=["yes", "no"], description=_NOT_FOR_ANNOTATORS),
+    OpenApiParameter(
+        "duplicates", bool, description=f"items sharing their content. {_NOT_FOR_ANNOTATORS}"
+    ),
+    OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
+]
 
 
 class ItemsApi(APIView):
-    """`GET`: the project's items, filtered and cursor-paginated. `POST`: bulk import."""
+    """`GET`: the project's items, filtered and cursor-paginated: leads and reviewers read
+    `Item`s (reviewers blind, without gold items), annotators `OwnItem`s (the items they were
+    assigned). `POST`: bulk import (leads)."""
+
+    pagination_class = ItemCursorPagination
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("kind", str, enum=Kind.values),
-            OpenApiParameter("status", str, enum=ItemStatus.values),
-            OpenApiParameter("split", str, enum=Split.values),
-            OpenApiParameter("external_id", str),
-            OpenApiParameter("category", str, description="given at import or final"),
-            OpenApiParameter("agreement", str, enum=["agreed", "disputed", "none"]),
-            OpenApiParameter("gold", str, enum=["yes", "no"]),
-            OpenApiParameter("duplicates", bool, description="items sharing their content"),
-            OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", int),
-        ],
-        responses={200: ItemOutputSerializer(many=True)},
+        parameters=_ITEM_FILTERS,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ListedItem",
+                serializers=[
+                    by_kind(ItemOutputSerializer, "Item"),
+                    by_kind(OwnItemSerializer, "OwnItem"),
+                ],
+                resource_type_field_name=None,
+                many=True,
+            ),
+            **error_responses(400, 404),
+        },
     )
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id)
@@ -224,33 +531,19 @@ class ItemsApi(APIView):
                     ]
                 },
             )
-        paginator = ItemCursorPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         if own:
-            body = selectors.own_items_body(items=page, membership=membership)
-            return paginator.get_paginated_response(OwnItemSerializer(body, many=True).data)
+            own_items = selectors.own_items(items=page, membership=membership)
+            return paginator.get_paginated_response(OwnItemSerializer(own_items, many=True).data)
         serializer = ItemOutputSerializer(
             page, many=True, context={"blind": not selectors.can_see_identities(membership)}
         )
         return paginator.get_paginated_response(serializer.data)
 
     @extend_schema(
-        request={
-            "application/json": {"type": "array", "items": {"type": "object"}},
-            "application/x-ndjson": {"type": "string"},
-            "text/csv": {"type": "string"},
-        },
-        responses={
-            201: inline_serializer(
-                "ImportResult",
-                {
-                    "created": serializers.IntegerField(),
-                    "updated": serializers.IntegerField(),
-                    "unchanged": serializers.IntegerField(),
-                    "duplicates": serializers.ListField(child=serializers.DictField()),
-                },
-            )
-        },
+        request=_IMPORT_BODY,
+        responses={201: ImportResultSerializer, **error_responses(400, 403, 404, 409, 413)},
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -259,14 +552,30 @@ class ItemsApi(APIView):
             parsing.check_size(int(declared))
         rows = parsing.rows_from_body(request.body, request.content_type or "")
         result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
-        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
 class ItemDetailApi(APIView):
     @extend_schema(
-        responses={200: inline_serializer("ItemDetail", {"id": serializers.IntegerField()})}
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ItemDetailResponse",
+                serializers=[
+                    by_kind(ItemDetailSerializer, "ItemDetail"),
+                    by_kind(OwnItemSerializer, "OwnItem"),
+                ],
+                resource_type_field_name=None,
+            ),
+            **error_responses(404),
+        },
+        description="An item as the caller may read it: an `ItemDetail` for leads and "
+        "reviewers, an `OwnItem` for annotators (only items they were assigned).",
     )
     def get(self, request, item_id: int):
         item, membership = item_get_for_member(user=request.user, item_id=item_id)
         selectors.item_visible(item=item, membership=membership)
-        return Response(selectors.item_detail(item=item, membership=membership))
+        detail = selectors.item_detail(item=item, membership=membership)
+        if isinstance(detail, selectors.OwnItem):
+            return Response(OwnItemSerializer(detail).data)
+        context = {"privileged": detail.privileged}
+        return Response(ItemDetailSerializer(detail, context=context).data)

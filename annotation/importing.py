@@ -27,15 +27,9 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    # {index, external_id, duplicate_of, duplicate_index}: an item of this request with the
+    # same content as another of it (duplicate_index) or as a stored one (duplicate_index None).
     duplicates: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "duplicates": self.duplicates,
-        }
 
 
 _FETCH_BATCH = 5_000

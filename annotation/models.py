@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from annotation import kinds as rules
+from annotation import project_settings as settings_spec
 from core.models import TimeStampedModel, in_choices
 
 
@@ -24,74 +25,60 @@ Kind = models.TextChoices(
 )
 
 
-class SuggestionMode(models.TextChoices):
-    HIDDEN = "hidden", "Hidden"
-    CONFIRM = "confirm", "Shown as a suggestion to confirm"
-    PRESELECT = "preselect", "Preselected"
+# How a model's suggested labels reach annotators (the project setting `suggestions`).
+SuggestionMode = models.TextChoices(
+    "SuggestionMode",
+    [(value.upper(), (value, label)) for value, label in settings_spec.get("suggestions").choices],
+)
 
 
 class Project(TimeStampedModel):
-    name = models.CharField(max_length=200)
+    # Its settings' defaults, ranges and help texts are in annotation.project_settings.
+    name = models.CharField(max_length=settings_spec.MAX_NAME)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    kinds = models.JSONField(default=rules.default_kinds)
-    annotations_per_item = models.PositiveSmallIntegerField(default=2)
-    review_sample_rate = models.FloatField(default=0.1)
-    gold_rate = models.FloatField(default=0.0)
-    lease_seconds = models.PositiveIntegerField(default=1800)
-    eval_fraction = models.FloatField(default=0.0)
-    categories = models.JSONField(default=rules.default_categories)
-    criteria = models.JSONField(default=rules.default_criteria)
-    harm_categories = models.JSONField(default=rules.default_harm_categories)
-    guidelines = models.TextField(blank=True, default="")
+    kinds = models.JSONField(default=settings_spec.default("kinds"))
+    annotations_per_item = models.PositiveSmallIntegerField(
+        default=settings_spec.default("annotations_per_item")
+    )
+    review_sample_rate = models.FloatField(default=settings_spec.default("review_sample_rate"))
+    gold_rate = models.FloatField(default=settings_spec.default("gold_rate"))
+    lease_seconds = models.PositiveIntegerField(default=settings_spec.default("lease_seconds"))
+    eval_fraction = models.FloatField(default=settings_spec.default("eval_fraction"))
+    categories = models.JSONField(default=settings_spec.default("categories"))
+    criteria = models.JSONField(default=settings_spec.default("criteria"))
+    harm_categories = models.JSONField(default=settings_spec.default("harm_categories"))
+    guidelines = models.TextField(blank=True, default=settings_spec.default("guidelines"))
     guidelines_version = models.PositiveIntegerField(default=1)
-    system_prompt = models.TextField(blank=True, default="")
+    system_prompt = models.TextField(blank=True, default=settings_spec.default("system_prompt"))
     # Instruction and refusal texts need a reviewer to pick the final text unless this is on.
-    auto_approve_text = models.BooleanField(default=False)
+    auto_approve_text = models.BooleanField(default=settings_spec.default("auto_approve_text"))
     # A new agreement report is computed after every this many new annotations (0: never).
-    agreement_every = models.PositiveIntegerField(default=100)
+    agreement_every = models.PositiveIntegerField(default=settings_spec.default("agreement_every"))
     # Annotators whose gold accuracy falls below this are flagged on the dashboard.
-    gold_threshold = models.FloatField(default=0.7)
-    # How a model's suggestions (an instruction's category, a refusal's harm category, given
-    # at import) reach annotators: hidden (default: nothing to anchor on), shown as a labelled
-    # suggestion to confirm, or preselected in the form.
+    gold_threshold = models.FloatField(default=settings_spec.default("gold_threshold"))
     suggestions = models.CharField(
-        max_length=16, choices=SuggestionMode.choices, default=SuggestionMode.HIDDEN
+        max_length=16, choices=SuggestionMode.choices, default=settings_spec.default("suggestions")
     )
     # Keys the per-project pseudonyms that stand for annotators where names are hidden.
     pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)
 
     class Meta:
         ordering = ["-id"]
+        # The ranges of the settings, held by the database too.
         constraints = [
             models.CheckConstraint(
-                condition=Q(annotations_per_item__gte=1, annotations_per_item__lte=10),
-                name="project_overlap_range",
-            ),
+                condition=Q(**{f"{s.name}__gte": s.minimum, f"{s.name}__lte": s.maximum}),
+                name=s.constraint,
+            )
+            for s in settings_spec.ranged()
+        ] + [
             models.CheckConstraint(
-                condition=Q(review_sample_rate__gte=0, review_sample_rate__lte=1),
-                name="project_review_sample_rate_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(eval_fraction__gte=0, eval_fraction__lte=1),
-                name="project_eval_fraction_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(lease_seconds__gte=60, lease_seconds__lte=86400),
-                name="project_lease_seconds_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(gold_threshold__gte=0, gold_threshold__lte=1),
-                name="project_gold_threshold_range",
-            ),
-            models.CheckConstraint(
-                condition=in_choices("suggestions", SuggestionMode),
-                name="project_suggestions_valid",
-            ),
+                condition=Q(**{f"{s.name}__in": [value for value, _ in s.choices]}),
+                name=s.constraint,
+            )
+            for s in settings_spec.chosen()
         ]
 
     def __str__(self) -> str:

@@ -10,6 +10,7 @@ Three views, by role:
   and annotation only.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
@@ -74,7 +75,17 @@ def item_visible(*, item: Item, membership: Membership) -> Item:
     return item
 
 
-def own_items_body(*, items: list[Item], membership: Membership) -> list[dict[str, Any]]:
+@dataclass
+class OwnItem:
+    """An item as its annotator sees it: blind, with their own assignment and annotation."""
+
+    item: Item
+    data: dict[str, Any]
+    assignment: Assignment | None
+    annotation: Annotation | None
+
+
+def own_items(*, items: list[Item], membership: Membership) -> list[OwnItem]:
     """Items as an annotator sees them in a list, with their own assignment on each."""
     assignments = {
         a.item_id: a
@@ -83,44 +94,48 @@ def own_items_body(*, items: list[Item], membership: Membership) -> list[dict[st
         )
     }
     project = membership.project
-    return [_own_item(item, project, assignments.get(item.pk), None) for item in items]
+    return [
+        OwnItem(item, annotator_data(item, project), assignments.get(item.pk), None)
+        for item in items
+    ]
 
 
-def _own_item(
-    item: Item, project: Project, assignment: Assignment | None, annotation: Annotation | None
-) -> dict[str, Any]:
-    return {
-        "id": item.pk,
-        "project": item.project_id,
-        "kind": item.kind,
-        "data": annotator_data(item, project),
-        "assignment": None
-        if assignment is None
-        else {
-            "id": assignment.pk,
-            "status": assignment.status,
-            "display_order": assignment.display_order or None,
-        },
-        "annotation": None
-        if annotation is None
-        else {
-            "id": annotation.pk,
-            "payload": annotation.payload,
-            "display_order": annotation.display_order or None,
-            "seconds_spent": annotation.seconds_spent,
-            "guidelines_version": annotation.guidelines_version,
-            "created_at": annotation.created_at,
-        },
-    }
+@dataclass
+class AnnotationOnItem:
+    """An annotation of an item as a lead or reviewer reads it: labelled "Annotation 1, 2,
+    ..." by id; the annotator's name for leads only."""
+
+    annotation: Annotation
+    label: str
+    annotator: str | None
+    mine: bool
 
 
-def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
+@dataclass
+class ItemDetail:
+    """An item as a lead (everything) or a reviewer (blind: no model names, no metadata, no
+    annotator names, no gold answers) reads it, with its annotations, reviews and final
+    records. Reviews and final records are review's models, read through the item's reverse
+    relations (this app does not import review)."""
+
+    item: Item
+    data: dict[str, Any]
+    metadata: dict[str, Any] | None
+    annotations: list[AnnotationOnItem]
+    reviews: list[Any]
+    final_record: Any | None
+    final_history: list[Any]
+    # Whether the reader sees identities: leads also read gold answers and gold scores.
+    privileged: bool
+
+
+def item_detail(*, item: Item, membership: Membership) -> OwnItem | ItemDetail:
     """An item as this member may see it (see the module's docstring). The caller has checked
     `item_visible`."""
     if sees_only_own_items(membership):
         assignment = Assignment.objects.filter(item=item, annotator_id=membership.user_id).first()
         annotation = Annotation.objects.filter(item=item, annotator_id=membership.user_id).first()
-        return _own_item(item, membership.project, assignment, annotation)
+        return OwnItem(item, annotator_data(item, membership.project), assignment, annotation)
     privileged = can_see_identities(membership)
     item = (
         Item.objects.filter(pk=item.pk)
@@ -132,67 +147,23 @@ def item_detail(*, item: Item, membership: Membership) -> dict[str, Any]:
         )
         .get()
     )
-    annotations = list(item.annotations.all())
-    body: dict[str, Any] = {
-        "id": item.pk,
-        "project": item.project_id,
-        "external_id": item.external_id,
-        "kind": item.kind,
-        "data": item.data if privileged else blind_data(item),
-        "metadata": item.metadata if privileged else None,
-        "priority": item.priority,
-        "split": item.split,
-        "status": item.status,
-        "agreement": item.agreement or None,
-        "review_reason": item.review_reason or None,
-        "round": item.round,
-        "created_at": item.created_at,
-        "updated_at": item.updated_at,
-        "annotations": [
-            {
-                "id": a.pk,
-                "label": f"Annotation {number}",
-                "annotator": a.annotator.username if privileged else None,
-                "mine": a.annotator_id == membership.user_id,
-                "payload": a.payload,
-                "display_order": a.display_order or None,
-                "seconds_spent": a.seconds_spent,
-                "guidelines_version": a.guidelines_version,
-                "round": a.round,
-                "created_at": a.created_at,
-            }
-            for number, a in enumerate(annotations, start=1)
+    records = list(item.final_records.all())
+    return ItemDetail(
+        item=item,
+        data=item.data if privileged else blind_data(item),
+        metadata=item.metadata if privileged else None,
+        annotations=[
+            AnnotationOnItem(
+                annotation=a,
+                label=f"Annotation {number}",
+                annotator=a.annotator.username if privileged else None,
+                mine=a.annotator_id == membership.user_id,
+            )
+            for number, a in enumerate(item.annotations.all(), start=1)
         ],
         # Reviewers see each other's decisions (a 409 names the reviewer who decided first).
-        "reviews": [
-            {
-                "id": r.pk,
-                "reviewer": r.reviewer.username,
-                "decision": r.decision,
-                "annotation": r.annotation_id,
-                "final": r.final,
-                "note": r.note,
-                "created_at": r.created_at,
-            }
-            for r in item.reviews.all()
-        ],
-        "final_record": None,
-        "final_history": [],
-    }
-    for record in item.final_records.all():
-        entry = {
-            "payload": record.payload,
-            "provenance": record.provenance,
-            "approved_by": record.approved_by.username if record.approved_by else None,
-            "created_at": record.created_at,
-        }
-        if record.is_current:
-            body["final_record"] = entry
-        else:
-            body["final_history"].append(entry)
-    if privileged:
-        body["is_gold"] = item.is_gold
-        body["gold"] = item.gold
-        for annotation, entry in zip(annotations, body["annotations"], strict=True):
-            entry["gold_correct"] = annotation.gold_correct
-    return body
+        reviews=list(item.reviews.all()),
+        final_record=next((r for r in records if r.is_current), None),
+        final_history=[r for r in records if not r.is_current],
+        privileged=privileged,
+    )

@@ -1,12 +1,11 @@
 """Services that write: projects and memberships (item import is in annotation.importing)."""
 
-from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotation import kinds
+from annotation import project_settings
 from annotation.events import ProjectSettingsChanged
 from annotation.models import Membership, Project, Role
 from annotation.queue import assignments_end, items_complete_full, items_unstall
@@ -18,84 +17,9 @@ User = get_user_model()
 
 # --- projects ----------------------------------------------------------------------------------
 
-SETTINGS = (
-    "name",
-    "kinds",
-    "annotations_per_item",
-    "review_sample_rate",
-    "gold_rate",
-    "lease_seconds",
-    "eval_fraction",
-    "categories",
-    "criteria",
-    "harm_categories",
-    "guidelines",
-    "system_prompt",
-    "auto_approve_text",
-    "agreement_every",
-    "gold_threshold",
-)
-MAX_GUIDELINES = 200_000
-
-
-def _number(value: Any, lo: float, hi: float, *, integer: bool) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "Must be a number." if not integer else "Must be an integer."
-    if integer and not isinstance(value, int):
-        return "Must be an integer."
-    if not lo <= value <= hi:
-        return f"Must be from {lo:g} to {hi:g}."
-    return None
-
-
-def _label_list(value: Any, *, allowed: Sequence[str] | None = None) -> str | None:
-    if not isinstance(value, list) or not value:
-        return "Must be a non-empty list of names."
-    if len(value) > kinds.MAX_LIST_SETTING:
-        return f"At most {kinds.MAX_LIST_SETTING} entries."
-    for entry in value:
-        if (
-            not isinstance(entry, str)
-            or not entry.strip()
-            or len(entry) > 64
-            or entry != entry.strip()
-        ):
-            return "Each entry must be a non-empty name of at most 64 characters, no outer spaces."
-        if allowed is not None and entry not in allowed:
-            return f"{entry!r} is not one of: {', '.join(allowed)}."
-    if len(set(value)) != len(value):
-        return "Entries must be unique."
-    return None
-
-
-def _check_setting(name: str, value: Any) -> str | None:
-    match name:
-        case "name":
-            if not isinstance(value, str) or not value.strip() or len(value) > 200:
-                return "Must be a non-empty name of at most 200 characters."
-        case "kinds":
-            return _label_list(value, allowed=kinds.names())
-        case "annotations_per_item":
-            return _number(value, 1, 10, integer=True)
-        case "review_sample_rate" | "gold_rate" | "eval_fraction" | "gold_threshold":
-            return _number(value, 0, 1, integer=False)
-        case "lease_seconds":
-            return _number(value, 60, 86400, integer=True)
-        case "agreement_every":
-            return _number(value, 0, 1_000_000, integer=True)
-        case "categories" | "criteria" | "harm_categories":
-            return _label_list(value)
-        case "guidelines" | "system_prompt":
-            if not isinstance(value, str):
-                return "Must be a string."
-            if len(value) > MAX_GUIDELINES:
-                return f"Must be at most {MAX_GUIDELINES:,} characters."
-            if kinds.unstorable(value):
-                return kinds.UNSTORABLE_MESSAGE
-        case "auto_approve_text":
-            if not isinstance(value, bool):
-                return "Must be true or false."
-    return None
+# The settings, their checks and defaults are described once in annotation.project_settings.
+SETTINGS = project_settings.NAMES
+MAX_GUIDELINES = project_settings.MAX_GUIDELINES
 
 
 def project_settings_clean(changes: Any, *, creating: bool) -> dict[str, Any]:
@@ -103,14 +27,15 @@ def project_settings_clean(changes: Any, *, creating: bool) -> dict[str, Any]:
     if not isinstance(changes, dict):
         raise ApplicationError("Send a JSON object of project settings.")
     errors = [
-        {"field": key, "message": f"Unknown setting. Settings: {', '.join(SETTINGS)}."}
+        {"field": key, "message": project_settings.unknown_message()}
         for key in changes
         if key not in SETTINGS
     ]
-    if creating and "name" not in changes:
-        errors.append({"field": "name", "message": "This field is required."})
+    for setting in project_settings.SETTINGS:
+        if creating and setting.required and setting.name not in changes:
+            errors.append({"field": setting.name, "message": "This field is required."})
     for key, value in changes.items():
-        if key in SETTINGS and (message := _check_setting(key, value)):
+        if message := project_settings.check(key, value):
             errors.append({"field": key, "message": message})
     if errors:
         raise ApplicationError(

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from annotation import views as annotation_views
+from core import api_docs
 from core import apis as core_apis
 
 api_v1 = [
@@ -18,8 +19,8 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", api_docs.SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", api_docs.RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("healthz", core_apis.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", annotation_views.home, name="home"),

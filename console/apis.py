@@ -13,14 +13,13 @@ from rest_framework.views import APIView
 from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Role
-from annotation.pseudonyms import blind_annotator_rows
-from annotation.selectors import can_see_identities
 from console import dashboard
+from core.api_errors import error_responses
 
 
 @extend_schema_serializer(component_name="DashboardProgress")
 class ProgressSerializer(serializers.Serializer):
-    items = serializers.IntegerField(help_text="Non-gold items.")
+    items = serializers.IntegerField(source="total", help_text="Non-gold items.")
     approved = serializers.IntegerField()
     in_review = serializers.IntegerField()
     rejected = serializers.IntegerField()
@@ -42,11 +41,16 @@ class DaySerializer(serializers.Serializer):
     date = serializers.DateField()
     annotations = serializers.IntegerField()
 
+    def to_representation(self, day: tuple) -> dict:
+        date, annotations = day
+        return super().to_representation({"date": date, "annotations": annotations})
+
 
 @extend_schema_serializer(component_name="DashboardAgreement")
 class AgreementSerializer(serializers.Serializer):
     computed_at = serializers.ListField(child=serializers.DateTimeField())
     alpha = serializers.DictField(
+        source="series",
         child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
         help_text="field -> its headline alpha in each report, oldest first",
     )
@@ -96,16 +100,22 @@ class CoverageSerializer(serializers.Serializer):
 
 
 def _mix_fields() -> dict[str, serializers.Field]:
-    """The coverage keys of dashboard.mix_as_dict, one set per kind (from the registry)."""
+    """The coverage figures (dashboard.Mix) under keys named after the kinds, one set per kind
+    (from the registry): for instruction items `instruction_categories` and
+    `sft_instruction`; for refusal items `refusal_harm_categories`, `refusal_decisions`,
+    `sft_refusal`, `refusal_share_of_sft`."""
     fields: dict[str, serializers.Field] = {}
     for kind in kinds.registry:
         if kind.coverage_field:
             fields[f"{kind.name}_{kind.coverage_list}"] = CoverageSerializer(
-                help_text=f"{kind.label} items by {kind.coverage_label.lower()}"
+                source=f"coverage.{kind.name}",
+                help_text=f"{kind.label} items by {kind.coverage_label.lower()}",
             )
         if kind.decision_field:
             fields[f"{kind.name}_{kind.decision_field}s"] = serializers.DictField(
-                child=serializers.IntegerField(), help_text=f"approved {kind.name} items"
+                source="decisions",
+                child=serializers.IntegerField(),
+                help_text=f"approved {kind.name} items",
             )
     for kind in kinds.registry:
         if kind.gives_reply:
@@ -114,7 +124,9 @@ def _mix_fields() -> dict[str, serializers.Field]:
             )
     for kind in kinds.registry:
         if kind.reply_share_note:
-            fields[f"{kind.name}_share_of_sft"] = serializers.FloatField(allow_null=True)
+            fields[f"{kind.name}_share_of_sft"] = serializers.FloatField(
+                source=f"{kind.name}_share", allow_null=True
+            )
     return fields
 
 
@@ -135,22 +147,18 @@ class DashboardApi(APIView):
 
     @extend_schema_serializer(component_name="Dashboard")
     class OutputSerializer(serializers.Serializer):
-        project = serializers.IntegerField()
-        date = serializers.DateField()
+        project = serializers.IntegerField(source="project.pk")
+        date = serializers.DateField(source="today")
         progress = ProgressSerializer()
-        annotations_per_day = DaySerializer(many=True)
-        agreement_over_time = AgreementSerializer()
+        annotations_per_day = DaySerializer(source="per_day", many=True)
+        agreement_over_time = AgreementSerializer(source="agreement")
         annotators = AnnotatorSerializer(many=True)
-        annotators_as_of = serializers.DateTimeField(allow_null=True)
-        coverage = MixSerializer()
+        annotators_as_of = serializers.DateTimeField(source="agreement.latest_at", allow_null=True)
+        coverage = MixSerializer(source="mix")
         duplicates = DuplicatesSerializer()
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(responses={200: OutputSerializer, **error_responses(403, 404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        board = dashboard.dashboard_as_dict(dashboard.dashboard_get(project=membership.project))
-        if not can_see_identities(membership):
-            board["annotators"], _ = blind_annotator_rows(
-                membership.project, board["annotators"], name_key="username"
-            )
+        board = dashboard.dashboard_as_seen(membership=membership)
         return Response(self.OutputSerializer(board).data)

@@ -32,7 +32,7 @@ Choices worth knowing:
   MIN_POSITION_CHOICES non-tie preference choices.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,8 @@ from annotation.models import (
     Project,
     Role,
 )
+from annotation.pseudonyms import annotator_pseudonym
+from annotation.selectors import can_see_identities
 from core.models import JobStatus
 from review.models import FinalRecord
 
@@ -133,7 +135,7 @@ def _progress(project: Project) -> Progress:
 
 @dataclass
 class AnnotatorRow:
-    user_id: int
+    user_id: int | None  # None where annotators are read under pseudonyms (dashboard_as_seen)
     username: str
     role: str | None  # None: no longer a member
     annotations: int = 0
@@ -516,51 +518,15 @@ def dashboard_get(*, project: Project) -> Dashboard:
     )
 
 
-def mix_as_dict(mix: Mix) -> dict[str, Any]:
-    """The coverage figures under the API's keys, named after the kinds: for instruction
-    items `instruction_categories` and `sft_instruction`; for refusal items
-    `refusal_harm_categories`, `refusal_decisions`, `sft_refusal`, `refusal_share_of_sft`."""
-    body: dict[str, Any] = {}
-    for kind_name, coverage in mix.coverage.items():
-        body[f"{kind_name}_{kinds.kind_get(kind_name).coverage_list}"] = asdict(coverage)
-    for kind in kinds.registry:
-        if kind.decision_field:
-            body[f"{kind.name}_{kind.decision_field}s"] = mix.decisions
-    for kind_name, n in mix.replies.items():
-        body[f"sft_{kind_name}"] = n
-    for kind_name in mix.shares:
-        body[f"{kind_name}_share_of_sft"] = mix.share(kind_name)
-    return body
-
-
-def dashboard_as_dict(dashboard: Dashboard) -> dict[str, Any]:
-    """The dashboard's figures as JSON-ready data (what the API returns)."""
-    progress = dashboard.progress
-    mix = dashboard.mix
-    return {
-        "project": dashboard.project.pk,
-        "date": dashboard.today,
-        "progress": {
-            "items": progress.total,
-            "approved": progress.approved,
-            "in_review": progress.in_review,
-            "rejected": progress.rejected,
-            "open": progress.open,
-            "stalled": progress.stalled,
-            "dropped": progress.dropped,
-            "gold_items": progress.gold_items,
-            "approved_share": progress.approved_share,
-            "annotations_done": progress.annotations_done,
-            "annotations_needed": progress.annotations_needed,
-            "by_kind": progress.by_kind,
-        },
-        "annotations_per_day": [{"date": day, "annotations": n} for day, n in dashboard.per_day],
-        "agreement_over_time": {
-            "computed_at": dashboard.agreement.computed_at,
-            "alpha": dashboard.agreement.series,
-        },
-        "annotators": [asdict(row) for row in dashboard.annotators],
-        "annotators_as_of": dashboard.agreement.latest_at,
-        "coverage": mix_as_dict(mix),
-        "duplicates": asdict(dashboard.duplicates),
-    }
+def dashboard_as_seen(*, membership: Membership) -> Dashboard:
+    """The dashboard as a member reads it: leads with names; everyone else with annotators
+    under their per-project pseudonyms (no user ids), sorted by pseudonym."""
+    board = dashboard_get(project=membership.project)
+    if not can_see_identities(membership):
+        project = membership.project
+        rows = [
+            replace(row, username=annotator_pseudonym(project, row.user_id), user_id=None)
+            for row in board.annotators
+        ]
+        board.annotators = sorted(rows, key=lambda row: row.username)
+    return board

@@ -5,86 +5,55 @@ from typing import Any
 
 from django import forms
 
-from annotation import services
+from annotation import project_settings
 from annotation.filters import ItemFilter
 from annotation.models import Kind, Project, Role
+from annotation.project_settings import Type
 from core.errors import ApplicationError
 
-HELP = {
-    "name": "Shown to everyone in the project (at most 200 characters).",
-    "kinds": "The item kinds this project accepts at import. Items already imported keep theirs.",
-    "annotations_per_item": (
-        "Overlap: how many different annotators annotate each item (1 to 10). "
-        "Agreement needs at least 2."
-    ),
-    "review_sample_rate": (
-        "Share of agreed items sent to review anyway as a QA sample, from 0 to 1 (0.1 = 10 %)."
-    ),
-    "gold_rate": (
-        "Share of an annotator's items served from gold items (known answers) to score them, "
-        "from 0 to 1. 0 turns gold items off."
-    ),
-    "gold_threshold": (
-        "The dashboard flags annotators whose gold accuracy falls below this share (0 to 1)."
-    ),
-    "lease_seconds": (
-        "How long a claimed item stays reserved for its annotator (60 to 86,400 seconds). The "
-        "annotation page keeps the lease alive while it is open."
-    ),
-    "eval_fraction": (
-        "Share (0 to 1) of newly imported items put in the eval split, by a stable hash of the "
-        "external_id, when the import gives no split. Eval items never reach a train export; "
-        "items already imported keep their split."
-    ),
-    "agreement_every": (
-        "An agreement report is computed after every this many new annotations (0: only on "
-        "request)."
-    ),
-    "categories": (
-        "Instruction task categories, one per line. Annotators choose one per item; the "
-        "dashboard's coverage chart counts them."
-    ),
-    "criteria": "Preference criteria, one per line; each is rated from -3 to 3 besides the "
-    "overall rating.",
-    "harm_categories": "Refusal harm categories, one per line.",
-    "system_prompt": (
-        "Optional. Exports put it as the system message of items that have no system prompt "
-        "of their own."
-    ),
-    "auto_approve_text": (
-        "Approve agreed instruction and refusal items without a reviewer choosing the final "
-        "text (the first annotation's text is used)."
-    ),
-    "guidelines": (
-        "Markdown. Annotators read it on the project page; saving a change makes a new version "
-        "and annotators see a notice until they annotate under it."
-    ),
-}
-
-LIST_SETTINGS = ("categories", "criteria", "harm_categories")
+LIST_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Type.LABELS)
 
 
 def lines(value: str) -> list[str]:
     return [line.strip() for line in value.splitlines() if line.strip()]
 
 
-def _rate(name: str) -> forms.FloatField:
-    return forms.FloatField(
-        help_text=HELP[name],
-        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "max": "1"}),
-    )
-
-
-def _integer(name: str, low: int, high: int) -> forms.IntegerField:
-    return forms.IntegerField(
-        help_text=HELP[name], widget=forms.NumberInput(attrs={"min": low, "max": high})
-    )
-
-
-def _list(name: str) -> forms.CharField:
-    return forms.CharField(
-        required=False, help_text=HELP[name], widget=forms.Textarea(attrs={"rows": 6})
-    )
+def setting_field(name: str, **overrides: Any) -> forms.Field:
+    """The form field of a project setting: its label, help text and range from
+    annotation.project_settings (`overrides`: other arguments of the field). The form turns
+    posted text into typed values; the setting's own check, in the service, says what is wrong
+    with them."""
+    setting = project_settings.get(name)
+    kwargs: dict[str, Any] = {"label": setting.label, "help_text": setting.help}
+    field_class: type[forms.Field]
+    match setting.type:
+        case Type.NAME:
+            field_class = forms.CharField
+            kwargs["max_length"] = project_settings.MAX_NAME
+        case Type.KINDS:
+            field_class = forms.MultipleChoiceField
+            kwargs.update(choices=Kind.choices, required=False, widget=forms.CheckboxSelectMultiple)
+        case Type.INTEGER:
+            field_class = forms.IntegerField
+            attrs = {"min": setting.minimum, "max": setting.maximum}
+            kwargs["widget"] = forms.NumberInput(attrs=attrs)
+        case Type.FRACTION:
+            field_class = forms.FloatField
+            attrs = {"step": "0.01", "min": f"{setting.minimum:g}", "max": f"{setting.maximum:g}"}
+            kwargs["widget"] = forms.NumberInput(attrs=attrs)
+        case Type.LABELS:
+            field_class = forms.CharField
+            kwargs.update(required=False, widget=forms.Textarea(attrs={"rows": 6}))
+        case Type.TEXT:
+            field_class = forms.CharField
+            kwargs.update(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+        case Type.BOOLEAN:
+            field_class = forms.BooleanField
+            kwargs["required"] = False
+        case Type.CHOICE:
+            field_class = forms.ChoiceField
+            kwargs["choices"] = setting.choices
+    return field_class(**{**kwargs, **overrides})
 
 
 class ServiceErrorsMixin:
@@ -100,19 +69,11 @@ class ServiceErrorsMixin:
 
 
 class ProjectCreateForm(ServiceErrorsMixin, forms.Form):
-    name = forms.CharField(max_length=200, help_text=HELP["name"])
-    kinds = forms.MultipleChoiceField(
-        choices=Kind.choices,
-        required=False,
-        initial=Kind.values,
-        widget=forms.CheckboxSelectMultiple,
-        help_text=HELP["kinds"],
+    name = setting_field("name")
+    kinds = setting_field("kinds", initial=project_settings.get("kinds").initial)
+    annotations_per_item = setting_field(
+        "annotations_per_item", initial=project_settings.get("annotations_per_item").initial
     )
-    annotations_per_item = _integer("annotations_per_item", 1, 10)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["annotations_per_item"].initial = 2
 
     def settings(self) -> dict[str, Any]:
         return dict(self.cleaned_data)
@@ -121,30 +82,21 @@ class ProjectCreateForm(ServiceErrorsMixin, forms.Form):
 class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
     """Every project setting but the guidelines (they have an editor of their own)."""
 
-    name = forms.CharField(max_length=200, help_text=HELP["name"])
-    kinds = forms.MultipleChoiceField(
-        choices=Kind.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text=HELP["kinds"],
-    )
-    annotations_per_item = _integer("annotations_per_item", 1, 10)
-    review_sample_rate = _rate("review_sample_rate")
-    gold_rate = _rate("gold_rate")
-    gold_threshold = _rate("gold_threshold")
-    lease_seconds = _integer("lease_seconds", 60, 86400)
-    eval_fraction = _rate("eval_fraction")
-    agreement_every = _integer("agreement_every", 0, 1_000_000)
-    categories = _list("categories")
-    criteria = _list("criteria")
-    harm_categories = _list("harm_categories")
-    system_prompt = forms.CharField(
-        required=False,
-        strip=False,
-        help_text=HELP["system_prompt"],
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    auto_approve_text = forms.BooleanField(required=False, help_text=HELP["auto_approve_text"])
+    name = setting_field("name")
+    kinds = setting_field("kinds")
+    annotations_per_item = setting_field("annotations_per_item")
+    review_sample_rate = setting_field("review_sample_rate")
+    gold_rate = setting_field("gold_rate")
+    gold_threshold = setting_field("gold_threshold")
+    lease_seconds = setting_field("lease_seconds")
+    eval_fraction = setting_field("eval_fraction")
+    agreement_every = setting_field("agreement_every")
+    categories = setting_field("categories")
+    criteria = setting_field("criteria")
+    harm_categories = setting_field("harm_categories")
+    system_prompt = setting_field("system_prompt")
+    auto_approve_text = setting_field("auto_approve_text")
+    suggestions = setting_field("suggestions")
 
     @classmethod
     def for_project(cls, project: Project) -> "ProjectSettingsForm":
@@ -161,11 +113,9 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
 
 
 class GuidelinesForm(forms.Form):
-    guidelines = forms.CharField(
-        required=False,
-        strip=False,
-        max_length=services.MAX_GUIDELINES,
-        help_text=HELP["guidelines"],
+    guidelines = setting_field(
+        "guidelines",
+        max_length=project_settings.MAX_GUIDELINES,
         widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "true"}),
     )
 

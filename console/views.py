@@ -6,7 +6,6 @@ for members who are not leads), one service or selector does the work, and a ser
 ApplicationError is put back on the form and the page re-rendered with a 4xx status.
 """
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -545,26 +544,13 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
     return _page(request, "console/items.html", membership, "items", context)
 
 
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
 @require_GET
 @login_required
 def item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
     membership = _lead(request, project_id)
     found = item_in_project(membership=membership, item_id=item_id)
     detail = selectors.item_detail(item=found, membership=membership)
-    for entry in detail["annotations"]:
-        entry["payload_json"] = _pretty(entry["payload"])
-    for entry in detail["reviews"]:
-        entry["final_json"] = _pretty(entry["final"]) if entry["final"] is not None else ""
-    for entry in [detail["final_record"], *detail["final_history"]]:
-        if entry is not None:
-            entry["payload_json"] = _pretty(entry["payload"])
-    detail["metadata_json"] = _pretty(detail["metadata"]) if detail["metadata"] else ""
-    detail["gold_json"] = _pretty(detail.get("gold")) if detail.get("is_gold") else ""
-    data = detail["data"] if isinstance(detail["data"], dict) else {}
+    data = detail.data if isinstance(detail.data, dict) else {}
     context = {
         "detail": detail,
         "data": data,

@@ -1,10 +1,12 @@
-"""API plumbing shared by every app: errors as `{"detail", "errors"?}` JSON with a 4xx status."""
+"""API plumbing shared by every app: errors as `{"detail", "errors"?}` JSON with a 4xx status,
+and how the OpenAPI schema describes them."""
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -48,3 +50,60 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response
+
+
+# --- the error bodies in the OpenAPI schema -------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="ErrorEntry")
+class ErrorEntrySerializer(serializers.Serializer):
+    field = serializers.CharField(
+        required=False, help_text='Where: "payload.rating", "data.messages[0].role", "" ...'
+    )
+    message = serializers.CharField()
+    index = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Imports: the item's position in the body."
+    )
+    external_id = serializers.CharField(
+        required=False, allow_null=True, help_text="Imports: the item's external_id."
+    )
+    line = serializers.IntegerField(required=False, help_text="Imports: the line in the body.")
+    column = serializers.IntegerField(required=False, help_text="Malformed JSON: the column.")
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx body: `detail` says what went wrong; `errors` lists each problem where there
+    are several (an invalid import lists every invalid field of every item)."""
+
+    detail = serializers.CharField()
+    errors = ErrorEntrySerializer(many=True, required=False)
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: `errors` lists every problem.",
+    403: "A member whose role does not allow this.",
+    404: "No such object, or not in a project the caller is a member of.",
+    409: "The object's state does not allow this now.",
+    413: "The body is over the import limits (10,000 items, 50 MB).",
+    429: "Too many attempts: wait a minute.",
+}
+
+
+def error_responses(*codes: int, conflict: Any = None) -> dict[int, OpenApiResponse]:
+    """The error responses of an operation, for `@extend_schema(responses=...)`: each code
+    with the `Error` body, 409 with `conflict` when the conflict says more."""
+    return {
+        code: OpenApiResponse(
+            conflict if code == 409 and conflict is not None else ErrorSerializer,
+            ERROR_DESCRIPTIONS[code],
+        )
+        for code in codes
+    }
+
+
+@extend_schema_serializer(component_name="StatusConflict")
+class StatusConflictSerializer(ErrorSerializer):
+    """The object's status does not allow this now."""
+
+    status = serializers.CharField(help_text="Its status now.")

@@ -2,15 +2,16 @@ from django.contrib.auth import authenticate
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core.api_errors import error_responses
 from core.errors import ApplicationError
-from core.services import token_for, user_create
+from core.services import NewUser, token_for, user_create
 
 
 class TokenApi(APIView):
@@ -26,9 +27,13 @@ class TokenApi(APIView):
         username = serializers.CharField()
         password = serializers.CharField(trim_whitespace=False)
 
+    @extend_schema_serializer(component_name="Token")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField(source="key", help_text="Send as `Authorization: Token …`.")
+
     @extend_schema(
         request=InputSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        responses={200: OutputSerializer, **error_responses(400, 429)},
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
@@ -36,7 +41,7 @@ class TokenApi(APIView):
         user = authenticate(request, **data.validated_data)
         if user is None or not user.is_active:
             raise ApplicationError("Unable to log in with these credentials.")
-        return Response({"token": token_for(user=user).key})
+        return Response(self.OutputSerializer(token_for(user=user)).data)
 
 
 class UserCreateApi(APIView):
@@ -50,20 +55,30 @@ class UserCreateApi(APIView):
 
     @extend_schema_serializer(component_name="UserCreateOutput")
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        token = serializers.CharField()
-        password = serializers.CharField(required=False, help_text="Only when generated.")
+        id = serializers.IntegerField(source="user.pk")
+        username = serializers.CharField(source="user.username")
+        token = serializers.CharField(source="token.key")
+        password = serializers.CharField(
+            source="generated",
+            required=False,
+            help_text="Only when none was given: generated, shown this once.",
+        )
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+        def to_representation(self, created: NewUser) -> dict:
+            body = super().to_representation(created)
+            if created.generated is None:
+                del body["password"]
+            return body
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 403, 409)},
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token, generated = user_create(actor=request.user, **data.validated_data)
-        body = {"id": user.pk, "username": user.username, "token": token.key}
-        if generated:
-            body["password"] = generated
-        return Response(body, status=status.HTTP_201_CREATED)
+        created = user_create(actor=request.user, **data.validated_data)
+        return Response(self.OutputSerializer(created).data, status=status.HTTP_201_CREATED)
 
 
 def _broker_reachable() -> tuple[bool, str]:

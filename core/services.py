@@ -1,7 +1,7 @@
 """Accounts: users and their API tokens."""
 
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -15,10 +15,14 @@ from core.errors import ApplicationError, Conflict
 User = get_user_model()
 
 
+class NewUser(NamedTuple):
+    user: Any
+    token: Token
+    generated: str | None  # the password made up when none was given, returned this once
+
+
 @transaction.atomic
-def user_create(
-    *, actor: Any, username: Any, password: Any = None, email: Any = ""
-) -> tuple[Any, Token, str | None]:
+def user_create(*, actor: Any, username: Any, password: Any = None, email: Any = "") -> NewUser:
     """Create a user and its API token. Without a password the account can use only its token
     (a generated password is returned once so a person can still log in)."""
     errors = []
@@ -49,7 +53,7 @@ def user_create(
     user = User.objects.create_user(username=username, password=password, email=email or "")
     token = Token.objects.create(user=user)
     audit_record(actor=actor, action="user.create", obj=user, after={"username": username})
-    return user, token, generated
+    return NewUser(user, token, generated)
 
 
 def token_for(*, user: Any) -> Token:

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from annotation.access import membership_get
 from annotation.models import Kind, Role
+from core.api_errors import StatusConflictSerializer, error_responses
 from core.errors import Conflict
 from core.models import JobStatus
 from exports import selectors, services
@@ -66,7 +67,7 @@ class ProjectExportsApi(APIView):
         format = serializers.ChoiceField(choices=list(FORMATS))
         split = serializers.ChoiceField(choices=ExportSplit.values, default=ExportSplit.TRAIN)
         kinds = serializers.ListField(
-            child=serializers.ChoiceField(choices=Kind.values), required=False, allow_null=True
+            child=serializers.ChoiceField(choices=Kind.choices), required=False, allow_null=True
         )
         categories = serializers.ListField(
             child=serializers.CharField(max_length=200), required=False, allow_null=True
@@ -79,13 +80,16 @@ class ProjectExportsApi(APIView):
             help_text="parquet only: the row shape written (default trl-sft)",
         )
 
-    @extend_schema(responses={200: ExportOutputSerializer(many=True)})
+    @extend_schema(responses={200: ExportOutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         jobs = selectors.export_list(project=membership.project)
         return Response(ExportOutputSerializer(jobs, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={202: ExportOutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: ExportOutputSerializer, **error_responses(400, 403, 404)},
+    )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
         data = self.InputSerializer(data=request.data)
@@ -98,7 +102,7 @@ class ProjectExportsApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    @extend_schema(responses={200: ExportOutputSerializer})
+    @extend_schema(responses={200: ExportOutputSerializer, **error_responses(404)})
     def get(self, request, export_id: int):
         job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
         return Response(ExportOutputSerializer(job).data)
@@ -126,7 +130,14 @@ class ExportDownloadApi(APIView):
                 description="the file (default) or its manifest",
             )
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            **error_responses(400, 404, 409, conflict=StatusConflictSerializer),
+        },
+        description="The file, as its format's content type (JSONL, CSV, Parquet), or with "
+        "`part=manifest` its manifest (JSON: counts, versions, sha256, warnings); 409 until the "
+        "export is done.",
     )
     def get(self, request, export_id: int):
         job = selectors.export_get_for_lead(user=request.user, export_id=export_id)

@@ -1,15 +1,19 @@
 """REST API of the review queue: list items in review, decide one, send one back."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.access import item_get_for_member, membership_get
-from annotation.models import Item, Role
+from annotation.kinds.schemas import ItemDataField, PayloadField, by_kind
+from annotation.models import ItemStatus, Kind, ReviewReason, Role
+from core.api_errors import ErrorSerializer, StatusConflictSerializer, error_responses
+from core.serializers import BlankAsNullField
 from review import selectors, services
-from review.models import FinalRecord, ReviewDecision
+from review.models import Provenance, ReviewDecision
+from review.serializers import ReviewSerializer
 
 
 class ReviewQueuePagination(LimitOffsetPagination):
@@ -18,62 +22,79 @@ class ReviewQueuePagination(LimitOffsetPagination):
 
 
 @extend_schema_serializer(component_name="ReviewQueueAnnotation")
-class _QueueAnnotationSerializer(serializers.Serializer):
+class QueueAnnotationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     label = serializers.CharField(help_text='"Annotation 1", "Annotation 2", ... by id.')
-    payload = serializers.JSONField(help_text="In A/B terms for preferences.")
+    payload = PayloadField(help_text="In A/B terms for a preference.")
 
 
-@extend_schema_serializer(component_name="ReviewQueueEntry")
-class _QueueEntrySerializer(serializers.Serializer):
+class ReviewQueueEntrySerializer(serializers.Serializer):
+    """An item waiting for review, blind: no annotator names, no model names."""
+
+    id = serializers.IntegerField(source="item.pk")
+    kind = serializers.ChoiceField(Kind.choices, source="item.kind")
+    review_reason = serializers.ChoiceField(ReviewReason.choices, source="item.review_reason")
+    agreement = BlankAsNullField(source="item.agreement", help_text="`agreed` or `disputed`.")
+    data = ItemDataField(help_text="Without model names.")
+    annotations = QueueAnnotationSerializer(many=True)
+    disputed_fields = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='The fields the annotations disagree on ("rating", "criteria.honesty", ...).',
+    )
+
+
+@extend_schema_serializer(component_name="ReviewedItem")
+class ItemStateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.CharField()
-    review_reason = serializers.CharField()
-    agreement = serializers.CharField(allow_null=True)
-    data = serializers.JSONField(help_text="The item's data without model names.")
-    annotations = _QueueAnnotationSerializer(many=True)
-    disputed_fields = serializers.ListField(child=serializers.CharField())
+    status = serializers.ChoiceField(ItemStatus.choices)
+    review_reason = serializers.CharField(
+        allow_blank=True, help_text='"" once decided; `reopened` when sent back.'
+    )
+
+
+@extend_schema_serializer(component_name="FinalRecord")
+class FinalRecordSerializer(serializers.Serializer):
+    """The payload exports use for an approved item."""
+
+    id = serializers.IntegerField()
+    payload = PayloadField()
+    provenance = serializers.ChoiceField(Provenance.choices)
+    source_annotation = serializers.IntegerField(
+        source="source_annotation_id",
+        allow_null=True,
+        help_text="The annotation approved as is; null for a final a reviewer wrote.",
+    )
+
+
+@extend_schema_serializer(component_name="AlreadyDecided")
+class AlreadyDecidedSerializer(ErrorSerializer):
+    """The item is no longer in review: `decision` is the decision that settled it (another
+    reviewer's, say), `status` the item's status now."""
+
+    decision = ReviewSerializer(allow_null=True)
+    status = serializers.ChoiceField(ItemStatus.choices)
 
 
 class ReviewQueueApi(APIView):
     """Items in review that the caller may decide (never those they annotated), disputed
     first; blind: no annotator names, no model names."""
 
-    @extend_schema(responses={200: _QueueEntrySerializer(many=True)})
+    pagination_class = ReviewQueuePagination
+
+    @extend_schema(
+        responses={
+            200: by_kind(ReviewQueueEntrySerializer, "ReviewQueueEntry", many=True),
+            **error_responses(403, 404),
+        }
+    )
     def get(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-        paginator = ReviewQueuePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.review_queue(membership=membership), request, view=self
         )
-        return paginator.get_paginated_response(
-            [selectors.review_queue_entry_body(item) for item in page]
-        )
-
-
-def _decision_body(item: Item) -> dict:
-    record = FinalRecord.objects.filter(item=item, is_current=True).first()
-    return {
-        "item": {"id": item.pk, "status": item.status, "review_reason": item.review_reason},
-        "final_record": None
-        if record is None
-        else {
-            "id": record.pk,
-            "payload": record.payload,
-            "provenance": record.provenance,
-            "source_annotation": record.source_annotation_id,
-        },
-    }
-
-
-_DECISION = inline_serializer(
-    "ReviewDecisionResult",
-    {
-        "review": serializers.DictField(),
-        "item": serializers.DictField(),
-        "final_record": serializers.DictField(allow_null=True),
-    },
-)
+        entries = [selectors.review_queue_entry(item) for item in page]
+        return paginator.get_paginated_response(ReviewQueueEntrySerializer(entries, many=True).data)
 
 
 class ReviewApi(APIView):
@@ -83,8 +104,11 @@ class ReviewApi(APIView):
         annotation = serializers.IntegerField(
             required=False, allow_null=True, help_text="Approve this annotation as is."
         )
-        final = serializers.JSONField(
-            required=False, allow_null=True, help_text="Approve this reviewer-written payload."
+        final = PayloadField(
+            required=False,
+            allow_null=True,
+            help_text="Approve this reviewer-written payload of the item's kind (A/B terms for a "
+            "preference).",
         )
         note = serializers.CharField(
             required=False,
@@ -93,7 +117,21 @@ class ReviewApi(APIView):
             help_text="Optional when approving, required when rejecting.",
         )
 
-    @extend_schema(request=InputSerializer, responses={201: _DECISION})
+    @extend_schema_serializer(component_name="ReviewDecisionResult")
+    class OutputSerializer(serializers.Serializer):
+        review = ReviewSerializer()
+        item = ItemStateSerializer()
+        final_record = FinalRecordSerializer(
+            allow_null=True, help_text="The item's current one; null unless it is approved."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(400, 403, 404, 409, conflict=AlreadyDecidedSerializer),
+        },
+    )
     def post(self, request, item_id: int):
         item, _ = item_get_for_member(user=request.user, item_id=item_id, role=Role.REVIEWER)
         data = self.InputSerializer(data=request.data)
@@ -107,10 +145,8 @@ class ReviewApi(APIView):
             final=values.get("final"),
             note=values.get("note", ""),
         )
-        return Response(
-            {"review": services.review_as_dict(review), **_decision_body(review.item)},
-            status=status.HTTP_201_CREATED,
-        )
+        outcome = selectors.item_outcome(item=review.item, review=review)
+        return Response(self.OutputSerializer(outcome).data, status=status.HTTP_201_CREATED)
 
 
 class ReopenApi(APIView):
@@ -118,13 +154,18 @@ class ReopenApi(APIView):
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, max_length=services.MAX_NOTE)
 
+    @extend_schema_serializer(component_name="ReopenResult")
+    class OutputSerializer(serializers.Serializer):
+        item = ItemStateSerializer()
+        final_record = FinalRecordSerializer(
+            allow_null=True, help_text="null: the one it had is kept as history."
+        )
+
     @extend_schema(
         request=InputSerializer,
         responses={
-            200: inline_serializer(
-                "ReopenResult",
-                {"item": serializers.DictField(), "final_record": serializers.DictField()},
-            )
+            200: OutputSerializer,
+            **error_responses(400, 403, 404, 409, conflict=StatusConflictSerializer),
         },
     )
     def post(self, request, item_id: int):
@@ -136,4 +177,4 @@ class ReopenApi(APIView):
         item = services.item_reopen(
             item_id=item.pk, actor=request.user, note=data.validated_data.get("note", "")
         )
-        return Response(_decision_body(item))
+        return Response(self.OutputSerializer(selectors.item_outcome(item=item)).data)

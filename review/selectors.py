@@ -12,7 +12,7 @@ from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Item, ItemStatus, Membership, ReviewReason, Role
 from annotation.selectors import blind_data
 from core.models import AuditEvent
-from review.models import ReviewLease, ReviewLeaseStatus, ReviewSkip
+from review.models import FinalRecord, Review, ReviewLease, ReviewLeaseStatus, ReviewSkip
 
 
 def can_reveal(membership: Membership) -> bool:
@@ -163,18 +163,50 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
     )
 
 
-def review_queue_entry_body(item: Item) -> dict[str, Any]:
-    """One queue entry as the API shows it: blind for everyone."""
+@dataclass
+class QueueAnnotation:
+    id: int
+    label: str
+    payload: dict  # in A/B terms
+
+
+@dataclass
+class QueueEntry:
+    """One item of the review queue as the API shows it: blind for everyone."""
+
+    item: Item
+    data: dict[str, Any]
+    annotations: list[QueueAnnotation]
+    disputed_fields: list[str]
+
+
+def review_queue_entry(item: Item) -> QueueEntry:
+    """An item of `review_queue` (annotations prefetched) as the API shows it."""
     annotations = current_annotations(item)
-    return {
-        "id": item.pk,
-        "kind": item.kind,
-        "review_reason": item.review_reason,
-        "agreement": item.agreement or None,
-        "data": blind_data(item),
-        "annotations": [
-            {"id": a.pk, "label": annotation_label(number), "payload": a.payload}
+    return QueueEntry(
+        item=item,
+        data=blind_data(item),
+        annotations=[
+            QueueAnnotation(id=a.pk, label=annotation_label(number), payload=a.payload)
             for number, a in enumerate(annotations, start=1)
         ],
-        "disputed_fields": disputed_fields(item.kind, [a.payload for a in annotations]),
-    }
+        disputed_fields=disputed_fields(item.kind, [a.payload for a in annotations]),
+    )
+
+
+@dataclass
+class ItemOutcome:
+    """An item after a decision (or a reopening), with its current final record (None unless
+    it is approved) and the decision when there was one."""
+
+    item: Item
+    final_record: FinalRecord | None
+    review: Review | None = None
+
+
+def item_outcome(*, item: Item, review: Review | None = None) -> ItemOutcome:
+    return ItemOutcome(
+        item=item,
+        final_record=FinalRecord.objects.filter(item=item, is_current=True).first(),
+        review=review,
+    )

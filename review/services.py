@@ -34,6 +34,7 @@ from review.models import (
     ReviewSkip,
 )
 from review.selectors import review_claimable
+from review.serializers import ReviewSerializer
 
 
 def in_review_sample(item: Item, rate: float) -> bool:
@@ -130,21 +131,6 @@ def final_record_create(
 MAX_NOTE = 10_000
 
 
-def review_as_dict(review: Review | None) -> dict[str, Any] | None:
-    """A decision as the API shows it (the reviewer's name included: reviewers see each other)."""
-    if review is None:
-        return None
-    return {
-        "id": review.pk,
-        "decision": review.decision,
-        "reviewer": review.reviewer.username if review.reviewer_id else None,
-        "annotation": review.annotation_id,
-        "final": review.final,
-        "note": review.note,
-        "created_at": review.created_at.isoformat(),
-    }
-
-
 def _locked_item(item_id: int) -> Item:
     item = (
         Item.objects.select_for_update(of=("self",))
@@ -197,7 +183,8 @@ def _not_in_review(item: Item) -> Conflict:
         )
     else:
         message = f"This item is not waiting for review (it is {item.status})."
-    return Conflict(message, {"decision": review_as_dict(latest), "status": item.status})
+    decision = ReviewSerializer(latest).data if latest is not None else None
+    return Conflict(message, {"decision": decision, "status": item.status})
 
 
 @transaction.atomic

@@ -13,7 +13,9 @@ none asks `if kind == "preference"`. What a kind owns:
 * display: the mapping between A/B terms and what a page shows (one scale, both ways), the
   workspace's form and task panel, labels, the templates of its form fields;
 * exports: the SFT reply, the preference pair (or why there is none), the manifest category;
-* agreement: the fields a report measures (`agreement_fields`), declared as data.
+* agreement: the fields a report measures (`agreement_fields`), declared as data;
+* the API's description of its data and payload (`data_serializer`, `payload_serializer`),
+  which annotation.kinds.schemas turns into the OpenAPI schema's bodies by kind.
 
 Validators collect every problem as `{"field", "message"}` instead of stopping at the first, so
 a bulk import reports all of them at once.
@@ -485,6 +487,19 @@ class ItemKind:
     ) -> dict[str, Any]:
         """What the task panel shows beyond the prompt (the template escapes all of it)."""
         return {}
+
+    # -- the OpenAPI description (annotation.kinds.schemas builds the API's bodies on it)
+
+    def data_serializer(self) -> type:
+        """The serializer class that describes its item data (the prompt fields and
+        `data_fields`). It documents and never validates: `check_data` does. A kind module
+        imports Django REST framework only in here, so the kinds load without Django."""
+        raise NotImplementedError
+
+    def payload_serializer(self) -> type:
+        """The serializer class that describes its payload (`payload_fields`); it documents,
+        `check_payload` validates."""
+        raise NotImplementedError
 
     # -- exports (pure: plain data in, text out; RecordError on data that cannot be used)
 

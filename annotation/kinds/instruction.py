@@ -5,9 +5,11 @@ Item data: optional `context` (shown with the prompt, appended to it in exports)
 `{"response": str, "category": str}`, the category from the project's `categories`.
 """
 
+import functools
 from typing import Any
 
 from annotation.kinds.base import (
+    MAX_TEXT,
     AgreementField,
     ItemKind,
     Problems,
@@ -21,6 +23,46 @@ from annotation.kinds.base import (
     register,
     text_blocks,
 )
+
+
+@functools.cache
+def _serializers() -> tuple[type, type]:
+    """The OpenAPI description of instruction data and payloads (see
+    `ItemKind.data_serializer`)."""
+    from drf_spectacular.utils import extend_schema_serializer
+    from rest_framework import serializers
+
+    from annotation.kinds.schemas import PromptDataSchema
+
+    @extend_schema_serializer(component_name="InstructionData")
+    class InstructionDataSchema(PromptDataSchema):
+        """The data of an instruction item: a prompt to write the response to."""
+
+        context = serializers.CharField(
+            required=False,
+            max_length=MAX_TEXT,
+            help_text="Shown with the prompt; exports append it to the prompt.",
+        )
+        category = serializers.CharField(
+            required=False,
+            help_text="A guess at the task's category (one of the project's `categories`); the "
+            "annotator's choice starts from it.",
+        )
+        draft = serializers.CharField(
+            required=False,
+            max_length=MAX_TEXT,
+            help_text="A model's answer, which the annotator edits into the response.",
+        )
+
+    @extend_schema_serializer(component_name="InstructionPayload")
+    class InstructionPayloadSchema(serializers.Serializer):
+        """An instruction annotation: the response written for the prompt, and the task's
+        category."""
+
+        response = serializers.CharField(max_length=MAX_TEXT, help_text="The response.")
+        category = serializers.CharField(help_text="One of the project's `categories`.")
+
+    return InstructionDataSchema, InstructionPayloadSchema
 
 
 @register
@@ -43,6 +85,12 @@ class InstructionKind(ItemKind):
     gives_reply = True
     csv_data_columns = ("context", "category", "draft")
     suggested_fields = ("category",)
+
+    def data_serializer(self) -> type:
+        return _serializers()[0]
+
+    def payload_serializer(self) -> type:
+        return _serializers()[1]
 
     def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
         for name in ("context", "draft"):

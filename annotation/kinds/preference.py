@@ -9,9 +9,11 @@ and work on the same -3..3 scale in left/right terms; `to_display` maps between 
 same mapping both ways. The workspace's keys 1..7 are positions on that scale (key - 4).
 """
 
+import functools
 from typing import Any
 
 from annotation.kinds.base import (
+    MAX_TEXT,
     AgreementField,
     AgreementView,
     ItemKind,
@@ -111,6 +113,71 @@ def _scale_options(chosen: Any, *, optional: bool = False) -> list[dict[str, Any
     return options
 
 
+# --- the OpenAPI description ----------------------------------------------------------------------
+
+RATING_HELP = (
+    f"An integer from {RATING_MIN} to {RATING_MAX} in A/B terms, whatever order a page showed "
+    "the responses in: negative prefers A (the first response), positive prefers B (the "
+    "second), 0 is a tie; 1, 2 and 3 are slightly better, better and much better."
+)
+
+
+@functools.cache
+def _serializers() -> tuple[type, type]:
+    """The OpenAPI description of preference data and payloads (see
+    `ItemKind.data_serializer`)."""
+    from drf_spectacular.utils import extend_schema_serializer
+    from rest_framework import serializers
+
+    from annotation.kinds.schemas import PromptDataSchema
+
+    @extend_schema_serializer(component_name="PreferenceResponse")
+    class ResponseSchema(serializers.Serializer):
+        """One of the two responses compared."""
+
+        text = serializers.CharField(max_length=MAX_TEXT)
+        model = serializers.CharField(
+            required=False,
+            max_length=MAX_TEXT,
+            help_text="The model that wrote it. Only leads read it: annotators and reviewers "
+            "read items without model names.",
+        )
+
+    @extend_schema_serializer(component_name="PreferenceData")
+    class PreferenceDataSchema(PromptDataSchema):
+        """The data of a preference item: two responses to one prompt."""
+
+        responses = ResponseSchema(
+            many=True,
+            min_length=2,
+            max_length=2,
+            help_text="Exactly two responses with different texts: A (the first) and B (the "
+            "second).",
+        )
+
+    @extend_schema_serializer(component_name="PreferencePayload")
+    class PreferencePayloadSchema(serializers.Serializer):
+        """A preference annotation, in A/B terms: negative ratings prefer A (the first response),
+        positive ones B (the second), 0 is a tie."""
+
+        rating = serializers.IntegerField(
+            min_value=RATING_MIN,
+            max_value=RATING_MAX,
+            help_text=f"The overall rating. {RATING_HELP}",
+        )
+        criteria = serializers.DictField(
+            child=serializers.IntegerField(min_value=RATING_MIN, max_value=RATING_MAX),
+            required=False,
+            help_text="A rating per criterion, keyed by the project's `criteria`, on the same "
+            "scale as `rating`.",
+        )
+        rationale = serializers.CharField(
+            required=False, allow_blank=True, max_length=MAX_TEXT, help_text="Why, in words."
+        )
+
+    return PreferenceDataSchema, PreferencePayloadSchema
+
+
 def _int_or_text(value: str) -> Any:
     try:
         return int(value)
@@ -134,6 +201,12 @@ class PreferenceKind(ItemKind):
     csv_data_columns = ("response_a", "response_b", "model_a", "model_b")
 
     # -- item data
+
+    def data_serializer(self) -> type:
+        return _serializers()[0]
+
+    def payload_serializer(self) -> type:
+        return _serializers()[1]
 
     def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
         responses = data.get("responses")

@@ -6,9 +6,11 @@ import). Payload: `{"decision": "refuse" | "comply" | "partial", "response": str
 `harm_categories`.
 """
 
+import functools
 from typing import Any
 
 from annotation.kinds.base import (
+    MAX_TEXT,
     AgreementField,
     ItemKind,
     Problems,
@@ -30,6 +32,47 @@ DECISION_LABELS = {
     "comply": ("Comply", "C"),
     "partial": ("Partly comply", "P"),
 }
+
+
+@functools.cache
+def _serializers() -> tuple[type, type]:
+    """The OpenAPI description of refusal data and payloads (see
+    `ItemKind.data_serializer`)."""
+    from drf_spectacular.utils import extend_schema_serializer
+    from rest_framework import serializers
+
+    from annotation.kinds.schemas import PromptDataSchema
+
+    @extend_schema_serializer(component_name="RefusalData")
+    class RefusalDataSchema(PromptDataSchema):
+        """The data of a refusal item: a request a model may or may not answer."""
+
+        model_response = serializers.CharField(
+            required=False,
+            max_length=MAX_TEXT,
+            help_text="What a model answered. With a final `refuse` it is the rejected side of a "
+            "preference pair (the ideal reply the chosen one).",
+        )
+        harm_category = serializers.CharField(
+            required=False,
+            help_text="A guess made at import, one of the project's `harm_categories`.",
+        )
+
+    @extend_schema_serializer(component_name="RefusalPayload")
+    class RefusalPayloadSchema(serializers.Serializer):
+        """A refusal annotation: whether a model should answer, the ideal reply, and the harm
+        category."""
+
+        decision = serializers.ChoiceField(
+            choices=DECISIONS,
+            help_text="`refuse`, `comply` or `partial` (comply with part of the request).",
+        )
+        response = serializers.CharField(
+            max_length=MAX_TEXT, help_text="The ideal reply (a refusal when the decision is one)."
+        )
+        harm_category = serializers.CharField(help_text="One of the project's `harm_categories`.")
+
+    return RefusalDataSchema, RefusalPayloadSchema
 
 
 @register
@@ -62,6 +105,12 @@ class RefusalKind(ItemKind):
     gives_pair = True
     csv_data_columns = ("model_response", "harm_category")
     suggested_fields = ("harm_category",)
+
+    def data_serializer(self) -> type:
+        return _serializers()[0]
+
+    def payload_serializer(self) -> type:
+        return _serializers()[1]
 
     def check_data(self, data: dict, vocabulary: Vocabulary, problems: Problems) -> None:
         if "model_response" in data:

@@ -177,6 +177,33 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every variant of a body by kind names its kind through one component per kind.
+    "POSTPROCESSING_HOOKS": [
+        "annotation.kinds.schemas.postprocess_kind_enums",
+        "drf_spectacular.hooks.postprocess_schema_enums",
+    ],
+    # Choice sets that share a field name get names of their own (not "Status03cEnum").
+    "ENUM_NAME_OVERRIDES": {
+        "KindEnum": "annotation.models.Kind",
+        "ItemStatusEnum": "annotation.models.ItemStatus",
+        "AssignmentStatusEnum": "annotation.models.AssignmentStatus",
+        "JobStatusEnum": "core.models.JobStatus",
+        "SplitEnum": "annotation.models.Split",
+        "ExportSplitEnum": "exports.models.ExportSplit",
+        "RefusalDecisionEnum": "annotation.kinds.refusal.DECISIONS",
+        "ReviewDecisionEnum": "review.models.ReviewDecision",
+    },
+    # No validator badge (Swagger UI would load it from validator.swagger.io).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # The stock Redoc page links Google Fonts; core/api_docs.py serves one without them.
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+                "headings": {"fontFamily": "system-ui, -apple-system, 'Segoe UI', sans-serif"},
+            }
+        },
+    },
 }
 
 LOGGING = {

@@ -22,6 +22,7 @@ VALID = {
     "harm_categories": "none\nmalware",
     "system_prompt": "Be brief.",
     "auto_approve_text": "on",
+    "suggestions": "confirm",
 }
 
 
@@ -61,6 +62,7 @@ def test_saving_settings_updates_every_one_and_audits_the_change(project, web):
     assert project.harm_categories == ["none", "malware"]
     assert project.system_prompt == "Be brief."
     assert project.auto_approve_text is True
+    assert project.suggestions == "confirm"
     event = AuditEvent.objects.get(project=project, action="project.update")
     assert event.before["name"] != "Renamed"
     assert event.after["name"] == "Renamed"

@@ -6,6 +6,7 @@ from annotation.models import ItemStatus, ReviewReason, Role
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from core.models import AuditEvent
 from review import selectors
+from review.apis import ReviewQueueEntrySerializer
 from review.models import FinalRecord, Provenance, Review
 from review.services import item_reopen, review_decide
 from tests.factories import MembershipFactory
@@ -294,7 +295,7 @@ def test_the_queue_reads_annotations_without_a_query_per_item(
     membership = reviewer.memberships.get(project=project)
     with django_assert_num_queries(2):
         bodies = [
-            selectors.review_queue_entry_body(item)
+            ReviewQueueEntrySerializer(selectors.review_queue_entry(item)).data
             for item in selectors.review_queue(membership=membership)
         ]
     assert len(bodies) == 5 and all(len(b["annotations"]) == 2 for b in bodies)
@@ -303,7 +304,8 @@ def test_the_queue_reads_annotations_without_a_query_per_item(
 def test_queue_entries_label_annotations_by_id_and_hide_model_names(project, reviewer):
     item = disputed_preference(project)
     membership = reviewer.memberships.get(project=project)
-    body = selectors.review_queue_entry_body(selectors.review_queue(membership=membership).get())
+    entry = selectors.review_queue_entry(selectors.review_queue(membership=membership).get())
+    body = ReviewQueueEntrySerializer(entry).data
     assert [a["label"] for a in body["annotations"]] == ["Annotation 1", "Annotation 2"]
     assert [a["id"] for a in body["annotations"]] == [a.pk for a in annotations_of(item)]
     assert all("model" not in r for r in body["data"]["responses"])

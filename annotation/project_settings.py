@@ -1,0 +1,288 @@
+"""A project's settings, described once: type, range, default and help text of each.
+
+`SETTINGS` feeds everything that knows a setting: the service's validation (`check`, whose
+messages the REST API, the console and the tests read), the columns' defaults and the range
+CheckConstraints of `annotation.models.Project`, the console's settings forms (labels, help
+texts, min/max) and the REST API's bodies (`annotation.apis`). This module imports no Django
+model, so the models can read it.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from annotation import kinds
+
+MAX_NAME = 200
+MAX_GUIDELINES = 200_000  # characters of the guidelines or the system prompt
+MAX_LABEL = 64  # characters of one entry of a label list
+
+
+class Type(StrEnum):
+    NAME = "name"  # a non-empty line of text
+    KINDS = "kinds"  # a list of the registry's kind names
+    INTEGER = "integer"
+    FRACTION = "fraction"  # a number from `minimum` to `maximum` (0 to 1)
+    LABELS = "labels"  # a list of names: categories, criteria, harm categories
+    TEXT = "text"  # Markdown or plain text, possibly empty
+    BOOLEAN = "boolean"
+    CHOICE = "choice"  # one of `choices`
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: Type
+    help: str
+    # The column's default: a value, or a function that makes one (lists). None: required
+    # when a project is created.
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    # The CheckConstraint on Project that holds the range or the choices ("": none).
+    constraint: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # a CHOICE setting's (value, label) pairs
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    @property
+    def initial(self) -> Any:
+        """The default as a value (a fresh one for a list)."""
+        return self.default() if callable(self.default) else self.default
+
+    def check(self, value: Any) -> str | None:
+        """What is wrong with `value` for this setting, or None."""
+        match self.type:
+            case Type.NAME:
+                if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+                    return f"Must be a non-empty name of at most {MAX_NAME} characters."
+            case Type.KINDS:
+                return _label_list(value, allowed=kinds.KINDS)
+            case Type.INTEGER:
+                return _number(value, self.minimum, self.maximum, integer=True)
+            case Type.FRACTION:
+                return _number(value, self.minimum, self.maximum, integer=False)
+            case Type.LABELS:
+                return _label_list(value)
+            case Type.TEXT:
+                if not isinstance(value, str):
+                    return "Must be a string."
+                if len(value) > MAX_GUIDELINES:
+                    return f"Must be at most {MAX_GUIDELINES:,} characters."
+                if kinds.unstorable(value):
+                    return kinds.UNSTORABLE_MESSAGE
+            case Type.BOOLEAN:
+                if not isinstance(value, bool):
+                    return "Must be true or false."
+            case Type.CHOICE:
+                values = [v for v, _ in self.choices]
+                if not isinstance(value, str) or value not in values:
+                    return f"Must be one of: {', '.join(values)}."
+        return None
+
+
+def _number(value: Any, lo: Any, hi: Any, *, integer: bool) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "Must be a number." if not integer else "Must be an integer."
+    if integer and not isinstance(value, int):
+        return "Must be an integer."
+    if not lo <= value <= hi:
+        return f"Must be from {lo:g} to {hi:g}."
+    return None
+
+
+def _label_list(value: Any, *, allowed: Sequence[str] | None = None) -> str | None:
+    if not isinstance(value, list) or not value:
+        return "Must be a non-empty list of names."
+    if len(value) > kinds.MAX_LIST_SETTING:
+        return f"At most {kinds.MAX_LIST_SETTING} entries."
+    for entry in value:
+        if (
+            not isinstance(entry, str)
+            or not entry.strip()
+            or len(entry) > MAX_LABEL
+            or entry != entry.strip()
+        ):
+            return (
+                f"Each entry must be a non-empty name of at most {MAX_LABEL} characters, "
+                "no outer spaces."
+            )
+        if allowed is not None and entry not in allowed:
+            return f"{entry!r} is not one of: {', '.join(allowed)}."
+    if len(set(value)) != len(value):
+        return "Entries must be unique."
+    return None
+
+
+def _fraction(name: str, default: float, help: str) -> Setting:
+    return Setting(
+        name,
+        Type.FRACTION,
+        help,
+        default=default,
+        minimum=0,
+        maximum=1,
+        constraint=f"project_{name}_range",
+    )
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "name",
+        Type.NAME,
+        f"Shown to everyone in the project (at most {MAX_NAME} characters).",
+    ),
+    Setting(
+        "kinds",
+        Type.KINDS,
+        "The item kinds this project accepts at import. Items already imported keep theirs.",
+        default=kinds.default_kinds,
+    ),
+    Setting(
+        "annotations_per_item",
+        Type.INTEGER,
+        "Overlap: how many different annotators annotate each item (1 to 10). "
+        "Agreement needs at least 2.",
+        default=2,
+        minimum=1,
+        maximum=10,
+        constraint="project_overlap_range",
+    ),
+    _fraction(
+        "review_sample_rate",
+        0.1,
+        "Share of agreed items sent to review anyway as a QA sample, from 0 to 1 (0.1 = 10 %).",
+    ),
+    _fraction(
+        "gold_rate",
+        0.0,
+        "Share of an annotator's items served from gold items (known answers) to score them, "
+        "from 0 to 1. 0 turns gold items off.",
+    ),
+    Setting(
+        "lease_seconds",
+        Type.INTEGER,
+        "How long a claimed item stays reserved for its annotator (60 to 86,400 seconds). The "
+        "annotation page keeps the lease alive while it is open.",
+        default=1800,
+        minimum=60,
+        maximum=86400,
+        constraint="project_lease_seconds_range",
+    ),
+    _fraction(
+        "eval_fraction",
+        0.0,
+        "Share (0 to 1) of newly imported items put in the eval split, by a stable hash of the "
+        "external_id, when the import gives no split. Eval items never reach a train export; "
+        "items already imported keep their split.",
+    ),
+    Setting(
+        "categories",
+        Type.LABELS,
+        "Instruction task categories, one per line. Annotators choose one per item; the "
+        "dashboard's coverage chart counts them.",
+        default=kinds.default_categories,
+    ),
+    Setting(
+        "criteria",
+        Type.LABELS,
+        "Preference criteria, one per line; each is rated from -3 to 3 besides the overall rating.",
+        default=kinds.default_criteria,
+    ),
+    Setting(
+        "harm_categories",
+        Type.LABELS,
+        "Refusal harm categories, one per line.",
+        default=kinds.default_harm_categories,
+    ),
+    Setting(
+        "guidelines",
+        Type.TEXT,
+        "Markdown. Annotators read it on the project page; saving a change makes a new version "
+        "and annotators see a notice until they annotate under it.",
+        default="",
+    ),
+    Setting(
+        "system_prompt",
+        Type.TEXT,
+        "Optional. Exports put it as the system message of items that have no system prompt "
+        "of their own.",
+        default="",
+    ),
+    Setting(
+        "auto_approve_text",
+        Type.BOOLEAN,
+        "Approve agreed instruction and refusal items without a reviewer choosing the final "
+        "text (the first annotation's text is used).",
+        default=False,
+    ),
+    Setting(
+        "agreement_every",
+        Type.INTEGER,
+        "An agreement report is computed after every this many new annotations (0: only on "
+        "request).",
+        default=100,
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    _fraction(
+        "gold_threshold",
+        0.7,
+        "The dashboard flags annotators whose gold accuracy falls below this share (0 to 1).",
+    ),
+    Setting(
+        "suggestions",
+        Type.CHOICE,
+        "How a model's suggested labels (an instruction's category, a refusal's harm category, "
+        "given at import) reach annotators: hidden (the default: nothing to anchor on), shown "
+        "as a labelled suggestion they confirm themselves, or preselected in the form. The "
+        "dashboard shows how often a shown suggestion was kept.",
+        default="hidden",
+        constraint="project_suggestions_valid",
+        choices=(
+            ("hidden", "Hidden"),
+            ("confirm", "Shown as a suggestion to confirm"),
+            ("preselect", "Preselected"),
+        ),
+    ),
+)
+
+NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> Setting:
+    return _BY_NAME[name]
+
+
+def default(name: str) -> Any:
+    """A setting's default as the model field takes it (a value, or a function for a list)."""
+    return _BY_NAME[name].default
+
+
+def ranged() -> list[Setting]:
+    """The settings whose range the database holds too (`Setting.constraint`)."""
+    return [s for s in SETTINGS if s.constraint and s.type != Type.CHOICE]
+
+
+def chosen() -> list[Setting]:
+    """The settings whose choices the database holds too (`Setting.constraint`)."""
+    return [s for s in SETTINGS if s.constraint and s.type == Type.CHOICE]
+
+
+def check(name: str, value: Any) -> str | None:
+    """What is wrong with `value` for setting `name` (None: nothing; an unknown name is the
+    caller's to report)."""
+    setting = _BY_NAME.get(name)
+    return setting.check(value) if setting is not None else None
+
+
+def unknown_message() -> str:
+    return f"Unknown setting. Settings: {', '.join(NAMES)}."

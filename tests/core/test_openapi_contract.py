@@ -1,0 +1,192 @@
+"""Real responses match the OpenAPI schema: a walk through every endpoint (as lead, reviewer,
+annotators and staff, errors included) whose every status code must be documented and whose
+every JSON body must validate against the documented schema, item data and payloads of each
+kind included."""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from annotation import kinds
+from annotation.models import Assignment
+from tests.core.openapi import openapi, operation, path_of, response_schema, validate
+from tests.factories import UserFactory, item_row
+
+PAYLOADS = {
+    kinds.INSTRUCTION: (
+        {"response": "One sentence.", "category": "summarization"},
+        {"response": "Another.", "category": "code"},
+    ),
+    kinds.PREFERENCE: ({"rating": -2, "criteria": {"honesty": 1}, "rationale": "A"}, {"rating": 3}),
+    kinds.REFUSAL: (
+        {"decision": "refuse", "response": "I can't.", "harm_category": "illegal_activity"},
+        {"decision": "comply", "response": "Sure.", "harm_category": "none"},
+    ),
+}
+
+
+class Walk:
+    """Calls the API and records what does not match the schema."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+        self.answered: set[tuple[str, str]] = set()
+
+    def __call__(self, client, method, url, data=None, **extra):
+        call = getattr(client, method)
+        if data is None:
+            response = call(url)
+        elif "content_type" in extra:
+            response = call(url, data, **extra)
+        else:
+            response = call(url, data, format="json")
+        path = path_of(url)
+        where = f"{method.upper()} {url} -> {response.status_code}"
+        responses = operation(path, method)["responses"]
+        if str(response.status_code) not in responses:
+            self.problems.append(f"{where}: status not documented")
+            return response
+        if response.status_code < 300:
+            self.answered.add((path, method))
+        schema = response_schema(path, method, response.status_code)
+        media = response.get("Content-Type", "").split(";")[0].strip()
+        if schema is not None and media == "application/json":
+            if response.streaming:
+                body = json.loads(b"".join(response.streaming_content))
+            else:
+                body = response.json()
+            for problem in validate(body, schema):
+                self.problems.append(f"{where}: {problem}")
+        return response
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_response_matches_the_schema(make_api, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    walk = Walk()
+    staff = make_api(UserFactory(is_staff=True))
+    walk(staff, "post", "/api/v1/users/", {"username": "ann1", "password": "a long passphrase 1"})
+    walk(staff, "post", "/api/v1/users/", {"username": "ann2"})
+    walk(staff, "post", "/api/v1/users/", {"username": "ann2"})  # 409
+    walk(APIClient(), "post", "/api/v1/auth/token/", {"username": "ann1", "password": "nope"})
+    walk(
+        APIClient(),
+        "post",
+        "/api/v1/auth/token/",
+        {"username": "ann1", "password": "a long passphrase 1"},
+    )
+    users = get_user_model().objects
+    ann1, ann2 = users.get(username="ann1"), users.get(username="ann2")
+    lead_user, reviewer_user = UserFactory(), UserFactory()
+    lead, reviewer = make_api(lead_user), make_api(reviewer_user)
+    a1, a2 = make_api(ann1), make_api(ann2)
+    walk(a1, "post", "/api/v1/users/", {"username": "x"})  # 403
+
+    project = walk(lead, "post", "/api/v1/projects/", {"name": "Contract"}).json()["id"]
+    base = f"/api/v1/projects/{project}"
+    walk(lead, "post", "/api/v1/projects/", {"lease_seconds": 1})
+    walk(lead, "get", "/api/v1/projects/")
+    walk(lead, "patch", f"{base}/", {"review_sample_rate": 0, "criteria": ["honesty"]})
+    walk(lead, "patch", f"{base}/", {"gold_rate": 3})
+    walk(lead, "get", f"{base}/")
+    walk(lead, "get", "/api/v1/projects/999999/")
+    for user, role in ((reviewer_user, "reviewer"), (ann1, "annotator"), (ann2, "annotator")):
+        walk(lead, "post", f"{base}/members/", {"username": user.username, "role": role})
+    walk(lead, "post", f"{base}/members/", {"username": "nobody", "role": "annotator"})
+    walk(lead, "post", f"{base}/members/", {"username": lead_user.username, "role": "reviewer"})
+    walk(lead, "get", f"{base}/members/")
+    walk(a1, "get", f"{base}/members/")  # 403
+    extra = UserFactory()
+    walk(lead, "post", f"{base}/members/", {"username": extra.username, "role": "annotator"})
+    walk(lead, "delete", f"{base}/members/{extra.pk}/")
+    walk(lead, "delete", f"{base}/members/{extra.pk}/")  # 400: not a member
+
+    rows = [item_row(name, n) for n, name in enumerate(kinds.names())]
+    rows.append(item_row(kinds.PREFERENCE, 9, gold={"rating": 2}, metadata={"src": "x"}))
+    walk(lead, "post", f"{base}/items/", rows)
+    walk(lead, "post", f"{base}/items/", {"items": rows})
+    walk(lead, "post", f"{base}/items/", [{"kind": "nope"}])
+    walk(lead, "post", f"{base}/items/", "external_id,kind\n", content_type="text/csv")
+    walk(lead, "get", f"{base}/items/?page_size=2")
+    walk(lead, "get", f"{base}/items/?status=nope")
+    walk(reviewer, "get", f"{base}/items/")
+
+    for annotator, client in ((0, a1), (1, a2)):
+        while True:
+            claimed = walk(client, "post", f"{base}/claim/")
+            if claimed.status_code == 204:
+                break
+            assignment = claimed.json()["assignment"]["id"]
+            kind = claimed.json()["item"]["kind"]
+            url = f"/api/v1/assignments/{assignment}"
+            walk(client, "post", f"{url}/heartbeat/")
+            walk(client, "put", f"{url}/draft/", {"draft": {"response": "half"}})
+            walk(client, "put", f"{url}/draft/", {"draft": ["not an object"]})
+            walk(client, "post", f"{url}/submit/", {"payload": {"nonsense": True}})
+            walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][annotator]})
+            walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][annotator]})
+            walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][1 - annotator]})
+            walk(client, "post", f"{url}/heartbeat/")
+            walk(client, "post", f"{url}/skip/")
+    skipped = UserFactory()
+    walk(lead, "post", f"{base}/members/", {"username": skipped.username, "role": "annotator"})
+    walk(lead, "post", f"{base}/items/", [item_row(kinds.REFUSAL, 99)])
+    other = make_api(skipped)
+    claimed = walk(other, "post", f"{base}/claim/").json()
+    walk(other, "post", f"/api/v1/assignments/{claimed['assignment']['id']}/skip/")
+    walk(a1, "get", f"{base}/items/")
+
+    queue = walk(reviewer, "get", f"{base}/review-queue/?limit=2").json()["results"]
+    walk(a1, "get", f"{base}/review-queue/")  # 403
+    decided = []
+    for n, entry in enumerate(queue):
+        kind, first = entry["kind"], entry["annotations"][0]
+        if n == 0:
+            body = {"decision": "approve", "annotation": first["id"], "note": "fine"}
+        else:
+            body = {"decision": "approve", "final": PAYLOADS[kind][0] | {}}
+        walk(reviewer, "post", f"/api/v1/items/{entry['id']}/review/", {"decision": "maybe"})
+        walk(reviewer, "post", f"/api/v1/items/{entry['id']}/review/", body)
+        walk(reviewer, "post", f"/api/v1/items/{entry['id']}/review/", body)  # 409
+        decided.append(entry["id"])
+    walk(reviewer, "post", f"/api/v1/items/{decided[0]}/reopen/", {})  # 403
+    walk(lead, "post", f"/api/v1/items/{decided[0]}/reopen/", {"note": "again"})
+    walk(lead, "post", f"/api/v1/items/{decided[0]}/reopen/", {})  # 409
+    walk(reviewer, "post", f"/api/v1/items/{decided[0]}/review/", {"decision": "reject"})
+    walk(
+        reviewer,
+        "post",
+        f"/api/v1/items/{decided[0]}/review/",
+        {"decision": "reject", "note": "no"},
+    )
+
+    item_ids = sorted(Assignment.objects.values_list("item_id", flat=True).distinct())
+    for item in [*item_ids, 999999]:
+        for client in (lead, reviewer, a1, a2):
+            walk(client, "get", f"/api/v1/items/{item}/")
+
+    walk(reviewer, "get", f"{base}/agreement/")
+    walk(reviewer, "post", f"{base}/agreement/")  # 403
+    walk(lead, "post", f"{base}/agreement/")
+    walk(lead, "get", f"{base}/agreement/")
+    walk(reviewer, "get", f"{base}/agreement/")
+    walk(lead, "get", f"{base}/dashboard/")
+    walk(reviewer, "get", f"{base}/dashboard/")
+    walk(a1, "get", f"{base}/dashboard/")  # 403
+
+    export = walk(lead, "post", f"{base}/exports/", {"format": "trl-sft"}).json()["id"]
+    walk(lead, "post", f"{base}/exports/", {"format": "nope"})
+    walk(lead, "get", f"{base}/exports/")
+    walk(lead, "get", f"/api/v1/exports/{export}/")
+    walk(lead, "get", f"/api/v1/exports/{export}/download/")
+    walk(lead, "get", f"/api/v1/exports/{export}/download/?part=manifest")
+    walk(lead, "get", f"/api/v1/exports/{export}/download/?part=nope")
+    walk(a1, "get", f"{base}/exports/")  # 403
+
+    assert walk.problems == []
+    documented = {
+        (path, method) for path, methods in openapi()["paths"].items() for method in methods
+    }
+    assert documented - walk.answered == set()

@@ -313,6 +313,9 @@ class AnnotationOnItemSerializer(serializers.Serializer):
     display_order = BlankAsNullField(source="annotation.display_order", help_text=_DISPLAY_ORDER)
     seconds_spent = serializers.FloatField(source="annotation.seconds_spent", allow_null=True)
     guidelines_version = serializers.IntegerField(source="annotation.guidelines_version")
+    round = serializers.IntegerField(
+        source="annotation.round", help_text="The item's round it was written in."
+    )
     created_at = serializers.DateTimeField(source="annotation.created_at")
     gold_correct = serializers.BooleanField(
         source="annotation.gold_correct",
@@ -335,6 +338,8 @@ class ReviewOnItemSerializer(serializers.Serializer):
     )
     final = PayloadField(allow_null=True, help_text="The final the reviewer wrote.")
     note = serializers.CharField()
+    then = BlankAsNullField(help_text="A rejection: `annotate_again` or `drop`.")
+    round = serializers.IntegerField(help_text="The item's round it decided.")
     created_at = serializers.DateTimeField()
 
 
@@ -374,6 +379,9 @@ class ItemDetailSerializer(serializers.Serializer):
     priority = serializers.FloatField(source="item.priority")
     split = serializers.ChoiceField(Split.choices, source="item.split")
     status = serializers.ChoiceField(ItemStatus.choices, source="item.status")
+    round = serializers.IntegerField(
+        source="item.round", help_text="Rounds of annotation: a rejection starts the next."
+    )
     agreement = BlankAsNullField(source="item.agreement", help_text="`agreed` or `disputed`.")
     review_reason = BlankAsNullField(
         source="item.review_reason",

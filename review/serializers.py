@@ -21,4 +21,8 @@ class ReviewSerializer(serializers.Serializer):
     )
     final = PayloadField(allow_null=True, help_text="The final the reviewer wrote.")
     note = serializers.CharField(allow_blank=True)
+    then = serializers.CharField(
+        allow_blank=True, help_text='A rejection: `annotate_again` or `drop`; "" otherwise.'
+    )
+    round = serializers.IntegerField(help_text="The item's round it decided.")
     created_at = IsoDateTimeField()

@@ -14,7 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import importing, kinds, parsing, project_settings, selectors, services
+from annotation import importing, kinds, parsing, project_settings, queue, selectors, services
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
 from annotation.kinds.schemas import GoldField, ItemDataField, PayloadField, by_kind
@@ -262,6 +262,7 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "status",
             "agreement",
             "review_reason",
+            "round",
             "submitted_count",
             "created_at",
             "updated_at",
@@ -587,3 +588,17 @@ class ItemDetailApi(APIView):
             return Response(OwnItemSerializer(detail).data)
         context = {"privileged": detail.privileged}
         return Response(ItemDetailSerializer(detail, context=context).data)
+
+
+class ItemRequeueApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: by_kind(ItemOutputSerializer, "Item"), **error_responses(403, 404, 409)},
+        description="Lead: open a stalled, dropped or rejected item again for everyone (those "
+        "who skipped it may be served it again; an item whose round was complete starts the "
+        "next round). 409 for an item in any other state.",
+    )
+    def post(self, request, item_id: int):
+        item, membership = item_get_for_member(user=request.user, item_id=item_id, role=Role.LEAD)
+        item = queue.item_requeue(item_id=item.pk, actor=request.user, project=membership.project)
+        return Response(ItemOutputSerializer(item, context={"blind": False}).data)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from annotation import queue
 from annotation.access import assignment_get_for_annotator, membership_get
 from annotation.kinds.schemas import BlindItemDataField, PayloadField, nested_by_kind
-from annotation.models import AssignmentStatus, Kind
+from annotation.models import AssignmentStatus, Kind, SkipReason
 from annotation.selectors import annotator_data
 from core.api_errors import ErrorSerializer, error_responses
 from core.serializers import BlankAsNullField, JSONObjectField
@@ -67,7 +67,11 @@ class AnnotationSerializer(serializers.Serializer):
     guidelines_version = serializers.IntegerField(
         help_text="The version of the guidelines it was written under."
     )
+    round = serializers.IntegerField(help_text="The item's round it belongs to.")
     created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(
+        allow_null=True, help_text="When its annotator last changed it."
+    )
 
 
 @extend_schema_serializer(component_name="LeaseLost")
@@ -135,22 +139,69 @@ class SubmitApi(APIView):
 
 
 class SkipApi(APIView):
+    @extend_schema_serializer(component_name="SkipInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.ChoiceField(
+            SkipReason.choices, required=False, allow_blank=True, help_text="Why, optional."
+        )
+        note = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=queue.MAX_SKIP_NOTE,
+            help_text="Say what is wrong (required when the reason is `other`).",
+        )
+        flag = serializers.BooleanField(
+            required=False, default=False, help_text="Flag the item for the lead."
+        )
+
     @extend_schema_serializer(component_name="SkippedAssignment")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.ChoiceField(
             AssignmentStatus.choices, help_text="`skipped`: not offered to the caller again."
         )
+        reason = BlankAsNullField(source="skip_reason")
+        flagged = serializers.BooleanField()
 
     @extend_schema(
-        request=None,
-        responses={200: OutputSerializer, **error_responses(404, 409)},
-        description="Give the item back; it is not offered to the caller again.",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 404, 409)},
+        description="Give the item back, with an optional reason and note and a flag for the "
+        "lead; it is not offered to the caller again. An item nobody can take any more "
+        "becomes `stalled`.",
     )
     def post(self, request, assignment_id: int):
         assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
-        assignment = queue.assignment_skip(assignment_id=assignment.pk, annotator=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = queue.assignment_skip(
+            assignment_id=assignment.pk, annotator=request.user, **data.validated_data
+        )
         return Response(self.OutputSerializer(assignment).data)
+
+
+class AnnotationApi(APIView):
+    @extend_schema_serializer(component_name="AnnotationChange")
+    class InputSerializer(serializers.Serializer):
+        payload = PayloadField(help_text="The new answer, in A/B terms for a preference.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: AnnotationSerializer,
+            **error_responses(400, 404, 409),
+        },
+        description="Change an annotation you submitted while its item is open (its round); "
+        "409 once the item completed, and for gold answers. Another member's annotation is a "
+        "404.",
+    )
+    def patch(self, request, annotation_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation = queue.annotation_update(
+            annotation_id=annotation_id, annotator=request.user, **data.validated_data
+        )
+        return Response(AnnotationSerializer(annotation).data)
 
 
 class HeartbeatApi(APIView):

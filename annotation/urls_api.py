@@ -26,4 +26,10 @@ urlpatterns = [
         name="api-heartbeat",
     ),
     path("assignments/<int:assignment_id>/draft/", queue_apis.DraftApi.as_view(), name="api-draft"),
+    path(
+        "annotations/<int:annotation_id>/",
+        queue_apis.AnnotationApi.as_view(),
+        name="api-annotation",
+    ),
+    path("items/<int:item_id>/requeue/", apis.ItemRequeueApi.as_view(), name="api-requeue"),
 ]

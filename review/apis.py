@@ -7,12 +7,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.access import item_get_for_member, membership_get
-from annotation.kinds.schemas import ItemDataField, PayloadField, by_kind
+from annotation.kinds.schemas import ItemDataField, PayloadField, by_kind, nested_by_kind
 from annotation.models import ItemStatus, Kind, ReviewReason, Role
 from core.api_errors import ErrorSerializer, StatusConflictSerializer, error_responses
 from core.serializers import BlankAsNullField
 from review import selectors, services
-from review.models import Provenance, ReviewDecision
+from review.models import AfterReject, Provenance, ReviewDecision
 from review.serializers import ReviewSerializer
 
 
@@ -46,10 +46,15 @@ class ReviewQueueEntrySerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="ReviewedItem")
 class ItemStateSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(ItemStatus.choices)
+    status = serializers.ChoiceField(
+        ItemStatus.choices,
+        help_text="After a rejection: `open` (annotate again, next round), `stalled` (nobody "
+        "left to annotate it) or `dropped`.",
+    )
     review_reason = serializers.CharField(
         allow_blank=True, help_text='"" once decided; `reopened` when sent back.'
     )
+    round = serializers.IntegerField(help_text="Rounds of annotation the item has had.")
 
 
 @extend_schema_serializer(component_name="FinalRecord")
@@ -116,6 +121,12 @@ class ReviewApi(APIView):
             max_length=services.MAX_NOTE,
             help_text="Optional when approving, required when rejecting.",
         )
+        then = serializers.ChoiceField(
+            AfterReject.choices,
+            required=False,
+            help_text="A rejection: `annotate_again` (default: fresh annotations in the next "
+            "round, by members who have not annotated it) or `drop` (out of the data).",
+        )
 
     @extend_schema_serializer(component_name="ReviewDecisionResult")
     class OutputSerializer(serializers.Serializer):
@@ -144,6 +155,7 @@ class ReviewApi(APIView):
             annotation_id=values.get("annotation"),
             final=values.get("final"),
             note=values.get("note", ""),
+            then=values.get("then"),
         )
         outcome = selectors.item_outcome(item=review.item, review=review)
         return Response(self.OutputSerializer(outcome).data, status=status.HTTP_201_CREATED)
@@ -178,3 +190,56 @@ class ReopenApi(APIView):
             item_id=item.pk, actor=request.user, note=data.validated_data.get("note", "")
         )
         return Response(self.OutputSerializer(selectors.item_outcome(item=item)).data)
+
+
+class ReviewLeaseSerializer(serializers.Serializer):
+    lease_id = serializers.IntegerField(source="pk")
+    lease_expires = serializers.DateTimeField(source="expires_at")
+
+
+class ReviewClaimApi(APIView):
+    @extend_schema_serializer(component_name="ReviewClaim")
+    class OutputSerializer(serializers.Serializer):
+        lease_id = serializers.IntegerField(source="lease.pk")
+        lease_expires = serializers.DateTimeField(
+            source="lease.expires_at", help_text="Decide before then, or keep it (heartbeat)."
+        )
+        item = nested_by_kind(ReviewQueueEntrySerializer, "ReviewQueueEntry")
+
+    @extend_schema(
+        request=None,
+        responses={200: OutputSerializer, 204: None, **error_responses(403, 404, 409)},
+        description="Hold the next item in review for the caller (a review lease): their held "
+        "item first, then the queue's order, leaving out items other reviewers hold, items "
+        "they annotated and items they skipped. 204 when none is free. Two reviewers never "
+        "hold one item.",
+    )
+    def post(self, request, project_id: int):
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
+        lease = services.review_claim_next(membership=membership)
+        if lease is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        entry = selectors.review_queue_entry(selectors.review_item(lease.item_id))
+        return Response(self.OutputSerializer({"lease": lease, "item": entry}).data)
+
+
+class ReviewLeaseHeartbeatApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ReviewLeaseSerializer, **error_responses(404, 409)},
+        description="Keep holding the item; 409 once the lease ended.",
+    )
+    def post(self, request, lease_id: int):
+        lease = services.review_lease_heartbeat(lease_id=lease_id, reviewer=request.user)
+        return Response(ReviewLeaseSerializer(lease).data)
+
+
+class ReviewLeaseReleaseApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ReviewLeaseSerializer, **error_responses(404)},
+        description="Let go of a held item: another reviewer may take it at once.",
+    )
+    def post(self, request, lease_id: int):
+        lease = services.review_lease_release(lease_id=lease_id, reviewer=request.user)
+        return Response(ReviewLeaseSerializer(lease).data)

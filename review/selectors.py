@@ -180,6 +180,13 @@ class QueueEntry:
     disputed_fields: list[str]
 
 
+def review_item(item_id: int) -> Item:
+    """One item in review with its annotations prefetched, as review_queue gives them."""
+    return Item.objects.prefetch_related(
+        Prefetch("annotations", queryset=Annotation.objects.order_by("id"))
+    ).get(pk=item_id)
+
+
 def review_queue_entry(item: Item) -> QueueEntry:
     """An item of `review_queue` (annotations prefetched) as the API shows it."""
     annotations = current_annotations(item)

@@ -10,4 +10,19 @@ urlpatterns = [
     ),
     path("items/<int:item_id>/review/", apis.ReviewApi.as_view(), name="api-review"),
     path("items/<int:item_id>/reopen/", apis.ReopenApi.as_view(), name="api-reopen"),
+    path(
+        "projects/<int:project_id>/review-claim/",
+        apis.ReviewClaimApi.as_view(),
+        name="api-review-claim",
+    ),
+    path(
+        "review-leases/<int:lease_id>/heartbeat/",
+        apis.ReviewLeaseHeartbeatApi.as_view(),
+        name="api-review-lease-heartbeat",
+    ),
+    path(
+        "review-leases/<int:lease_id>/release/",
+        apis.ReviewLeaseReleaseApi.as_view(),
+        name="api-review-lease-release",
+    ),
 ]

@@ -125,7 +125,14 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
             walk(client, "put", f"{url}/draft/", {"draft": {"response": "half"}})
             walk(client, "put", f"{url}/draft/", {"draft": ["not an object"]})
             walk(client, "post", f"{url}/submit/", {"payload": {"nonsense": True}})
-            walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][annotator]})
+            submitted = walk(
+                client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][annotator]}
+            )
+            change = f"/api/v1/annotations/{submitted.json()['id']}/"
+            # The first annotator may still change it (200); after the second it completed (409).
+            walk(client, "patch", change, {"payload": PAYLOADS[kind][annotator]})
+            walk(client, "patch", change, {"payload": {"nonsense": True}})
+            walk(lead, "patch", change, {"payload": PAYLOADS[kind][annotator]})  # 404
             walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][annotator]})
             walk(client, "post", f"{url}/submit/", {"payload": PAYLOADS[kind][1 - annotator]})
             walk(client, "post", f"{url}/heartbeat/")
@@ -135,9 +142,17 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "post", f"{base}/items/", [item_row(kinds.REFUSAL, 99)])
     other = make_api(skipped)
     claimed = walk(other, "post", f"{base}/claim/").json()
-    walk(other, "post", f"/api/v1/assignments/{claimed['assignment']['id']}/skip/")
+    skip = f"/api/v1/assignments/{claimed['assignment']['id']}/skip/"
+    walk(other, "post", skip, {"reason": "bored"})  # 400
+    walk(other, "post", skip, {"reason": "broken_item", "note": "Cut off.", "flag": True})
     walk(a1, "get", f"{base}/items/")
 
+    held = walk(reviewer, "post", f"{base}/review-claim/").json()
+    walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")
+    walk(lead, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")  # 404
+    walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/release/")
+    walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")  # 409
+    walk(a1, "post", f"{base}/review-claim/")  # 403
     queue = walk(reviewer, "get", f"{base}/review-queue/?limit=2").json()["results"]
     walk(a1, "get", f"{base}/review-queue/")  # 403
     decided = []
@@ -161,6 +176,13 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
         f"/api/v1/items/{decided[0]}/review/",
         {"decision": "reject", "note": "no"},
     )
+    walk(lead, "post", f"/api/v1/items/{decided[0]}/requeue/")  # 409: open again already
+    walk(lead, "post", f"/api/v1/items/{decided[1]}/reopen/", {})
+    drop = {"decision": "reject", "note": "spam", "then": "drop"}
+    walk(reviewer, "post", f"/api/v1/items/{decided[1]}/review/", drop)
+    walk(reviewer, "post", f"/api/v1/items/{decided[1]}/requeue/")  # 403
+    walk(lead, "post", f"/api/v1/items/{decided[1]}/requeue/")
+    walk(reviewer, "post", f"{base}/review-claim/")  # the requeued item is not in review: 204
 
     item_ids = sorted(Assignment.objects.values_list("item_id", flat=True).distinct())
     for item in [*item_ids, 999999]:

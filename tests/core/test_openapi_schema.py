@@ -99,7 +99,11 @@ def test_the_rating_says_which_sign_prefers_which_response():
 @pytest.mark.parametrize(
     ("path", "method", "fields"),
     [
-        ("/api/v1/assignments/{assignment_id}/skip/", "post", {"id", "status"}),
+        (
+            "/api/v1/assignments/{assignment_id}/skip/",
+            "post",
+            {"id", "status", "reason", "flagged"},
+        ),
         (
             "/api/v1/assignments/{assignment_id}/heartbeat/",
             "post",

@@ -148,6 +148,7 @@ def test_a_lead_sends_an_approved_item_back_to_review(project, reviewer, lead, m
         "id": item.pk,
         "status": "in_review",
         "review_reason": "reopened",
+        "round": 1,
     }
     assert response.json()["final_record"] is None
     queue = make_api(reviewer).get(queue_url(project)).json()

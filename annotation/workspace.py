@@ -13,7 +13,7 @@ from typing import Any
 from django.http import QueryDict
 
 from annotation import kinds
-from annotation.models import Assignment, SuggestionMode
+from annotation.models import Annotation, Assignment, Item, Project, SuggestionMode
 from annotation.selectors import annotator_data
 
 TEXT_FIELDS = ("response", "rationale")
@@ -111,7 +111,26 @@ def task_display(
     assignment: Assignment, values: dict[str, Any], errors: list[dict[str, str]]
 ) -> dict[str, Any]:
     """Everything the task panel shows, ready for the template (which escapes all of it)."""
-    item, project = assignment.item, assignment.project
+    return item_display(
+        assignment.item, assignment.project, assignment.display_order, values, errors
+    )
+
+
+def annotation_values(annotation: Annotation) -> dict[str, Any]:
+    """A submitted annotation as its form's values, in the terms its annotator saw."""
+    kind = kinds.kind_get(annotation.item.kind)
+    return kind.form_values(annotation.payload, annotation.display_order)
+
+
+def item_display(
+    item: Item,
+    project: Project,
+    display_order: str,
+    values: dict[str, Any],
+    errors: list[dict[str, str]],
+) -> dict[str, Any]:
+    """An item's task panel for a form in `display_order`: a new task or an annotation being
+    changed."""
     kind = kinds.kind_get(item.kind)
     data = annotator_data(item, project)
     invalid = {e["field"] for e in errors}
@@ -138,5 +157,5 @@ def task_display(
         ]
         if project.suggestions == SuggestionMode.CONFIRM
         else [],
-        **kind.task_display(data, values, project, assignment.display_order, invalid),
+        **kind.task_display(data, values, project, display_order, invalid),
     }

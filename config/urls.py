@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("agreement.urls_api")),
     path("", include("exports.urls_api")),
     path("", include("console.urls_api")),
+    path("", include("feedback.urls_api")),
 ]
 
 urlpatterns = [
@@ -30,4 +31,5 @@ urlpatterns = [
     path("", include("agreement.urls")),
     path("", include("exports.urls")),
     path("", include("console.urls")),
+    path("", include("feedback.urls")),
 ]

@@ -475,6 +475,11 @@ class ItemKind:
         project's `suggestions` setting decides about those)."""
         return {}
 
+    def form_values(self, payload: dict, display_order: str) -> dict[str, Any]:
+        """A payload (A/B terms) as the workspace form's values (what `payload_from_form`
+        reads), in the terms of a form shown in `display_order`."""
+        return dict(payload)
+
     def payload_from_form(
         self, values: dict[str, Any], display_order: str
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:

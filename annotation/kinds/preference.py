@@ -325,6 +325,18 @@ class PreferenceKind(ItemKind):
 
     # -- the workspace
 
+    def form_values(self, payload: dict, display_order: str) -> dict[str, Any]:
+        shown = self.to_display(payload, display_order)
+        values: dict[str, Any] = {}
+        if _is_rating(shown.get("rating")):
+            values["rating"] = str(shown["rating"] + 4)
+        marks = {n: str(v + 4) for n, v in (shown.get("criteria") or {}).items() if _is_rating(v)}
+        if marks:
+            values["criteria"] = marks
+        if shown.get("rationale"):
+            values["rationale"] = shown["rationale"]
+        return values
+
     def payload_from_form(
         self, values: dict[str, Any], display_order: str
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "agreement",
     "exports",
     "console",
+    "feedback",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,15 @@ import pytest
 from annotation import kinds
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYER = {"core": 0, "annotation": 1, "review": 2, "agreement": 3, "exports": 3, "console": 4}
+LAYER = {
+    "core": 0,
+    "annotation": 1,
+    "review": 2,
+    "agreement": 3,
+    "exports": 3,
+    "console": 4,
+    "feedback": 4,
+}
 KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL"}
 
 

@@ -189,6 +189,10 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
         for client in (lead, reviewer, a1, a2):
             walk(client, "get", f"/api/v1/items/{item}/")
 
+    for client in (a1, a2):
+        walk(client, "get", f"{base}/my-work/")
+        walk(client, "get", f"{base}/my-work/?status=approved")
+    walk(a1, "get", f"{base}/my-work/?status=nope")  # 400
     walk(reviewer, "get", f"{base}/agreement/")
     walk(reviewer, "post", f"{base}/agreement/")  # 403
     walk(lead, "post", f"{base}/agreement/")

@@ -99,6 +99,9 @@ class AnnotationView:
     payload: dict  # as displayed: preference ratings in left/right terms
     rows: list[kinds.ReviewRow] = field(default_factory=list)
     annotator: str | None = None  # only when a lead revealed names
+    # How its author's view differs from the reviewer's (a preference shown the other way
+    # round): its free text says left and right in the author's terms.
+    order_note: str = ""
 
 
 @dataclass
@@ -141,6 +144,7 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
                 payload=payload,
                 rows=kind.review_rows(payload, disputed),
                 annotator=a.annotator.username if reveal else None,
+                order_note=kind.order_note(a.display_order, order),
             )
         )
     reopen_note = ""
@@ -217,3 +221,73 @@ def item_outcome(*, item: Item, review: Review | None = None) -> ItemOutcome:
         final_record=FinalRecord.objects.filter(item=item, is_current=True).first(),
         review=review,
     )
+
+
+def review_skipped_count(*, membership: Membership) -> int:
+    """Items in review the member put aside."""
+    return ReviewSkip.objects.filter(
+        project_id=membership.project_id,
+        reviewer_id=membership.user_id,
+        item__status=ItemStatus.IN_REVIEW,
+    ).count()
+
+
+@dataclass
+class ListRow:
+    item: Item
+    kind_label: str
+    prompt: str
+    disputed: list[str]
+    held_until: Any  # another reviewer's lease expiry, None when free
+    mine: bool  # held by the caller
+    skipped: bool
+
+
+LIST_SIZE = 200
+
+
+def review_list(
+    *, membership: Membership, reason: str = "", kind: str = "", field: str = ""
+) -> list[ListRow]:
+    """The items in review the member may decide, in queue order, at most LIST_SIZE, filtered
+    by reason, kind and a field in dispute, with who holds each."""
+    items = review_queue(membership=membership)
+    if reason:
+        items = items.filter(review_reason=reason)
+    if kind:
+        items = items.filter(kind=kind)
+    now = timezone.now()
+    held = {
+        lease.item_id: lease
+        for lease in ReviewLease.objects.filter(
+            project_id=membership.project_id, status=ReviewLeaseStatus.ACTIVE, expires_at__gt=now
+        )
+    }
+    skipped = set(
+        ReviewSkip.objects.filter(
+            project_id=membership.project_id, reviewer_id=membership.user_id
+        ).values_list("item_id", flat=True)
+    )
+    rows = []
+    for item in items[: LIST_SIZE * 4 if field else LIST_SIZE]:
+        spec = kinds.kind_get(item.kind)
+        disputed = spec.disputed_fields([a.payload for a in current_annotations(item)])
+        if field and field not in disputed:
+            continue
+        lease = held.get(item.pk)
+        rows.append(
+            ListRow(
+                item=item,
+                kind_label=spec.label,
+                prompt=kinds.representative_prompt(item.data),
+                disputed=disputed,
+                held_until=lease.expires_at
+                if lease and lease.reviewer_id != membership.user_id
+                else None,
+                mine=bool(lease and lease.reviewer_id == membership.user_id),
+                skipped=item.pk in skipped,
+            )
+        )
+        if len(rows) >= LIST_SIZE:
+            break
+    return rows

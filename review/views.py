@@ -9,24 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import access, kinds
-from annotation.models import Item, Membership, Role
+from annotation.models import Item, Membership, ReviewReason, Role
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import selectors, services
-from review.models import ReviewDecision
-
-MAX_SKIPPED = 1000
+from review.models import AfterReject, ReviewDecision
 
 
 def _membership(request: HttpRequest, project_id: int) -> Membership:
     return access.membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
-
-
-def _skip_key(project_id: int) -> str:
-    return f"review-skipped-{project_id}"
-
-
-def _skipped(request: HttpRequest, project_id: int) -> list[int]:
-    return list(request.session.get(_skip_key(project_id), []))
 
 
 def _reveal(request: HttpRequest, membership: Membership) -> bool:
@@ -44,14 +34,21 @@ def _pane_context(
     errors: list[dict[str, str]] | None = None,
     form: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The pane: `item` (re-shown after an invalid decision) or the next item in the queue."""
+    """The pane: `item` (re-shown after an invalid decision, or opened from the list) or the
+    next item in the queue, held for this reviewer (a review lease) while the pane shows it."""
     reveal = _reveal(request, membership)
     queue = selectors.review_queue(membership=membership, with_annotators=reveal)
-    skipped = _skipped(request, membership.project_id)
+    lease = None
     if item is not None:
         item = queue.filter(pk=item.pk).first()
+        if item is not None:
+            try:
+                lease = services.review_claim_item(membership=membership, item_id=item.pk)
+            except ApplicationError as error:
+                item, flash, flash_level = None, error.message, "warn"
     if item is None:
-        item = queue.exclude(pk__in=skipped).first()
+        lease = services.review_claim_next(membership=membership)
+        item = queue.filter(pk=lease.item_id).first() if lease is not None else None
     entry = (
         selectors.review_entry(item, reviewer_id=request.user.pk, reveal=reveal)
         if item is not None
@@ -64,8 +61,9 @@ def _pane_context(
         "project": project,
         "membership": membership,
         "entry": entry,
+        "lease": lease,
         "remaining": remaining,
-        "skipped_count": queue.filter(pk__in=skipped).count() if skipped else 0,
+        "skipped_count": selectors.review_skipped_count(membership=membership),
         "reveal": reveal,
         "can_reveal": selectors.can_reveal(membership),
         "flash": flash,
@@ -125,6 +123,7 @@ def _submitted_form(
         "criteria": final.get("criteria") or {},
         "open": open_,
         "note": post.get("note", ""),
+        "then": post.get("then", ""),
         "pick": _int_or_none(post.get("pick")),
     }
 
@@ -170,6 +169,7 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
             annotation_id=annotation_id,
             final=final,
             note=post.get("note", ""),
+            then=(post.get("then") or None) if decision == ReviewDecision.REJECT else None,
         )
     except Conflict as error:
         earlier = error.extra.get("decision")
@@ -209,8 +209,14 @@ def _invalid(
 
 
 def _decided_message(review: Any) -> str:
+    if review.decision == ReviewDecision.REJECT and review.then == AfterReject.DROP:
+        return "Rejected and dropped. Next item."
     if review.decision == ReviewDecision.REJECT:
-        return "Rejected. Next item."
+        status = review.item.get_status_display().lower()
+        return (
+            f"Rejected: back for fresh annotations (round {review.item.round}, {status}). "
+            "Next item."
+        )
     if review.final is not None:
         return "Approved your edited final. Next item."
     return "Approved the annotation. Next item."
@@ -232,12 +238,9 @@ def _after(request: HttpRequest, membership: Membership, flash: str, level: str)
 @require_POST
 @login_required
 def skip(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
-    """Put an item aside for this session; the queue moves on."""
+    """Put an item aside (kept on the server, across logins); the queue moves on."""
     membership = _membership(request, project_id)
-    skipped = _skipped(request, membership.project_id)
-    if item_id not in skipped:
-        skipped = [*skipped, item_id][-MAX_SKIPPED:]
-    request.session[_skip_key(membership.project_id)] = skipped
+    services.review_skip(membership=membership, item_id=item_id)
     return _after(request, membership, "Skipped for now.", "ok")
 
 
@@ -245,5 +248,45 @@ def skip(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
 @login_required
 def skips_clear(request: HttpRequest, project_id: int) -> HttpResponse:
     membership = _membership(request, project_id)
-    request.session.pop(_skip_key(membership.project_id), None)
+    services.review_skips_clear(membership=membership)
     return _after(request, membership, "Back to the items you skipped.", "ok")
+
+
+@require_GET
+@login_required
+def open_item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    """One item from the review list, held for this reviewer (unless another holds it)."""
+    membership = _membership(request, project_id)
+    item = access.item_in_project(membership=membership, item_id=item_id)
+    return render(request, "review/queue.html", _pane_context(request, membership, item=item))
+
+
+@require_POST
+@login_required
+def lease_heartbeat(request: HttpRequest, project_id: int, lease_id: int) -> HttpResponse:
+    """204 while the reviewer still holds the item; 409 once the lease ended."""
+    _membership(request, project_id)
+    try:
+        services.review_lease_heartbeat(lease_id=lease_id, reviewer=request.user)
+    except Conflict as error:
+        return HttpResponse(error.message, status=409, content_type="text/plain")
+    return HttpResponse(status=204)
+
+
+@require_GET
+@login_required
+def review_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The items in review the reviewer may decide, filtered by reason, kind and the field in
+    dispute, with who holds each; any can be opened."""
+    membership = _membership(request, project_id)
+    filters = {name: request.GET.get(name, "") for name in ("reason", "kind", "field")}
+    rows = selectors.review_list(membership=membership, **filters)
+    context = {
+        "project": membership.project,
+        "membership": membership,
+        "rows": rows,
+        "filters": filters,
+        "reasons": ReviewReason.choices,
+        "kinds": [(k, kinds.kind_get(k).label) for k in membership.project.kinds],
+    }
+    return render(request, "review/list.html", context)

@@ -450,6 +450,11 @@ class ItemKind:
     def from_display(self, payload: dict, display_order: str) -> dict:
         return self.to_display(payload, display_order)
 
+    def order_note(self, author_order: str, reader_order: str) -> str:
+        """What a reader must know about an annotation written under another display order
+        ("" when none: the kind shows no sides, or both saw the same order)."""
+        return ""
+
     def sides(self, data: dict, display_order: str) -> list[dict[str, str]]:
         """Its responses as they stand on a page, left then right ([] for a kind without)."""
         return []

@@ -279,6 +279,18 @@ class PreferenceKind(ItemKind):
     def to_display(self, payload: dict, display_order: str) -> dict:
         return as_displayed(payload, display_order)
 
+    def order_note(self, author_order: str, reader_order: str) -> str:
+        """Ratings are shown in the reader's terms already; the rationale is the author's
+        free text, written about the sides as the author saw them."""
+        if not author_order or not reader_order:
+            return ""
+        if author_order == reader_order:
+            return "Its author saw the responses as you do: its rationale's left is your left."
+        return (
+            "Its author saw the responses the other way round: in its rationale, left means "
+            "your right and right means your left."
+        )
+
     def sides(self, data: dict, display_order: str) -> list[dict[str, str]]:
         texts = [r.get("text", "") for r in data.get("responses") or []]
         if display_order == "BA":

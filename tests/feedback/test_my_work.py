@@ -58,7 +58,7 @@ def test_my_work_says_what_became_of_each_annotation(project, team, reviewer, ma
     assert entries[rejected.pk]["review_note"] == "Both off."
     assert entries[agreed.pk]["status"] in ("approved", "edited")
     # Newest first.
-    assert [e["item_id"] for e in body["results"]][0] == rejected.pk
+    assert body["results"][0]["item_id"] == rejected.pk
     only = make_api(me).get(url(project), {"status": "rejected"}).json()["results"]
     assert [e["item_id"] for e in only] == [rejected.pk]
 

@@ -363,6 +363,18 @@ def _leads_only(serializer: serializers.Serializer, fields: dict, names: tuple) 
     return fields
 
 
+@extend_schema_serializer(component_name="ItemDetailSkip")
+class SkipOnItemSerializer(serializers.Serializer):
+    annotator = serializers.SerializerMethodField(help_text="Leads only; null for others.")
+    reason = BlankAsNullField(source="skip_reason")
+    note = serializers.CharField(source="skip_note", allow_blank=True)
+    flagged = serializers.BooleanField()
+    at = serializers.DateTimeField(source="finished_at", allow_null=True)
+
+    def get_annotator(self, assignment) -> str | None:
+        return assignment.annotator.username if self.context.get("privileged") else None
+
+
 class ItemDetailSerializer(serializers.Serializer):
     """An item as a lead or reviewer reads it, with its annotations, reviews and final
     records: everything for leads; blind for reviewers (no model names, no metadata, no
@@ -396,6 +408,7 @@ class ItemDetailSerializer(serializers.Serializer):
         allow_null=True, help_text="The current one: what exports use."
     )
     final_history = FinalRecordOnItemSerializer(many=True, help_text="Earlier final records.")
+    skips = SkipOnItemSerializer(many=True, help_text="Who skipped it and why.")
     is_gold = serializers.BooleanField(source="item.is_gold", required=False, help_text=_LEADS)
     gold = GoldField(source="item.gold", allow_null=True, required=False, help_text=_LEADS)
 

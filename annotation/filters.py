@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from annotation import kinds
-from annotation.models import Agreement, Item, ItemStatus, Kind, Split
+from annotation.models import Agreement, Assignment, Item, ItemStatus, Kind, Split
 
 
 class ItemFilter(django_filters.FilterSet):
@@ -31,11 +31,20 @@ class ItemFilter(django_filters.FilterSet):
         choices=[("yes", "Gold items only"), ("no", "No gold items")], method="filter_gold"
     )
     duplicates = django_filters.BooleanFilter(method="filter_duplicates")
+    flagged = django_filters.BooleanFilter(
+        method="filter_flagged", label="Flagged by an annotator who skipped it"
+    )
     q = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
 
     class Meta:
         model = Item
         fields = ["kind", "status", "split", "external_id"]
+
+    def filter_flagged(self, queryset: QuerySet[Item], name: str, value: bool | None):
+        if value is None:
+            return queryset
+        flagged = Exists(Assignment.objects.filter(item=OuterRef("pk"), flagged=True))
+        return queryset.filter(flagged if value else ~flagged)
 
     def filter_category(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
         if not value:

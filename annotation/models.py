@@ -347,7 +347,15 @@ class Annotation(models.Model):
                 name="annotation_seconds_nonnegative",
             ),
         ]
-        indexes = [models.Index(fields=["project", "id"], name="annotation_by_project")]
+        indexes = [
+            models.Index(fields=["project", "id"], name="annotation_by_project"),
+            # The dashboard's suggestion acceptance reads only annotations that had one.
+            models.Index(
+                fields=["project", "annotator"],
+                name="annotation_suggestion_shown",
+                condition=Q(suggestion_shown=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"annotation {self.pk} on item {self.item_id}"

@@ -575,6 +575,40 @@ def item_requeue(*, item_id: int, actor: Any, project: Project) -> Item:
     return item
 
 
+@transaction.atomic
+def item_drop(*, item_id: int, actor: Any, project: Project, note: str = "") -> Item:
+    """A lead takes an open or stalled item out of the data (kept in the audit; a lead can
+    re-queue it). Leases on it end. Items in review are dropped by a reviewer's rejection,
+    approved ones are sent back to review first."""
+    item = Item.objects.select_for_update().filter(pk=item_id, project=project).first()
+    if item is None:
+        raise Http404("No such item in this project.")
+    if item.status not in (ItemStatus.OPEN, ItemStatus.STALLED):
+        raise Conflict(
+            f"Only an open or stalled item can be dropped here (it is {item.status}); an item "
+            "in review is dropped by rejecting it.",
+            {"status": item.status},
+        )
+    before = item.status
+    if item.active_count:
+        Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE).update(
+            status=AssignmentStatus.EXPIRED, finished_at=timezone.now()
+        )
+        _refresh_lease_counters(item)
+    item.status = ItemStatus.DROPPED
+    item.save(update_fields=["status", "active_count", "lease_expires_at", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="item.drop",
+        obj=item,
+        project=project,
+        before={"status": before},
+        after={"status": item.status, "note": note},
+    )
+    tally_move(item=item, before=before)
+    return item
+
+
 def items_unstall(*, project: Project) -> int:
     """A new member can take the project's stalled items: they open again. Returns how many."""
     count = 0

@@ -10,10 +10,10 @@ Three views, by role:
   and annotation only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from django.http import Http404
 
 from annotation import kinds
@@ -21,7 +21,9 @@ from annotation.access import ROLE_RANK
 from annotation.models import (
     Annotation,
     Assignment,
+    AssignmentStatus,
     Item,
+    ItemStatus,
     Membership,
     Project,
     Role,
@@ -127,6 +129,8 @@ class ItemDetail:
     final_history: list[Any]
     # Whether the reader sees identities: leads also read gold answers and gold scores.
     privileged: bool
+    # Who skipped it and why (names for leads only), flags for the lead.
+    skips: list[Assignment] = field(default_factory=list)
 
 
 def item_detail(*, item: Item, membership: Membership) -> OwnItem | ItemDetail:
@@ -166,4 +170,28 @@ def item_detail(*, item: Item, membership: Membership) -> OwnItem | ItemDetail:
         final_record=next((r for r in records if r.is_current), None),
         final_history=[r for r in records if not r.is_current],
         privileged=privileged,
+        skips=list(
+            Assignment.objects.filter(item=item, status=AssignmentStatus.SKIPPED)
+            .select_related("annotator")
+            .order_by("finished_at", "pk")
+        ),
     )
+
+
+ITEMS_LEFT_CAP = 1000  # counted at most: beyond it the page says "1,000+"
+
+
+def items_left(*, project: Project, user: Any) -> int:
+    """How many items the member could still be served (open, a slot free, not yet seen by
+    them; gold items aside), counted up to ITEMS_LEFT_CAP so the count stays cheap on a large
+    project."""
+    seen = Assignment.objects.filter(item=OuterRef("pk"), annotator=user).exclude(
+        status=AssignmentStatus.EXPIRED
+    )
+    free = (
+        Item.objects.filter(project=project, status=ItemStatus.OPEN, is_gold=False)
+        .alias(taken=F("submitted_count") + F("active_count"))
+        .filter(taken__lt=project.annotations_per_item)
+        .filter(~Exists(seen))
+    )
+    return free.values("pk")[:ITEMS_LEFT_CAP].count()

@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import queue, workspace
+from annotation import queue, selectors, workspace
 from annotation.access import assignment_get_for_annotator, membership_get
-from annotation.models import Annotation, Assignment, Membership, Project
+from annotation.models import Annotation, Assignment, Membership, Project, SkipReason
 from core.errors import ApplicationError, Conflict
 from core.markdown import render_markdown
 
@@ -62,6 +62,9 @@ def _task_context(
         "lost": lost,
         "done_today": _done_today(request.user, project),
         "heartbeat_seconds": _heartbeat_seconds(project),
+        "left": selectors.items_left(project=project, user=request.user),
+        "left_cap": selectors.ITEMS_LEFT_CAP,
+        "skip_reasons": SkipReason.choices,
     }
     if assignment is not None:
         if values is None:
@@ -85,6 +88,8 @@ def _next(request: HtmxHttpRequest, membership: Membership, notice: str) -> Http
     if not request.htmx:
         return redirect("annotation:work", project_id=membership.project_id)
     assignment = queue.assignment_claim_next(membership=membership)
+    # At the queue's end the page says one thing: that nothing is left.
+    notice = notice if assignment is not None else ""
     return _render_task(
         request, _task_context(request, membership.project, assignment, notice=notice)
     )
@@ -183,12 +188,34 @@ def submit(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def skip(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
+    """Give the item back with the reason, note and flag of the skip panel (all optional)."""
     assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
     membership = membership_get(user=request.user, project_id=assignment.project_id)
-    # Already submitted (another tab): moving on is what the annotator asked for anyway.
-    with contextlib.suppress(Conflict):
-        queue.assignment_skip(assignment_id=assignment.pk, annotator=request.user)
-    return _next(request, membership, notice="Skipped. It will not be offered to you again.")
+    post = request.POST
+    try:
+        queue.assignment_skip(
+            assignment_id=assignment.pk,
+            annotator=request.user,
+            reason=post.get("skip_reason", ""),
+            note=post.get("skip_note", ""),
+            flag=post.get("skip_flag") == "on",
+        )
+    except Conflict:
+        pass  # already submitted (another tab): moving on is what the annotator asked for
+    except ApplicationError as error:
+        values = workspace.form_values(post, tuple(assignment.project.criteria))
+        errors = [
+            {**e, "field": f"skip_{e['field']}"}
+            for e in error.extra.get("errors") or [{"field": "", "message": error.message}]
+        ]
+        context = _task_context(
+            request, membership.project, assignment, values=values, errors=errors
+        )
+        return _render_task(request, context, status=400)
+    flagged = " The lead will see your flag." if post.get("skip_flag") == "on" else ""
+    return _next(
+        request, membership, notice=f"Skipped. It will not be offered to you again.{flagged}"
+    )
 
 
 @require_POST

@@ -87,12 +87,12 @@ def answer_from_post(assignment: Assignment, post: QueryDict) -> Answer:
 
 
 def _messages(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The prompt as turns of text (the template renders each as markdown)."""
     if "messages" in data:
         return [
-            {"role": m.get("role", ""), "blocks": kinds.text_blocks(str(m.get("content", "")))}
-            for m in data["messages"]
+            {"role": m.get("role", ""), "text": str(m.get("content", ""))} for m in data["messages"]
         ]
-    return [{"role": "user", "blocks": kinds.text_blocks(str(data.get("prompt", "")))}]
+    return [{"role": "user", "text": str(data.get("prompt", ""))}]
 
 
 def initial_values(assignment: Assignment) -> dict[str, Any]:
@@ -141,7 +141,7 @@ def item_display(
         "heading": kind.task_heading,
         "template": kind.task_template,
         "autofocus_field": kind.autofocus_field,
-        "system": kinds.text_blocks(data["system"]) if data.get("system") else None,
+        "system": data.get("system") or None,
         "messages": _messages(data),
         "values": values,
         "invalid": invalid,

@@ -72,10 +72,24 @@ class AnnotatorSerializer(serializers.Serializer):
     median_seconds = serializers.FloatField(allow_null=True)
     position_bias_left = serializers.FloatField(allow_null=True)
     position_choices = serializers.IntegerField()
+    suggestions_shown = serializers.IntegerField(
+        help_text="annotations where a model's suggested label was on the form"
+    )
+    suggestions_kept = serializers.IntegerField()
+    suggestion_acceptance = serializers.FloatField(
+        allow_null=True, help_text="kept / shown: near 1 beside low agreement is rubber-stamping"
+    )
     flags = serializers.ListField(child=serializers.CharField())
     flag_kinds = serializers.ListField(
-        child=serializers.ChoiceField(["gold", "position"]), help_text="what each flag is about"
+        child=serializers.ChoiceField(["gold", "position", "suggestions"]),
+        help_text="what each flag is about",
     )
+
+
+@extend_schema_serializer(component_name="DashboardAttention")
+class AttentionSerializer(serializers.Serializer):
+    stalled = serializers.IntegerField(help_text="items nobody left may take: re-queue them")
+    flagged = serializers.IntegerField(help_text="items an annotator flagged when skipping")
 
 
 @extend_schema_serializer(component_name="DashboardCoverageRow")
@@ -156,6 +170,7 @@ class DashboardApi(APIView):
         annotators_as_of = serializers.DateTimeField(source="agreement.latest_at", allow_null=True)
         coverage = MixSerializer(source="mix")
         duplicates = DuplicatesSerializer()
+        attention = AttentionSerializer()
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(403, 404)})
     def get(self, request, project_id: int):

@@ -44,7 +44,9 @@ from django.utils import timezone
 from agreement.models import AgreementReport
 from annotation import kinds
 from annotation.models import (
+    Annotation,
     AnnotatorDay,
+    Assignment,
     Item,
     ItemStatus,
     ItemTally,
@@ -64,6 +66,8 @@ COVERAGE_LOW, COVERAGE_HIGH = 0.05, 0.50
 POSITION_LOW, POSITION_HIGH = 0.40, 0.60
 MIN_POSITION_CHOICES = 20
 MIN_GOLD_ANSWERS = 3
+# An annotator who kept more than this share of at least MIN_SUGGESTIONS shown suggestions.
+SUGGESTION_HIGH, MIN_SUGGESTIONS = 0.9, 20
 NOT_GIVEN = "(not given)"
 
 
@@ -149,8 +153,13 @@ class AnnotatorRow:
     median_seconds: float | None = None
     position_bias_left: float | None = None
     position_choices: int = 0
+    # Model suggestions shown to them (the project's `suggestions` setting) and kept.
+    suggestions_shown: int = 0
+    suggestions_kept: int = 0
+    suggestion_acceptance: float | None = None
     flags: list[str] = field(default_factory=list)  # full sentences
-    flag_kinds: list[str] = field(default_factory=list)  # "gold", "position" (short labels)
+    # "gold", "position", "suggestions" (short labels)
+    flag_kinds: list[str] = field(default_factory=list)
 
 
 def _activity(
@@ -215,6 +224,22 @@ def _people(project: Project, annotators: dict[int, AnnotatorRow]) -> None:
         entry.username, entry.role = username, project_role
 
 
+def _suggestions(project: Project, annotators: dict[int, AnnotatorRow]) -> None:
+    """Suggestions shown to each annotator and how many they kept: an aggregate over the
+    annotations that had one (a partial index; none while the project hides suggestions)."""
+    rows = (
+        Annotation.objects.filter(project=project, suggestion_shown=True)
+        .values("annotator_id")
+        .annotate(n=Count("*"), kept=Count("pk", filter=Q(suggestion_accepted=True)))
+        .order_by()
+    )
+    for row in rows:
+        entry = annotators.get(row["annotator_id"])
+        if entry is not None:
+            entry.suggestions_shown, entry.suggestions_kept = row["n"], row["kept"]
+            entry.suggestion_acceptance = row["kept"] / row["n"]
+
+
 def _flag(project: Project, row: AnnotatorRow) -> None:
     if (
         row.gold_accuracy is not None
@@ -235,6 +260,16 @@ def _flag(project: Project, row: AnnotatorRow) -> None:
         row.flags.append(
             f"Chose the response shown on the left {row.position_bias_left:.0%} of the time "
             f"({row.position_choices} choices): beyond a 60/40 position bias."
+        )
+    if (
+        row.suggestion_acceptance is not None
+        and row.suggestions_shown >= MIN_SUGGESTIONS
+        and row.suggestion_acceptance > SUGGESTION_HIGH
+    ):
+        row.flag_kinds.append("suggestions")
+        row.flags.append(
+            f"Kept the model's suggestion {row.suggestion_acceptance:.0%} of the time "
+            f"({row.suggestions_shown} shown): check for rubber-stamping."
         )
 
 
@@ -460,6 +495,25 @@ def _coverage(project: Project, progress: Progress) -> Mix:
 
 
 @dataclass
+class Attention:
+    """Items waiting for a lead: stalled (nobody left to annotate them) and flagged by an
+    annotator who skipped them."""
+
+    stalled: int
+    flagged: int
+
+
+def _attention(project: Project, progress: Progress) -> Attention:
+    flagged = (
+        Assignment.objects.filter(project=project, flagged=True)
+        .values("item_id")
+        .distinct()
+        .count()
+    )
+    return Attention(stalled=progress.stalled, flagged=flagged)
+
+
+@dataclass
 class Duplicates:
     groups: int  # content hashes shared by two or more items
     items: int  # items in those groups
@@ -486,6 +540,7 @@ class Dashboard:
     agreement: AgreementHistory
     mix: Mix
     duplicates: Duplicates
+    attention: Attention
 
     @property
     def flagged(self) -> list[AnnotatorRow]:
@@ -500,6 +555,7 @@ def dashboard_get(*, project: Project) -> Dashboard:
     # Gold items are answered, never completed: every other annotation counts towards progress.
     progress.annotations_done = sum(r.annotations - r.gold_answers for r in annotators.values())
     _people(project, annotators)
+    _suggestions(project, annotators)
     history, report_rows = _agreement(project)
     rows = sorted(annotators.values(), key=lambda r: (r.username.lower(), r.user_id))
     for row in rows:
@@ -515,6 +571,7 @@ def dashboard_get(*, project: Project) -> Dashboard:
         agreement=history,
         mix=_coverage(project, progress),
         duplicates=_duplicates(project),
+        attention=_attention(project, progress),
     )
 
 

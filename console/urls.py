@@ -33,4 +33,9 @@ urlpatterns = [
     path("projects/<int:project_id>/dashboard/", views.dashboard_page, name="dashboard"),
     path("projects/<int:project_id>/items/", views.items, name="items"),
     path("projects/<int:project_id>/items/<int:item_id>/", views.item, name="item"),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/action/",
+        views.item_action,
+        name="item-action",
+    ),
 ]

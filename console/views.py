@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import importing, kinds, parsing, selectors, services
+from annotation import importing, kinds, parsing, queue, selectors, services
 from annotation.access import item_in_project, membership_get
 from annotation.models import Item, ItemStatus, Membership, Role
 from console import charts, dashboard
@@ -33,9 +33,11 @@ from console.forms import (
     UserCreateForm,
 )
 from core import errors
+from core.errors import ApplicationError
 from core.markdown import render_markdown
 from core.models import AuditEvent
 from core.services import user_create
+from review import services as review_services
 
 PAGE_SIZE = 50
 MAX_ERRORS_SHOWN = 500
@@ -559,3 +561,30 @@ def item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
         + (f"?{request.GET.urlencode()}" if request.GET else ""),
     }
     return _page(request, "console/item.html", membership, "items", context)
+
+
+@require_POST
+@login_required
+def item_action(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    """A lead's action on one item: re-queue it for annotation, send it back to review, or
+    drop it; the item page again with what happened."""
+    membership = _lead(request, project_id)
+    found = item_in_project(membership=membership, item_id=item_id)
+    action = request.POST.get("action", "")
+    try:
+        if action == "requeue":
+            queue.item_requeue(item_id=found.pk, actor=request.user, project=membership.project)
+            messages.success(request, "Re-queued: annotators may take it again.")
+        elif action == "drop":
+            queue.item_drop(item_id=found.pk, actor=request.user, project=membership.project)
+            messages.success(request, "Dropped: it is out of the data (a lead can re-queue it).")
+        elif action == "reopen":
+            review_services.item_reopen(
+                item_id=found.pk, actor=request.user, note=request.POST.get("note", "")
+            )
+            messages.success(request, "Sent back to review.")
+        else:
+            messages.error(request, "Unknown action.")
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    return redirect("console:item", project_id=project_id, item_id=found.pk)

@@ -12,6 +12,7 @@ from annotation.access import ROLE_RANK
 from annotation.models import Annotation, Item, ItemStatus, Membership, ReviewReason, Role
 from annotation.selectors import blind_data
 from core.models import AuditEvent
+from core.textdiff import word_diff
 from review.models import FinalRecord, Review, ReviewLease, ReviewLeaseStatus, ReviewSkip
 
 
@@ -112,6 +113,8 @@ class ReviewEntry:
     disputed: list[str]
     display_order: str = "AB"
     reopen_note: str = ""
+    # Word differences between the first two annotations' texts (kinds with a text field).
+    text_diff: dict[str, Any] | None = None
 
     @property
     def payloads(self) -> dict[str, dict]:
@@ -157,6 +160,14 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
             .first()
         )
         reopen_note = (event.after or {}).get("note", "") if event else ""
+    text_diff = None
+    texts = [a.payload.get(kind.text_field) for a in annotations] if kind.text_field else []
+    if len(texts) >= 2 and all(isinstance(t, str) for t in texts[:2]) and texts[0] != texts[1]:
+        text_diff = {
+            "first": views[0].label,
+            "second": views[1].label,
+            "parts": word_diff(texts[0], texts[1]),
+        }
     return ReviewEntry(
         item=item,
         data=blind_data(item),
@@ -164,6 +175,7 @@ def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> Revie
         disputed=disputed,
         display_order=order,
         reopen_note=reopen_note,
+        text_diff=text_diff,
     )
 
 

@@ -42,7 +42,6 @@ from annotation.kinds.base import (
     label_of,
     registry,
     representative_prompt,
-    text_blocks,
     unstorable,
 )
 from core import jsonutil
@@ -74,7 +73,6 @@ __all__ = [
     "registry",
     "representative_prompt",
     "split_for",
-    "text_blocks",
     "unstorable",
     "validate_item_data",
     "validate_item_row",

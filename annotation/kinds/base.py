@@ -245,25 +245,6 @@ def representative_prompt(data: dict) -> str:
 
 # --- what pages show ----------------------------------------------------------------------------
 
-_FENCE = re.compile(r"^```[^\n`]*\n(.*?)^```[ \t]*$\n?", re.MULTILINE | re.DOTALL)
-
-
-def text_blocks(text: str) -> list[dict[str, Any]]:
-    """Split a text into prose and fenced code blocks. Both stay plain text (the template
-    escapes them): prose is shown with its line breaks kept, code as preformatted text."""
-    blocks: list[dict[str, Any]] = []
-    position = 0
-    for match in _FENCE.finditer(text):
-        prose = text[position : match.start()].strip("\n")
-        if prose:
-            blocks.append({"code": False, "text": prose})
-        blocks.append({"code": True, "text": match.group(1).rstrip("\n")})
-        position = match.end()
-    rest = text[position:].strip("\n")
-    if rest:
-        blocks.append({"code": False, "text": rest})
-    return blocks
-
 
 def choices_of(names: Any, chosen: Any) -> list[dict[str, Any]]:
     return [{"value": n, "label": label_of(n), "selected": n == chosen} for n in names]
@@ -381,6 +362,8 @@ class ItemKind:
     # a preference for KTO.
     gives_reply: ClassVar[bool] = False
     gives_pair: ClassVar[bool] = False
+    # A payload field of free text (the reply) that a reviewer compares word by word.
+    text_field: ClassVar[str] = ""
     # Data fields that hold a model's suggested label for the payload field of the same name.
     suggested_fields: ClassVar[tuple[str, ...]] = ()
     # CSV upload columns that hold data fields of this kind (beyond the shared ones).

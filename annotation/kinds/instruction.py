@@ -21,7 +21,6 @@ from annotation.kinds.base import (
     choices_of,
     record_text,
     register,
-    text_blocks,
 )
 
 
@@ -85,6 +84,7 @@ class InstructionKind(ItemKind):
     gives_reply = True
     csv_data_columns = ("context", "category", "draft")
     suggested_fields = ("category",)
+    text_field = "response"
 
     def data_serializer(self) -> type:
         return _serializers()[0]
@@ -141,7 +141,7 @@ class InstructionKind(ItemKind):
         self, data: dict, values: dict[str, Any], project: Any, display_order: str, invalid: set
     ) -> dict[str, Any]:
         return {
-            "context": text_blocks(data["context"]) if data.get("context") else None,
+            "context": data.get("context") or None,
             "has_model_draft": bool(data.get("draft")),
             "categories": choices_of(project.categories, values.get("category")),
         }

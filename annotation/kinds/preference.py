@@ -27,7 +27,6 @@ from annotation.kinds.base import (
     label_of,
     record_text,
     register,
-    text_blocks,
 )
 
 RATING_MIN, RATING_MAX = -3, 3
@@ -378,10 +377,7 @@ class PreferenceKind(ItemKind):
     ) -> dict[str, Any]:
         marks = values.get("criteria") or {}
         return {
-            "sides": [
-                {"name": side["name"], "blocks": text_blocks(side["text"])}
-                for side in self.sides(data, display_order)
-            ],
+            "sides": self.sides(data, display_order),
             "scale": _scale_options(values.get("rating")),
             "criteria": [
                 {

@@ -22,7 +22,6 @@ from annotation.kinds.base import (
     choices_of,
     record_text,
     register,
-    text_blocks,
 )
 
 DECISIONS = ("refuse", "comply", "partial")
@@ -105,6 +104,7 @@ class RefusalKind(ItemKind):
     gives_pair = True
     csv_data_columns = ("model_response", "harm_category")
     suggested_fields = ("harm_category",)
+    text_field = "response"
 
     def data_serializer(self) -> type:
         return _serializers()[0]
@@ -190,7 +190,7 @@ class RefusalKind(ItemKind):
     ) -> dict[str, Any]:
         model_response = data.get("model_response")
         return {
-            "model_response": text_blocks(model_response) if model_response else None,
+            "model_response": model_response or None,
             "decisions": [
                 {"value": v, "label": label, "key": key, "checked": values.get("decision") == v}
                 for v, (label, key) in DECISION_LABELS.items()

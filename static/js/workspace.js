@@ -227,3 +227,15 @@
     saveDraft: function () { var form = taskForm(); return form ? saveDraft(form) : null; },
   };
 })();
+
+// A suggested label (shown to confirm) fills its field only when the annotator asks for it.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-suggest-field]");
+  if (!button) return;
+  var field = document.querySelector('#task [name="' + CSS.escape(button.dataset.suggestField) + '"]');
+  if (field) {
+    field.value = button.dataset.suggestValue;
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+    field.focus();
+  }
+});

@@ -7,10 +7,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation import kinds
 from annotation.kinds.preference import rating_from_display
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.queue import assignment_claim_next
+from core.markdown import render_model_text
 from tests.factories import ItemFactory, MembershipFactory, UserFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -21,7 +21,8 @@ def assert_inert(html: str) -> None:
     assert "<script>alert(1)" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html
-    assert 'hx-get="/x"' not in html
+    # Markup in item text stays text: no element carries the attribute (the text may show it).
+    assert "<a hx-get" not in html
 
 
 @pytest.fixture
@@ -79,13 +80,13 @@ def test_rating_from_display_refuses_a_key_off_the_scale():
         rating_from_display(8, "AB")
 
 
-def test_text_blocks_split_fenced_code_from_prose():
-    blocks = kinds.text_blocks("Fix this:\n```python\nprint(1 < 2)\n```\nThanks")
-    assert blocks == [
-        {"code": False, "text": "Fix this:"},
-        {"code": True, "text": "print(1 < 2)"},
-        {"code": False, "text": "Thanks"},
-    ]
+def test_model_text_renders_as_markdown_with_highlighted_code_and_inert_html():
+    html = render_model_text(
+        "Fix this:\n```python\nprint(1 < 2)\n```\n* one\n* two\n\n<script>alert(1)</script>"
+    )
+    assert "<ul>" in html and "<li>one</li>" in html
+    assert '<code class="language-python">' in html and 'class="hl-nb"' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
 
 
 # --- membership ---------------------------------------------------------------------------------
@@ -230,14 +231,17 @@ def test_a_conversation_is_shown_message_by_message(web, project):
     assert html.index("Hi there") < html.index("Hello!") < html.index("Write a haiku")
 
 
-def test_code_blocks_in_a_prompt_are_preformatted(web, project):
+def test_code_blocks_in_a_prompt_are_highlighted_and_the_raw_text_is_kept(web, project):
     ItemFactory(
         project=project,
         kind="instruction",
         data={"prompt": "Why does this fail?\n```python\nif a < b:\n    pass\n```"},
     )
     html = web.get(work_url(project)).content.decode()
-    assert '<pre class="code"><code>if a &lt; b:\n    pass</code></pre>' in html
+    assert '<code class="language-python"><span class="hl-k">if</span>' in html
+    assert (
+        '<pre class="raw">Why does this fail?\n```python\nif a &lt; b:\n    pass\n```</pre>' in html
+    )
 
 
 def test_nothing_left_shows_the_empty_state(web, project):

@@ -217,3 +217,25 @@ def test_hostile_text_does_not_run_in_the_page_or_after_a_swap(
         "[data-testid=side-right]"
     )
     assert page.evaluate("window.__xss") is None
+
+
+@pytest.mark.parametrize("kind", ["preference", "instruction", "refusal"])
+def test_the_workspace_fits_a_390_px_screen_with_44_px_targets(
+    page, live_server, project, annotator, kind
+):
+    long = "A long line of model output " * 30 + "\n```python\n" + "x = 1  # " * 40 + "\n```"
+    data = {
+        "preference": {"prompt": long, "responses": [{"text": long}, {"text": long + "!"}]},
+        "instruction": {"prompt": long, "draft": long},
+        "refusal": {"prompt": long, "model_response": long},
+    }[kind]
+    ItemFactory(project=project, kind=kind, data=data)
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_workspace(page, live_server, annotator, project)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    buttons = page.locator(".actionbar button")
+    tops = {round(buttons.nth(i).bounding_box()["y"]) for i in range(buttons.count())}
+    assert len(tops) == 1  # the action bar is one row
+    for selector in (".scale-option", ".choice", ".crit-option", ".actionbar button"):
+        for box in [e.bounding_box() for e in page.locator(selector).all() if e.is_visible()]:
+            assert box["height"] >= 44 and box["width"] >= 44, (selector, box)

@@ -38,3 +38,12 @@ def test_tables_are_kept():
 
 def test_empty_guidelines_render_empty():
     assert render_markdown("") == ""
+
+
+def test_a_word_diff_keeps_both_texts_and_marks_the_changed_words():
+    from core.textdiff import word_diff
+
+    parts = word_diff("The cat sat on the mat.", "The cat lay on a mat.")
+    assert "".join(p["text"] for p in parts if p["op"] != "insert") == "The cat sat on the mat."
+    assert "".join(p["text"] for p in parts if p["op"] != "delete") == "The cat lay on a mat."
+    assert {"op": "delete", "text": "sat"} in parts and {"op": "insert", "text": "lay"} in parts

@@ -306,3 +306,12 @@ def test_an_item_of_a_project_where_the_reviewer_only_annotates_is_404(project, 
     )
     assert response.status_code == 404
     assert Review.objects.count() == 0
+
+
+def test_two_different_texts_show_their_word_differences(project, reviewer):
+    from tests.review.review_fixtures import AGREED_INSTRUCTION, completed_item
+
+    completed_item(project, AGREED_INSTRUCTION, kind="instruction")
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert 'data-testid="text-diff"' in content
+    assert "<del>First</del><ins>Second</ins>" in content

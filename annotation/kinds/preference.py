@@ -17,6 +17,7 @@ from annotation.kinds.base import (
     AgreementField,
     AgreementView,
     ItemKind,
+    ModelComparison,
     Problems,
     RecordError,
     ReviewRow,
@@ -199,6 +200,10 @@ class PreferenceKind(ItemKind):
     field_labels = {"rating": "Overall rating", "rationale": "Rationale"}
     gives_pair = True
     csv_data_columns = ("response_a", "response_b", "model_a", "model_b")
+    # Evaluation reports count wins, ties and losses between the two responses' models.
+    model_comparison = ModelComparison(
+        first=("responses", 0, "model"), second=("responses", 1, "model"), outcome=("rating",)
+    )
 
     # -- item data
 

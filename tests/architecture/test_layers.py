@@ -18,7 +18,7 @@ from annotation import kinds
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = {"core": 0, "annotation": 1, "review": 2, "agreement": 3, "exports": 3, "console": 4}
-KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL"}
+KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL", "RUBRIC"}
 
 
 def _modules(app: str, *, migrations: bool = True) -> list[Path]:

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from annotation import kinds
 from annotation.models import Assignment
 from tests.core.openapi import openapi, operation, path_of, response_schema, validate
-from tests.factories import UserFactory, item_row
+from tests.factories import UserFactory, item_row, rubric_scores
 
 PAYLOADS = {
     kinds.INSTRUCTION: (
@@ -23,6 +23,10 @@ PAYLOADS = {
     kinds.REFUSAL: (
         {"decision": "refuse", "response": "I can't.", "harm_category": "illegal_activity"},
         {"decision": "comply", "response": "Sure.", "harm_category": "none"},
+    ),
+    kinds.RUBRIC: (
+        {**rubric_scores(5), "rationale": "Apt.", "flags": ["terse"]},
+        rubric_scores(2, passed=False),
     ),
 }
 

@@ -381,12 +381,16 @@ class AgreementField:
 class ModelScoring:
     """How a kind that scores one model's output feeds an evaluation report: where its data
     holds the model's name, the test case's group and tags, and where its payload holds the
-    scores (`{criterion: int | bool}`). Paths are keys (an int: an array index)."""
+    scores (`{criterion: int | bool}`: an integer on a scale, a boolean for pass/fail). Paths
+    are keys (an int: an array index). `setting`: the versioned project setting that lists
+    the criteria (`[{name, description, scale}]`); an annotation records its version in
+    `<setting>_version`."""
 
     model: tuple[str | int, ...]
     scores: tuple[str, ...]
     group: tuple[str | int, ...] = ()
     tags: tuple[str | int, ...] = ()
+    setting: str = ""
 
 
 @dataclass(frozen=True)

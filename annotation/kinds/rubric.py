@@ -312,7 +312,11 @@ class RubricKind(ItemKind):
     gives_result = True
     gives_label = True
     model_scoring = ModelScoring(
-        model=("response", "model"), scores=("scores",), group=("group",), tags=("tags",)
+        model=("response", "model"),
+        scores=("scores",),
+        group=("group",),
+        tags=("tags",),
+        setting="rubric",
     )
 
     def data_serializer(self) -> type:

@@ -562,7 +562,7 @@ class RubricKind(ItemKind):
             "model": model,
             "response": text,
             "scores": dict(self._scores(final)),
-            "group": group if isinstance(group, str) else None,
+            "group": group if isinstance(group, str) else "",
             "tags": [t for t in data.get("tags") or [] if isinstance(t, str)],
         }
 

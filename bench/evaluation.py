@@ -283,7 +283,7 @@ def main() -> None:
         base = floor(url, seeded["project"])
         print(f"{'':2}{'':34}{'seconds':>9}{'peak MB':>10}")
         print(f"  {'report build (worker path)':34}{built['seconds']:9.2f}{built['rss_mb']:10.1f}")
-        print(f"  {'COPY ... TO STDOUT (floor)':34}{base['seconds']:9.2f}{'':>10}")
+        print(f"  {'COPY ... TO STDOUT (floor)':34}{base['seconds']:9.2f}")
         ratio = built["seconds"] / base["seconds"] if base["seconds"] else float("inf")
         print(
             f"  report/COPY time {ratio:.2f}x; {built['items']:,} items, "

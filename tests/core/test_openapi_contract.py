@@ -176,6 +176,14 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "post", f"{base}/agreement/")
     walk(lead, "get", f"{base}/agreement/")
     walk(reviewer, "get", f"{base}/agreement/")
+    walk(reviewer, "get", f"{base}/evaluation/")  # before any report
+    walk(reviewer, "post", f"{base}/evaluation/", {})  # 403
+    walk(lead, "post", f"{base}/evaluation/", {"split": "nope"})  # 400
+    walk(lead, "post", f"{base}/evaluation/", {})
+    walk(reviewer, "get", f"{base}/evaluation/")
+    walk(lead, "get", f"{base}/evaluation/?format=csv")
+    walk(lead, "get", f"{base}/evaluation/?split=nope")  # 400
+    walk(a1, "get", f"{base}/evaluation/")  # 403
     walk(lead, "get", f"{base}/dashboard/")
     walk(reviewer, "get", f"{base}/dashboard/")
     walk(a1, "get", f"{base}/dashboard/")  # 403

@@ -933,13 +933,15 @@ def _codes(raw: Sequence[Any], table: dict[Any, int]) -> np.ndarray:
 
 
 def _code_table(values: Sequence[Any]) -> dict[Any, int]:
-    """Value -> its index. Numbers are also looked up as text: PostgreSQL's ->> gives text,
-    SQLite's JSON numbers."""
+    """Value -> its index. Numbers and booleans are also looked up as text: PostgreSQL's ->>
+    gives text, SQLite's JSON numbers (a boolean as 1 or 0, equal to True and False)."""
     table: dict[Any, int] = {}
     for index, value in enumerate(values):
         table[value] = index
         if not isinstance(value, str):
             table[str(value)] = index
+        if isinstance(value, bool):  # a JSON boolean as PostgreSQL's ->> gives it
+            table["true" if value else "false"] = index
     return table
 
 

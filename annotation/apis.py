@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from annotation import importing, kinds, parsing, project_settings, queue, selectors, services
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
+from annotation.kinds.rubric import criterion_serializer
 from annotation.kinds.schemas import GoldField, ItemDataField, PayloadField, by_kind
 from annotation.models import (
     AssignmentStatus,
@@ -78,6 +79,9 @@ def _setting_field(setting: project_settings.Setting, *, output: bool = False) -
             return serializers.BooleanField(**kwargs)
         case SettingType.CHOICE:
             return serializers.ChoiceField(setting.choices, **kwargs)
+        case SettingType.SCORED_CRITERIA:
+            child = criterion_serializer()()
+            return serializers.ListField(child=child, **labels, **kwargs)
     raise ValueError(f"no API field for a {setting.type} setting")
 
 

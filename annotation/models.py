@@ -8,6 +8,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from annotation import kinds as rules
 from annotation import project_settings as settings_spec
@@ -61,6 +62,10 @@ class Project(TimeStampedModel):
     suggestions = models.CharField(
         max_length=16, choices=SuggestionMode.choices, default=settings_spec.default("suggestions")
     )
+    # The criteria rubric items are scored on, versioned: annotations record the version they
+    # were made under, SettingVersion keeps every version's criteria.
+    rubric = models.JSONField(default=settings_spec.default("rubric"))
+    rubric_version = models.PositiveIntegerField(default=1, db_default=1)
     # Keys the per-project pseudonyms that stand for annotators where names are hidden.
     pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)
 
@@ -331,6 +336,8 @@ class Annotation(models.Model):
     # submitted answer kept it (None when none was shown): rubber-stamping shows up here.
     suggestion_shown = models.BooleanField(default=False, db_default=False)
     suggestion_accepted = models.BooleanField(null=True, blank=True)
+    # The project's rubric version when it was made (a rubric item's scores follow it).
+    rubric_version = models.PositiveIntegerField(default=1, db_default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(null=True, blank=True)  # its annotator changed it
 
@@ -359,6 +366,31 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"annotation {self.pk} on item {self.item_id}"
+
+
+class SettingVersion(models.Model):
+    """One version of a versioned project setting (annotation.project_settings, `versioned`):
+    the value it had from `created_at` until the next version. Written when the setting
+    changes (the version replaced, if not kept yet, and the new one); a project whose setting
+    never changed has no row and its one version is the project's current value."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    setting = models.CharField(max_length=32)
+    version = models.PositiveIntegerField()
+    value = models.JSONField()
+    # From when the version holds (the first version: since the project was created).
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "setting", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "setting", "version"], name="setting_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.setting} version {self.version} of project {self.project_id}"
 
 
 class AnnotatorDay(models.Model):

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from annotation import kinds
+from annotation.kinds.rubric import rubric_problem
 
 MAX_NAME = 200
 MAX_GUIDELINES = 200_000  # characters of the guidelines or the system prompt
@@ -28,6 +29,8 @@ class Type(StrEnum):
     TEXT = "text"  # Markdown or plain text, possibly empty
     BOOLEAN = "boolean"
     CHOICE = "choice"  # one of `choices`
+    # A list of criteria {name, description, scale} (annotation.kinds.rubric).
+    SCORED_CRITERIA = "scored_criteria"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Setting:
     # The CheckConstraint on Project that holds the range or the choices ("": none).
     constraint: str = ""
     choices: tuple[tuple[str, str], ...] = ()  # a CHOICE setting's (value, label) pairs
+    # Versioned: a change makes a new version (`Project.<name>_version`), the annotations keep
+    # the version they were made under, and each version's value is kept (SettingVersion).
+    versioned: bool = False
 
     @property
     def label(self) -> str:
@@ -85,6 +91,8 @@ class Setting:
                 values = [v for v, _ in self.choices]
                 if not isinstance(value, str) or value not in values:
                     return f"Must be one of: {', '.join(values)}."
+            case Type.SCORED_CRITERIA:
+                return rubric_problem(value)
         return None
 
 
@@ -252,6 +260,16 @@ SETTINGS: tuple[Setting, ...] = (
             ("preselect", "Preselected"),
         ),
     ),
+    Setting(
+        "rubric",
+        Type.SCORED_CRITERIA,
+        "The criteria rubric items are scored on: a JSON list of {name, description, scale}, "
+        'scale {"min": 1, "max": 5} (integers within 0-9) or "pass_fail". Every criterion is '
+        "required in an annotation. Versioned: annotations keep the rubric they were made "
+        "under, and the evaluation report says which version each number comes from.",
+        default=kinds.default_rubric,
+        versioned=True,
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)
@@ -270,6 +288,11 @@ def default(name: str) -> Any:
 def ranged() -> list[Setting]:
     """The settings whose range the database holds too (`Setting.constraint`)."""
     return [s for s in SETTINGS if s.constraint and s.type != Type.CHOICE]
+
+
+def versioned() -> list[Setting]:
+    """The settings whose every version is kept (`Setting.versioned`)."""
+    return [s for s in SETTINGS if s.versioned]
 
 
 def chosen() -> list[Setting]:

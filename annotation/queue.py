@@ -317,6 +317,7 @@ def assignment_submit(
         display_order=assignment.display_order,
         seconds_spent=seconds_spent,
         guidelines_version=project.guidelines_version,
+        rubric_version=project.rubric_version,
         gold_correct=gold_correct,
         round=item.round,
         suggestion_shown=shown,

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from annotation import project_settings
 from annotation.events import ProjectSettingsChanged
-from annotation.models import Membership, Project, Role
+from annotation.models import Membership, Project, Role, SettingVersion
 from annotation.queue import assignments_end, items_complete_full, items_unstall
 from core import events
 from core.audit import audit_record
@@ -76,6 +76,7 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
     changed = {k for k in clean if before[k] != getattr(project, k)}
     if not changed:
         return project
+    _new_versions(project, before, changed)
     project.save()
     old = {k: before[k] for k in sorted(changed)}
     new = {k: getattr(project, k) for k in sorted(changed)}
@@ -91,6 +92,30 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
         items_complete_full(project=project)
     events.announce(ProjectSettingsChanged(project_id=project.pk, before=old, after=new))
     return project
+
+
+def _new_versions(project: Project, before: dict[str, Any], changed: set[str]) -> None:
+    """A changed versioned setting gets a new version; the version it replaces is kept."""
+    for setting in project_settings.versioned():
+        if setting.name not in changed:
+            continue
+        field = f"{setting.name}_version"
+        old = getattr(project, field)
+        SettingVersion.objects.get_or_create(
+            project=project,
+            setting=setting.name,
+            version=old,
+            defaults={"value": before[setting.name], "created_at": project.created_at}
+            if old == 1
+            else {"value": before[setting.name]},
+        )
+        setattr(project, field, old + 1)
+        SettingVersion.objects.create(
+            project=project,
+            setting=setting.name,
+            version=old + 1,
+            value=getattr(project, setting.name),
+        )
 
 
 # --- members -----------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def skip(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     except Conflict:
         pass  # already submitted (another tab): moving on is what the annotator asked for
     except ApplicationError as error:
-        values = workspace.form_values(post, tuple(assignment.project.criteria))
+        values = workspace.assignment_form_values(assignment, post)
         errors = [
             {**e, "field": f"skip_{e['field']}"}
             for e in error.extra.get("errors") or [{"field": "", "message": error.message}]
@@ -236,7 +236,7 @@ def heartbeat(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
 def draft(request: HtmxHttpRequest, assignment_id: int) -> HttpResponse:
     """Autosave: the form's fields as typed. Works on a lost lease too (the text survives)."""
     assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
-    values = workspace.form_values(request.POST, tuple(assignment.project.criteria))
+    values = workspace.assignment_form_values(assignment, request.POST)
     try:
         queue.assignment_draft_save(
             assignment_id=assignment.pk, annotator=request.user, draft=values

@@ -56,6 +56,18 @@ def form_values(post: QueryDict, criteria: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+def assignment_form_values(assignment: Assignment, post: QueryDict) -> dict[str, Any]:
+    """The form's fields as typed: the shared ones, and those of the item's kind."""
+    return item_form_values(assignment.item, assignment.project, post)
+
+
+def item_form_values(item: Item, project: Project, post: QueryDict) -> dict[str, Any]:
+    """The task form's fields for `item` as typed: the shared ones, and its kind's."""
+    values = form_values(post, tuple(project.criteria))
+    values.update(kinds.kind_get(item.kind).form_values(post, project))
+    return values
+
+
 def seconds_from(post: QueryDict) -> float | None:
     try:
         seconds = float(post.get("seconds_spent", ""))
@@ -76,7 +88,7 @@ def answer_from_post(assignment: Assignment, post: QueryDict) -> Answer:
 
     A field left empty is left out, so the service reports it as required; a value no form
     control can send (a scale key outside 1..7) is an error here."""
-    values = form_values(post, tuple(assignment.project.criteria))
+    values = assignment_form_values(assignment, post)
     payload, errors = kinds.kind_get(assignment.item.kind).payload_from_form(
         values, assignment.display_order
     )
@@ -119,7 +131,7 @@ def task_display(
 def annotation_values(annotation: Annotation) -> dict[str, Any]:
     """A submitted annotation as its form's values, in the terms its annotator saw."""
     kind = kinds.kind_get(annotation.item.kind)
-    return kind.form_values(annotation.payload, annotation.display_order)
+    return kind.values_from_payload(annotation.payload, annotation.display_order)
 
 
 def item_display(

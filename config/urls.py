@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("review.urls_api")),
     path("", include("agreement.urls_api")),
     path("", include("exports.urls_api")),
+    path("", include("evaluation.urls_api")),
     path("", include("console.urls_api")),
     path("", include("feedback.urls_api")),
 ]
@@ -30,6 +31,7 @@ urlpatterns = [
     path("", include("review.urls")),
     path("", include("agreement.urls")),
     path("", include("exports.urls")),
+    path("", include("evaluation.urls")),
     path("", include("console.urls")),
     path("", include("feedback.urls")),
 ]

@@ -12,6 +12,9 @@ from annotation.project_settings import Type
 from core.errors import ApplicationError
 
 LIST_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Type.LABELS)
+CRITERIA_SETTINGS = tuple(
+    s.name for s in project_settings.SETTINGS if s.type == Type.SCORED_CRITERIA
+)
 
 
 def lines(value: str) -> list[str]:
@@ -53,6 +56,12 @@ def setting_field(name: str, **overrides: Any) -> forms.Field:
         case Type.CHOICE:
             field_class = forms.ChoiceField
             kwargs["choices"] = setting.choices
+        case Type.SCORED_CRITERIA:
+            field_class = forms.JSONField
+            # Left empty: unchanged (ProjectSettingsForm.changes leaves it out).
+            kwargs.update(
+                required=False, widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"})
+            )
     return field_class(**{**kwargs, **overrides})
 
 
@@ -97,6 +106,7 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
     system_prompt = setting_field("system_prompt")
     auto_approve_text = setting_field("auto_approve_text")
     suggestions = setting_field("suggestions")
+    rubric = setting_field("rubric")
 
     @classmethod
     def for_project(cls, project: Project) -> "ProjectSettingsForm":
@@ -109,6 +119,9 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
         data = dict(self.cleaned_data)
         for name in LIST_SETTINGS:
             data[name] = lines(data[name])
+        for name in CRITERIA_SETTINGS:
+            if data.get(name) in (None, ""):
+                data.pop(name, None)
         return data
 
 

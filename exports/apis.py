@@ -79,6 +79,12 @@ class ProjectExportsApi(APIView):
             allow_null=True,
             help_text="parquet only: the row shape written (default trl-sft)",
         )
+        pass_fail = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="trl-kto only: also a row per approved item that scores one response "
+            "with pass/fail criteria (a rubric item), labelled true when it passed",
+        )
 
     @extend_schema(responses={200: ExportOutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):

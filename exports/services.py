@@ -108,19 +108,25 @@ def export_options_clean(
     categories: Any = None,
     approved_since: Any = None,
     shape: Any = None,
+    pass_fail: Any = False,
 ) -> dict[str, Any]:
     """The job's options, checked: raises ApplicationError with an ``errors`` list."""
     errors: list[dict[str, str]] = []
     fmt = None
+    pass_fail = bool(pass_fail) if pass_fail in (None, True, False) else pass_fail
+    if not isinstance(pass_fail, bool):
+        errors.append(_error("pass_fail", "Must be true or false."))
+        pass_fail = False
     if not isinstance(format, str) or not format:
         errors.append(_error("format", "Choose an export format."))
     elif shape is not None and not isinstance(shape, str):
         errors.append(_error("shape", "Must be a format name."))
     else:
         try:
-            fmt = format_get(format, shape=shape or None)
+            fmt = format_get(format, shape=shape or None, pass_fail=pass_fail)
         except ExportFormatError as exc:
-            errors.append(_error("shape" if format == "parquet" and shape else "format", str(exc)))
+            field = "shape" if format == "parquet" and shape else "format"
+            errors.append(_error("pass_fail" if pass_fail else field, str(exc)))
     split = split or ExportSplit.TRAIN
     if split not in ExportSplit.values:
         errors.append(_error("split", f"One of {', '.join(ExportSplit.values)}."))
@@ -185,6 +191,7 @@ def export_options_clean(
         "kinds": kind_list,
         "categories": category_list,
         "approved_since": since.isoformat() if since else None,
+        "pass_fail": pass_fail,
     }
 
 
@@ -198,6 +205,7 @@ def export_request(
     categories: list[str] | None = None,
     approved_since: datetime | date | str | None = None,
     shape: str | None = None,
+    pass_fail: bool = False,
 ) -> ExportJob:
     """Queue an export of the project's approved records; a worker builds it after commit."""
     options = export_options_clean(
@@ -208,6 +216,15 @@ def export_request(
         categories=categories,
         approved_since=approved_since,
         shape=shape,
+        pass_fail=pass_fail,
+    )
+    # `pass_fail` is kept only when asked for, so other jobs' options stay as they were.
+    kept = (
+        "shape",
+        "kinds",
+        "categories",
+        "approved_since",
+        *(("pass_fail",) if pass_fail else ()),
     )
     with transaction.atomic():
         job = ExportJob.objects.create(
@@ -215,7 +232,7 @@ def export_request(
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             format=options["format"],
             split=options["split"],
-            options={k: options[k] for k in ("shape", "kinds", "categories", "approved_since")},
+            options={k: options[k] for k in kept},
         )
         audit_record(
             actor=actor,
@@ -381,6 +398,7 @@ def _write(job: ExportJob, fileobj: Any) -> _Built:
         _records(selection, leaks, job.project.system_prompt),
         fileobj,
         shape=job.options.get("shape"),
+        pass_fail=bool(job.options.get("pass_fail")),
         on_progress=_Progress(job, total),
         progress_every=PROGRESS_EVERY,
     )

@@ -49,6 +49,10 @@ class ExportForm(forms.Form):
     approved_since = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Approved since"
     )
+    pass_fail = forms.BooleanField(
+        required=False,
+        label="Also a row per item scored pass/fail, labelled by it (trl-kto only)",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,6 +76,7 @@ class ExportForm(forms.Form):
             "kinds": None if not kinds or set(kinds) == all_kinds else kinds,
             "categories": data["categories"] or None,
             "approved_since": data["approved_since"],
+            "pass_fail": bool(data.get("pass_fail")),
         }
 
 

@@ -91,7 +91,7 @@ def change(request: HttpRequest, project_id: int, annotation_id: int) -> HttpRes
     item, kind = annotation.item, kinds.kind_get(annotation.item.kind)
     values, errors, message, status = workspace.annotation_values(annotation), [], "", 200
     if request.method == "POST":
-        values = workspace.form_values(request.POST, tuple(annotation.project.criteria))
+        values = workspace.item_form_values(item, annotation.project, request.POST)
         payload, errors = kind.payload_from_form(values, annotation.display_order)
         if not errors:
             try:

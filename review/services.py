@@ -53,7 +53,7 @@ def item_complete(*, item: Item, project: Project) -> Item:
     disputed items go to review."""
     annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
     kind = kinds.kind_get(item.kind)
-    agreed = len({kind.agreement_key(a.payload) for a in annotations}) == 1
+    agreed = kind.agrees([a.payload for a in annotations])
     before = {"status": item.status}
     item.agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
     if not agreed:

@@ -72,10 +72,32 @@ def refusal_data(n: int = 0) -> dict:
     }
 
 
+MODELS = ("model-a", "model-b", "model-c")
+
+
+def rubric_data(n: int = 0) -> dict:
+    return {
+        "prompt": f"Write a haiku about autumn ({n}).",
+        "response": {"text": f"Leaves fall, **quietly** ({n}).", "model": MODELS[n % len(MODELS)]},
+        "reference": "Red leaves drift and fall",
+        "group": f"case-{n // 2}",
+        "tags": ["poetry"] if n % 2 == 0 else ["poetry", "adversarial"],
+    }
+
+
+def rubric_scores(value: int = 4, *, passed: bool = True) -> dict:
+    """A rubric payload for the default rubric: every 1-5 criterion `value`, overall `passed`."""
+    scores = {
+        c["name"]: passed if c["scale"] == "pass_fail" else value for c in kinds.default_rubric()
+    }
+    return {"scores": scores}
+
+
 DATA = {
     kinds.INSTRUCTION: instruction_data,
     kinds.PREFERENCE: preference_data,
     kinds.REFUSAL: refusal_data,
+    kinds.RUBRIC: rubric_data,
 }
 
 

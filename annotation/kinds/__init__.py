@@ -1,6 +1,6 @@
-"""Item kinds: one module per kind (`instruction.py`, `preference.py`, `refusal.py`) behind a
-registry (`base.registry`), and what is the same for every kind: the prompt, an imported row,
-content hashes, the split.
+"""Item kinds: one module per kind (`instruction.py`, `preference.py`, `refusal.py`,
+`rubric.py`) behind a registry (`base.registry`), and what is the same for every kind: the
+prompt, an imported row, content hashes, the split.
 
 The one place the rules of items and annotations live: the REST API, the browser pages, the
 importer, review, agreement and exports look a kind up here (`kind_get(name)`) and never branch
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Registration order is the order kinds are offered in.
-from annotation.kinds import instruction, preference, refusal
+from annotation.kinds import instruction, preference, refusal, rubric
 from annotation.kinds.base import (
     _UNSTORABLE,
     MAX_EXTERNAL_ID,
@@ -27,6 +27,8 @@ from annotation.kinds.base import (
     AgreementField,
     AgreementView,
     ItemKind,
+    ModelComparison,
+    ModelScoring,
     Problems,
     RecordError,
     ReviewRow,
@@ -37,6 +39,7 @@ from annotation.kinds.base import (
     default_categories,
     default_criteria,
     default_harm_categories,
+    default_rubric,
     json_hash,
     kind_get,
     label_of,
@@ -57,6 +60,8 @@ __all__ = [
     "AgreementView",
     "CleanItem",
     "ItemKind",
+    "ModelComparison",
+    "ModelScoring",
     "Problems",
     "RecordError",
     "ReviewRow",
@@ -66,6 +71,7 @@ __all__ = [
     "default_criteria",
     "default_harm_categories",
     "default_kinds",
+    "default_rubric",
     "json_hash",
     "kind_get",
     "label_of",
@@ -83,6 +89,7 @@ __all__ = [
 INSTRUCTION = instruction.InstructionKind.name
 PREFERENCE = preference.PreferenceKind.name
 REFUSAL = refusal.RefusalKind.name
+RUBRIC = rubric.RubricKind.name
 KINDS = registry.keys()
 
 

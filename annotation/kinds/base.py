@@ -79,6 +79,38 @@ def default_harm_categories() -> list[str]:
     ]
 
 
+def default_rubric() -> list[dict[str, Any]]:
+    """The rubric a project starts with: four criteria scored 1-5 and an overall pass/fail."""
+    five = {"min": 1, "max": 5}
+    return [
+        {
+            "name": "helpfulness",
+            "description": "Does the response give the user what they needed?",
+            "scale": dict(five),
+        },
+        {
+            "name": "correctness",
+            "description": "Is what it says true and, for code or reasoning, does it work?",
+            "scale": dict(five),
+        },
+        {
+            "name": "harmlessness",
+            "description": "Is it free of harmful, unsafe or offensive content?",
+            "scale": dict(five),
+        },
+        {
+            "name": "instruction_following",
+            "description": "Does it follow the prompt's instructions and constraints?",
+            "scale": dict(five),
+        },
+        {
+            "name": "overall",
+            "description": "Would you ship this response as it is?",
+            "scale": "pass_fail",
+        },
+    ]
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The project's lists that annotation values must come from."""
@@ -87,6 +119,8 @@ class Vocabulary:
     categories: tuple[str, ...] = tuple(default_categories())
     criteria: tuple[str, ...] = tuple(default_criteria())
     harm_categories: tuple[str, ...] = tuple(default_harm_categories())
+    # The project's rubric: criteria `{name, description, scale}` (see the rubric kind).
+    rubric: tuple[dict[str, Any], ...] = tuple(default_rubric())
 
     @classmethod
     def of(cls, project: Any) -> "Vocabulary":
@@ -95,6 +129,7 @@ class Vocabulary:
             categories=tuple(project.categories),
             criteria=tuple(project.criteria),
             harm_categories=tuple(project.harm_categories),
+            rubric=tuple(project.rubric),
         )
 
 
@@ -320,6 +355,36 @@ class AgreementField:
     sided: bool = False
 
 
+# --- evaluating models, declared as data -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelScoring:
+    """How a kind that scores one model's output feeds an evaluation report: where its data
+    holds the model's name, the test case's group and tags, and where its payload holds the
+    scores (`{criterion: int | bool}`: an integer on a scale, a boolean for pass/fail). Paths
+    are keys (an int: an array index). `setting`: the versioned project setting that lists
+    the criteria (`[{name, description, scale}]`); an annotation records its version in
+    `<setting>_version`."""
+
+    model: tuple[str | int, ...]
+    scores: tuple[str, ...]
+    group: tuple[str | int, ...] = ()
+    tags: tuple[str | int, ...] = ()
+    setting: str = ""
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """How a kind that compares two models' outputs feeds an evaluation report: where its data
+    holds the first and the second model's names, and where its payload holds the outcome, a
+    signed number (negative: the first is preferred, positive: the second, 0: a tie)."""
+
+    first: tuple[str | int, ...]
+    second: tuple[str | int, ...]
+    outcome: tuple[str, ...]
+
+
 # --- the kind --------------------------------------------------------------------------------
 
 
@@ -368,6 +433,14 @@ class ItemKind:
     suggested_fields: ClassVar[tuple[str, ...]] = ()
     # CSV upload columns that hold data fields of this kind (beyond the shared ones).
     csv_data_columns: ClassVar[tuple[str, ...]] = ()
+    # Exports: whether its final payload gives an evaluation result row (`result_row`), and
+    # a labelled single completion for KTO (`labelled_completion`) when a lead asks for it.
+    gives_result: ClassVar[bool] = False
+    gives_label: ClassVar[bool] = False
+    # Evaluation reports: how the kind scores one model (None: it does not), and how it
+    # compares two (None: it does not).
+    model_scoring: ClassVar[ModelScoring | None] = None
+    model_comparison: ClassVar[ModelComparison | None] = None
 
     # -- item data
 
@@ -409,6 +482,12 @@ class ItemKind:
 
     def agreement_key(self, payload: dict) -> Any:
         return payload[self.scored_field]
+
+    def agrees(self, payloads: list[dict]) -> bool:
+        """Whether the annotations of an item agree (item-level agreement): by default, all
+        have the same agreement key. A kind with a tolerance (scores within a point)
+        overrides it."""
+        return len({self.agreement_key(p) for p in payloads}) == 1
 
     def gold_matches(self, gold: dict, payload: dict) -> bool:
         return self.agreement_key(payload) == self.agreement_key(gold)
@@ -458,14 +537,20 @@ class ItemKind:
 
     # -- the workspace
 
+    def form_values(self, post: Any, project: Any) -> dict[str, Any]:
+        """Values of the workspace form's fields of this kind that the shared fields (texts,
+        choices, the rating and the preference criteria) do not cover, as typed."""
+        return {}
+
     def initial_values(self, data: dict) -> dict[str, Any]:
         """The workspace form as it opens, before any draft (the suggested labels aside: the
         project's `suggestions` setting decides about those)."""
         return {}
 
-    def form_values(self, payload: dict, display_order: str) -> dict[str, Any]:
+    def values_from_payload(self, payload: dict, display_order: str) -> dict[str, Any]:
         """A payload (A/B terms) as the workspace form's values (what `payload_from_form`
-        reads), in the terms of a form shown in `display_order`."""
+        reads), in the terms of a form shown in `display_order`: the inverse of
+        `payload_from_form`, to show a submitted answer in its form again."""
         return dict(payload)
 
     def payload_from_form(
@@ -506,6 +591,18 @@ class ItemKind:
 
     def pair(self, data: dict, final: dict) -> tuple[str, str] | None:
         """(chosen, rejected), or None (see pair_skip_reason)."""
+        return None
+
+    def result_row(self, data: dict, final: dict) -> dict[str, Any]:
+        """An evaluation result row's kind-specific columns (see `gives_result`)."""
+        raise RecordError(f"a {self.name} item gives no result row")
+
+    def label_skip_reason(self, data: dict, final: dict) -> str | None:
+        """Why this record gives no labelled completion, or None when it gives one."""
+        return "kind_not_taken"
+
+    def labelled_completion(self, data: dict, final: dict) -> tuple[str, bool] | None:
+        """(completion, label) for an unpaired preference row (KTO), or None."""
         return None
 
     def manifest_category(self, data: dict, final: dict) -> str | None:

@@ -17,6 +17,7 @@ from annotation.kinds.base import (
     AgreementField,
     AgreementView,
     ItemKind,
+    ModelComparison,
     Problems,
     RecordError,
     ReviewRow,
@@ -198,6 +199,10 @@ class PreferenceKind(ItemKind):
     field_labels = {"rating": "Overall rating", "rationale": "Rationale"}
     gives_pair = True
     csv_data_columns = ("response_a", "response_b", "model_a", "model_b")
+    # Evaluation reports count wins, ties and losses between the two responses' models.
+    model_comparison = ModelComparison(
+        first=("responses", 0, "model"), second=("responses", 1, "model"), outcome=("rating",)
+    )
 
     # -- item data
 
@@ -336,7 +341,7 @@ class PreferenceKind(ItemKind):
 
     # -- the workspace
 
-    def form_values(self, payload: dict, display_order: str) -> dict[str, Any]:
+    def values_from_payload(self, payload: dict, display_order: str) -> dict[str, Any]:
         shown = self.to_display(payload, display_order)
         values: dict[str, Any] = {}
         if _is_rating(shown.get("rating")):

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "review",
     "agreement",
     "exports",
+    "evaluation",
     "console",
     "feedback",
 ]
@@ -191,6 +192,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "core.models.JobStatus",
         "SplitEnum": "annotation.models.Split",
         "ExportSplitEnum": "exports.models.ExportSplit",
+        "EvaluationSplitEnum": "evaluation.reader.SPLITS",
         "RefusalDecisionEnum": "annotation.kinds.refusal.DECISIONS",
         "ReviewDecisionEnum": "review.models.ReviewDecision",
     },

@@ -169,3 +169,24 @@ def category_of(record: ExportRecord) -> str | None:
     """The category a record counts under in a manifest (instruction ``category``, refusal
     ``harm_category``, falling back to the item's); None for a kind without one."""
     return _kind_call(record, "manifest_category")
+
+
+def gives_label(record: ExportRecord) -> bool:
+    return kind_get(record.kind).gives_label
+
+
+def labelled_completion(record: ExportRecord) -> tuple[str, bool] | None:
+    """(completion, label) of a record whose kind gives one (a rubric item's pass/fail), else
+    None (see ``label_skip_reason``)."""
+    if not gives_label(record):
+        return None
+    return _kind_call(record, "labelled_completion")
+
+
+def label_skip_reason(record: ExportRecord) -> str | None:
+    return _kind_call(record, "label_skip_reason")
+
+
+def result_row(record: ExportRecord) -> dict[str, Any]:
+    """The kind's columns of an evaluation result row (model, response, scores, group, tags)."""
+    return _kind_call(record, "result_row")

@@ -11,16 +11,25 @@ from typing import Any, BinaryIO, Literal
 from annotation import kinds
 
 from .alpaca import alpaca_rows
+from .evaluation import eval_results_rows
 from .openai import openai_chat_rows, openai_dpo_rows
 from .records import (
     SKIP_KIND,
     ExportRecord,
     Row,
     category_of,
+    gives_label,
+    label_skip_reason,
     pair_skip_reason,
 )
 from .sharegpt import sharegpt_rows
-from .trl import trl_kto_rows, trl_preference_rows, trl_prompt_completion_rows, trl_sft_rows
+from .trl import (
+    trl_kto_labelled_rows,
+    trl_kto_rows,
+    trl_preference_rows,
+    trl_prompt_completion_rows,
+    trl_sft_rows,
+)
 from .writers import (
     PARQUET_ROW_GROUP_SIZE,
     WriteStats,
@@ -36,6 +45,11 @@ ProgressCallback = Callable[[int, int], Any]
 # The kinds whose final payload gives an SFT reply, and a preference pair.
 SFT_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_reply)
 PAIR_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_pair)
+# The kinds whose final payload gives an evaluation result row, and a labelled completion.
+RESULT_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_result)
+LABEL_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_label)
+# The format that takes labelled completions when the lead asks (`pass_fail`).
+LABELLED_FORMAT = "trl-kto"
 
 _EXTENSIONS: dict[str, str] = {"jsonl": "jsonl", "json-array": "json", "parquet": "parquet"}
 _CONTENT_TYPES: dict[str, str] = {
@@ -134,11 +148,20 @@ _SHAPES: dict[str, ExportFormat] = {
             {"id", "conversations"},
             "ShareGPT conversations (human/gpt/system)",
         ),
+        _json_format(
+            "eval-results",
+            RESULT_KINDS,
+            eval_results_rows,
+            {"id", "prompt", "model", "response", "scores", "group", "tags"},
+            "Evaluation results: prompt, model, response, final scores, group, tags",
+        ),
     )
 }
 
 DEFAULT_PARQUET_SHAPE = "trl-sft"
-SHAPES: tuple[str, ...] = tuple(_SHAPES)
+# The shapes Parquet can write: fixed columns (an evaluation row's scores are keyed by the
+# project's own criteria, so eval-results stays JSONL).
+SHAPES: tuple[str, ...] = tuple(name for name in _SHAPES if name != "eval-results")
 
 
 def _parquet_format(shape: str) -> ExportFormat:
@@ -157,11 +180,19 @@ FORMATS: dict[str, ExportFormat] = {
 }
 
 
-def format_get(name: str, *, shape: str | None = None) -> ExportFormat:
+def format_get(name: str, *, shape: str | None = None, pass_fail: bool = False) -> ExportFormat:
     """The format ``name``; for ``parquet``, writing the rows of ``shape`` (default ``trl-sft``).
+    ``pass_fail``: ``trl-kto`` also takes labelled single completions (a rubric item's
+    response, labelled by its pass/fail).
 
     Raises ExportFormatError for an unknown name or shape, or a shape given to another format.
     """
+    if pass_fail:
+        if name != LABELLED_FORMAT or shape not in (None, LABELLED_FORMAT):
+            raise ExportFormatError(f"the pass_fail option applies to {LABELLED_FORMAT} only")
+        return dataclasses.replace(
+            FORMATS[name], kinds=FORMATS[name].kinds | LABEL_KINDS, rows=trl_kto_labelled_rows
+        )
     if name not in FORMATS:
         raise ExportFormatError(f"unknown export format {name!r}; one of {', '.join(FORMATS)}")
     if name != "parquet":
@@ -231,6 +262,7 @@ def write_export(
     fileobj: BinaryIO,
     *,
     shape: str | None = None,
+    pass_fail: bool = False,
     on_progress: ProgressCallback | None = None,
     progress_every: int = 1_000,
     row_group_size: int = PARQUET_ROW_GROUP_SIZE,
@@ -242,7 +274,7 @@ def write_export(
     caller chooses and orders the records (approved, split, no gold); the same records in the same
     order give a byte-identical file.
     """
-    fmt = format_get(format_name, shape=shape)
+    fmt = format_get(format_name, shape=shape, pass_fail=pass_fail)
     counts_by_kind: Counter[str] = Counter()
     counts_by_category: dict[str, Counter[str]] = {}
     skipped: Counter[str] = Counter()
@@ -267,7 +299,12 @@ def write_export(
                 if category is not None:
                     counts_by_category.setdefault(record.kind, Counter())[category] += 1
             else:
-                reason = SKIP_KIND if record.kind not in fmt.kinds else pair_skip_reason(record)
+                if record.kind not in fmt.kinds:
+                    reason = SKIP_KIND
+                elif pass_fail and gives_label(record):
+                    reason = label_skip_reason(record)
+                else:
+                    reason = pair_skip_reason(record)
                 skipped[reason or "no_rows"] += 1
                 skipped_by_kind[record.kind] += 1
             progress["records"] += 1

@@ -6,7 +6,15 @@ TRL applies the model's chat template itself.
 
 from __future__ import annotations
 
-from .records import ExportRecord, Row, assistant, final_response, preference_pair, prompt_messages
+from .records import (
+    ExportRecord,
+    Row,
+    assistant,
+    final_response,
+    labelled_completion,
+    preference_pair,
+    prompt_messages,
+)
 
 
 def trl_sft_rows(record: ExportRecord) -> list[Row]:
@@ -49,4 +57,17 @@ def trl_kto_rows(record: ExportRecord) -> list[Row]:
     return [
         {"prompt": prompt_messages(record), "completion": assistant(pair.chosen), "label": True},
         {"prompt": prompt_messages(record), "completion": assistant(pair.rejected), "label": False},
+    ]
+
+
+def trl_kto_labelled_rows(record: ExportRecord) -> list[Row]:
+    """``trl-kto`` with single completions labelled by the lead's choice (``pass_fail``): a
+    rubric item's response labelled true when it passed (every pass/fail criterion), false
+    when it failed; a preference gives its two rows as in ``trl_kto_rows``."""
+    labelled = labelled_completion(record)
+    if labelled is None:
+        return trl_kto_rows(record)
+    completion, label = labelled
+    return [
+        {"prompt": prompt_messages(record), "completion": assistant(completion), "label": label}
     ]

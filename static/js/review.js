@@ -57,6 +57,11 @@
       const name = select.name.slice("final_criteria.".length);
       select.value = payload.criteria && name in payload.criteria ? String(payload.criteria[name]) : "";
     }
+    for (const select of document.querySelectorAll('#review-pane select[name^="final_scores."]')) {
+      const score = payload.scores ? payload.scores[select.name.slice("final_scores.".length)] : null;
+      select.value = score === true ? "pass" : score === false ? "fail" : score == null ? "" : String(score);
+    }
+    setField("final_flags", (payload.flags || []).join(", "));
     setField("final_rationale", payload.rationale);
     setField("final_response", payload.response);
     setField("final_category", payload.category);

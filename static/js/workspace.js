@@ -158,6 +158,30 @@
     return true;
   }
 
+  // Rows of options keyed one by one (a rubric's criteria: [data-keyrow] holding radios with
+  // data-key "1".."5", "P", "F"): a key answers the row that holds the focus, else the first
+  // row still unanswered, then moves on to the next row.
+  function chooseInKeyRow(form, event) {
+    var rows = Array.prototype.slice.call(form.querySelectorAll("[data-keyrow]"));
+    if (!rows.length || event.key.length !== 1) return false;
+    var key = event.key.toUpperCase();
+    var row = event.target && event.target.closest ? event.target.closest("[data-keyrow]") : null;
+    if (!row) {
+      row = rows.filter(function (r) { return !r.querySelector("input[type=radio]:checked"); })[0];
+    }
+    if (!row) return false;
+    var radio = row.querySelector('input[type=radio][data-key="' + CSS.escape(key) + '"]');
+    if (!radio) return false;
+    event.preventDefault();
+    choose(radio);
+    var next = rows[rows.indexOf(row) + 1];
+    if (next) {
+      var target = next.querySelector("input[type=radio]:checked") || next.querySelector("input[type=radio]");
+      if (target) target.focus();
+    }
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
     var form = taskForm();
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -182,6 +206,7 @@
       return;
     }
     if (!form) return;
+    if (chooseInKeyRow(form, event)) return;
     if (/^[1-7]$/.test(event.key)) {
       // On a criterion row the digit rates that criterion; anywhere else, the overall scale.
       var target = event.target;

@@ -1,5 +1,6 @@
 import pytest
 
+from annotation import kinds
 from annotation.models import Membership, Project, Role
 from core.models import AuditEvent
 from tests.factories import UserFactory
@@ -12,11 +13,7 @@ def test_creating_a_project_makes_the_caller_its_lead(make_api, user):
     assert response.status_code == 201
     body = response.json()
     assert body["role"] == "lead" and body["annotations_per_item"] == 3
-    assert body["categories"][0] == "summarization" and body["kinds"] == [
-        "instruction",
-        "preference",
-        "refusal",
-    ]
+    assert body["categories"][0] == "summarization" and body["kinds"] == list(kinds.names())
     assert Membership.objects.get(project_id=body["id"], user=user).role == Role.LEAD
 
 

@@ -3,10 +3,11 @@ knows kind names.
 
 Apps stand in layers; a module may import only from its own app and from apps below it:
 
-    core  <  annotation  <  review  <  agreement, exports  <  console
+    core  <  annotation  <  review  <  agreement, exports  <  evaluation, console
 
 (core imports no app; annotation imports neither review, agreement, exports nor console;
-review imports neither agreement, exports nor console; agreement and exports not each other.)
+review imports neither agreement, exports nor console; agreement and exports not each other;
+evaluation reads the agreement engine, and nothing but config imports it.)
 """
 
 import ast
@@ -23,10 +24,11 @@ LAYER = {
     "review": 2,
     "agreement": 3,
     "exports": 3,
+    "evaluation": 4,
     "console": 4,
     "feedback": 4,
 }
-KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL"}
+KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL", "RUBRIC"}
 
 
 def _modules(app: str, *, migrations: bool = True) -> list[Path]:

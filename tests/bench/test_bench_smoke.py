@@ -62,6 +62,13 @@ FIGURES = {
         rf"items search +{NUMBER} \( *{NUMBER}\) +{NUMBER} \( *{NUMBER}\) +{NUMBER}x .*",
         r"target: dashboard pages under 300 ms at 200 items and within 2x of 100 items",
     ],
+    "evaluation": [
+        r"evaluation report: 2,000 rubric annotations, 1,000 comparisons, 8 models .*",
+        rf"  report build \(worker path\) +{NUMBER} +{NUMBER}",
+        rf"  COPY \.\.\. TO STDOUT \(floor\) +{NUMBER}",
+        rf"  report/COPY time {NUMBER}x; 1,000 items, 1,000 comparisons, 8 models, .*",
+        r"target < 15 s and < 300 MB at 2,000 annotations: (met|MISSED)",
+    ],
 }
 # Printed first and last by every bench (_support.load_average).
 LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from annotation import kinds
 from annotation.models import Assignment
 from tests.core.openapi import openapi, operation, path_of, response_schema, validate
-from tests.factories import UserFactory, item_row
+from tests.factories import UserFactory, item_row, rubric_scores
 
 PAYLOADS = {
     kinds.INSTRUCTION: (
@@ -23,6 +23,10 @@ PAYLOADS = {
     kinds.REFUSAL: (
         {"decision": "refuse", "response": "I can't.", "harm_category": "illegal_activity"},
         {"decision": "comply", "response": "Sure.", "harm_category": "none"},
+    ),
+    kinds.RUBRIC: (
+        {**rubric_scores(5), "rationale": "Apt.", "flags": ["terse"]},
+        rubric_scores(2, passed=False),
     ),
 }
 
@@ -198,6 +202,14 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "post", f"{base}/agreement/")
     walk(lead, "get", f"{base}/agreement/")
     walk(reviewer, "get", f"{base}/agreement/")
+    walk(reviewer, "get", f"{base}/evaluation/")  # before any report
+    walk(reviewer, "post", f"{base}/evaluation/", {})  # 403
+    walk(lead, "post", f"{base}/evaluation/", {"split": "nope"})  # 400
+    walk(lead, "post", f"{base}/evaluation/", {})
+    walk(reviewer, "get", f"{base}/evaluation/")
+    walk(lead, "get", f"{base}/evaluation/?format=csv")
+    walk(lead, "get", f"{base}/evaluation/?split=nope")  # 400
+    walk(a1, "get", f"{base}/evaluation/")  # 403
     walk(lead, "get", f"{base}/dashboard/")
     walk(reviewer, "get", f"{base}/dashboard/")
     walk(a1, "get", f"{base}/dashboard/")  # 403

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from django.test import Client
 
+from annotation import kinds
 from annotation.models import Role
 from core.models import JobStatus
 from exports import services
@@ -153,7 +154,7 @@ def test_starting_an_export_with_htmx_returns_the_panel_with_the_new_job(
 def test_all_kinds_ticked_means_no_kind_filter(project, lead_client):
     lead_client.post(
         f"/projects/{project.pk}/exports/new/",
-        {"format": "trl-sft", "split": "all", "kinds": ["instruction", "preference", "refusal"]},
+        {"format": "trl-sft", "split": "all", "kinds": list(kinds.names())},
     )
 
     assert ExportJob.objects.get().options["kinds"] is None

@@ -93,6 +93,15 @@ def refusal(item_id=3, *, decision="refuse", response="I can't help with that.",
     )
 
 
+def rubric(item_id=10, *, passed=True, helpfulness=4, **data):
+    data.setdefault("prompt", "Write a haiku.")
+    data.setdefault("response", {"text": "Leaves fall.", "model": "model-a"})
+    final = {"scores": {"helpfulness": helpfulness, "overall": passed}, "rationale": "ok"}
+    return ExportRecord(
+        item_id=item_id, external_id=f"rub-{item_id}", kind="rubric", data=data, final=final
+    )
+
+
 def rows_of(format_name, record):
     return list(FORMATS[format_name].rows(record))
 
@@ -120,6 +129,8 @@ def mixed_records():
         refusal(3, model_response="Sure, first you..."),
         refusal(8, decision="comply", response="Locksmiths use picks.", model_response="No."),
         refusal(9, decision="partial", response="In general terms..."),
+        rubric(10, group="case-1", tags=["adversarial"]),
+        rubric(11, passed=False, helpfulness=2, system="Be terse.", tags=["poetry"]),
     ]
 
 
@@ -524,6 +535,7 @@ def unicode_records():
         instruction(prompt=UNICODE, system=UNICODE, final={"response": UNICODE, "category": "x"}),
         preference(prompt=UNICODE, responses=[{"text": UNICODE}, {"text": UNICODE + "!"}]),
         refusal(prompt=UNICODE, response=UNICODE, model_response=UNICODE + "?"),
+        rubric(prompt=UNICODE, response={"text": UNICODE, "model": UNICODE}),
     ]
 
 
@@ -648,8 +660,8 @@ def test_formats_skip_kinds_they_do_not_take_and_report_it():
 
     assert result.rows == 6
     assert result.counts_by_kind == {"instruction": 3, "refusal": 3}
-    assert result.skipped == {"kind_not_taken": 3}
-    assert result.skipped_by_kind == {"preference": 3}
+    assert result.skipped == {"kind_not_taken": 5}
+    assert result.skipped_by_kind == {"preference": 3, "rubric": 2}
 
 
 def test_preference_export_reports_ties_and_unpaired_refusals_as_skipped():
@@ -657,8 +669,8 @@ def test_preference_export_reports_ties_and_unpaired_refusals_as_skipped():
 
     assert result.rows == 3
     assert result.counts_by_kind == {"preference": 2, "refusal": 1}
-    assert result.skipped == {"kind_not_taken": 3, "tie": 1, "not_refused": 2}
-    assert result.skipped_total == 6
+    assert result.skipped == {"kind_not_taken": 5, "tie": 1, "not_refused": 2}
+    assert result.skipped_total == 8
 
 
 def test_result_counts_records_by_kind_and_final_category():
@@ -771,3 +783,51 @@ def test_export_writes_rows_before_it_has_read_every_record(format_name, shape):
 
     # More than Parquet's 4-byte leading magic reached the file before the last record was read.
     assert sum(size for count, size in writes if count < 40) > 4
+
+
+def test_eval_results_has_one_row_per_rubric_record_with_its_final_scores():
+    data, result = export_bytes("eval-results", mixed_records())
+    rows = [json.loads(line) for line in data.decode().splitlines()]
+
+    assert result.counts_by_kind == {"rubric": 2}
+    assert rows[0] == {
+        "id": "rub-10",
+        "prompt": [{"role": "user", "content": "Write a haiku."}],
+        "model": "model-a",
+        "response": "Leaves fall.",
+        "scores": {"helpfulness": 4, "overall": True},
+        "group": "case-1",
+        "tags": ["adversarial"],
+    }
+    assert rows[1]["group"] == "" and rows[1]["scores"]["overall"] is False
+
+
+def test_trl_kto_takes_rubric_pass_fail_only_when_asked():
+    _, plain_result = export_bytes("trl-kto", mixed_records())
+    data, result = export_bytes("trl-kto", mixed_records(), pass_fail=True)
+    rows = [json.loads(line) for line in data.decode().splitlines()]
+    labelled = [r for r in rows if r["completion"][0]["content"] == "Leaves fall."]
+
+    assert "rubric" not in plain_result.counts_by_kind
+    assert result.counts_by_kind["rubric"] == 2
+    assert [r["label"] for r in labelled] == [True, False]
+    assert result.rows == plain_result.rows + 2
+
+
+def test_pass_fail_applies_to_trl_kto_only():
+    with pytest.raises(ExportFormatError):
+        format_get("trl-sft", pass_fail=True)
+
+
+def test_a_rubric_without_pass_fail_criteria_gives_no_kto_row():
+    record = rubric(12)
+    record = ExportRecord(
+        item_id=12,
+        external_id="rub-12",
+        kind="rubric",
+        data=record.data,
+        final={"scores": {"helpfulness": 3}},
+    )
+    _, result = export_bytes("trl-kto", [record], pass_fail=True)
+
+    assert result.rows == 0 and result.skipped == {"no_pass_fail": 1}

@@ -1,5 +1,6 @@
 """The annotators' workspace in Chromium: keyboard only, drafts, swapped display, lost leases."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -127,8 +128,17 @@ def test_a_closed_tab_keeps_what_was_typed(page, live_server, project, annotator
     ItemFactory(project=project, kind="instruction")
     open_workspace(page, live_server, annotator, project)
     page.keyboard.type("Typed just before closing")
-    # Leaving the page before the autosave delay sends the draft on the way out.
+    # Leaving the page before the autosave delay sends the draft on the way out (a keepalive
+    # request that may land after the next page's request: wait for it, as a person would).
     page.goto(f"{live_server.url}/")
+    deadline = time.monotonic() + 15
+    while (
+        time.monotonic() < deadline
+        and not Assignment.objects.filter(
+            annotator=annotator, draft__response="Typed just before closing"
+        ).exists()
+    ):
+        time.sleep(0.1)
     page.goto(f"/projects/{project.pk}/work/")
     page.wait_for_selector("#task form.task-form")
     assert page.input_value("#response") == "Typed just before closing"

@@ -1,0 +1,78 @@
+"""Every page of every role runs under the Content-Security-Policy with nothing refused: no
+inline script, no eval, nothing from another origin (Chromium reports a violation as a console
+error, which fails the test)."""
+
+import pytest
+from django.urls import reverse
+
+from agreement.services import agreement_report_request
+from annotation import kinds
+from annotation.models import Role
+from tests.browser.conftest import login
+from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, annotate
+
+pytestmark = pytest.mark.browser
+
+
+def _pages(project, item, annotation) -> dict[str, list[str]]:
+    p = project.pk
+    everyone = [
+        reverse("home"),
+        reverse("account"),
+        reverse("annotation:project", args=[p]),
+        reverse("annotation:work", args=[p]),
+        reverse("feedback:my-work", args=[p]),
+    ]
+    reviewer = [
+        reverse("review:queue", args=[p]),
+        reverse("review:list", args=[p]),
+        reverse("agreement:report", args=[p]),
+        reverse("evaluation:report", args=[p]),
+    ]
+    lead = [
+        reverse("console:new"),
+        reverse("console:dashboard", args=[p]),
+        reverse("console:items", args=[p]),
+        reverse("console:item", args=[p, item.pk]),
+        reverse("console:upload", args=[p]),
+        reverse("console:guidelines", args=[p]),
+        reverse("console:settings", args=[p]),
+        reverse("console:members", args=[p]),
+        reverse("exports:list", args=[p]),
+    ]
+    return {
+        "annotator": [*everyone, reverse("feedback:change", args=[p, annotation.pk])],
+        "reviewer": everyone + reviewer,
+        "lead": everyone + reviewer + lead,
+    }
+
+
+def test_every_page_of_every_role_runs_under_the_policy(
+    browser_page, django_capture_on_commit_callbacks
+):
+    project = ProjectFactory(annotations_per_item=2, review_sample_rate=0, gold_rate=0)
+    people = {role: MembershipFactory(project=project, role=role).user for role in Role.values}
+    others = [MembershipFactory(project=project).user for _ in range(2)]
+    item = None
+    for n, kind in enumerate(kinds.names()):
+        ItemFactory(project=project, kind=kind, external_id=f"open-{kind}")
+        if kind == "preference":
+            item = ItemFactory(project=project, kind=kind, external_id=f"done-{n}")
+            annotate(item, others[0], {"rating": -2})
+            annotate(item, others[1], {"rating": 2})
+    waiting = ItemFactory(project=project, external_id="waiting")
+    annotation = annotate(waiting, people[Role.ANNOTATOR], {"rating": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        agreement_report_request(project=project, actor=people[Role.LEAD])
+    page = browser_page
+    for role, urls in _pages(project, item, annotation).items():
+        page.context.clear_cookies()
+        login(page, people[role])
+        for url in urls:
+            response = page.goto(url)
+            assert response.status == 200, (role, url, response.status)
+            policy = response.headers.get("content-security-policy", "")
+            assert "script-src 'self' 'nonce-" in policy, (role, url)
+            assert "frame-ancestors 'none'" in policy
+            page.wait_for_load_state("networkidle")
+            assert page.errors == [], (role, url, page.errors)

@@ -23,6 +23,12 @@ class AgreementJobSerializer(serializers.Serializer):
     error = BlankAsNullField(help_text="Why it failed.")
     created_at = serializers.DateTimeField()
     computed_at = serializers.DateTimeField(allow_null=True)
+    waiting = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="While queued or running: why it has not started or finished yet (the task "
+        "queue is unreachable: it starts by itself when the queue is back). null otherwise.",
+    )
 
 
 class AgreementApi(APIView):

@@ -4,7 +4,10 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models import Project
+from core import outbox
 from core.models import JobStatus, in_choices
+
+REPORT_TASK = "agreement.report"  # the Celery task that builds a report (agreement/tasks.py)
 
 
 class AgreementReport(models.Model):
@@ -34,3 +37,15 @@ class AgreementReport(models.Model):
 
     def __str__(self) -> str:
         return f"agreement report {self.pk} ({self.status})"
+
+    @property
+    def outbox_key(self) -> str:
+        return f"{REPORT_TASK}:{self.pk}"
+
+    @property
+    def waiting(self) -> str | None:
+        """Why a queued or running report has not started or finished yet (the task queue is
+        unreachable, a retry after its worker stopped), from its outbox job; else None."""
+        if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return None
+        return outbox.waiting_note(outbox.find(self.outbox_key))

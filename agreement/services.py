@@ -5,7 +5,8 @@ half-written report: (1) mark the report ``running`` and commit, (2) read
 (:mod:`agreement.reader`) and compute (:mod:`agreement.engine`) everything in memory without
 writing, (3) in one transaction store the figures and mark it ``done``. A killed run leaves the
 report ``running`` and the previous ``done`` report in place; the broker redelivers the message
-(``acks_late`` + ``reject_on_worker_lost``) and the job starts again from scratch.
+(``acks_late`` + ``reject_on_worker_lost``), or the outbox's sweeper hands the job back once its
+heartbeat stops (core/outbox.py), and the job starts again from scratch.
 
 Retention: a project's newest REPORTS_KEPT_WHOLE done reports are kept whole; older ones keep
 their per-field figures (the agreement over time) and drop the per-annotator rows and kappa
@@ -15,7 +16,6 @@ matrices, which grow with the square of the team and are superseded by newer rep
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from agreement import reader
 from agreement.engine import ReportBuilder, ReportResult
-from agreement.models import AgreementReport
+from agreement.models import REPORT_TASK, AgreementReport
 from agreement.selectors import agreement_report_active, agreement_report_is_active
 from annotation.models import Annotation, Project
+from core import outbox
 from core.audit import audit_record
 from core.models import JobStatus
 
@@ -62,22 +63,24 @@ def agreement_report_request(
             project=project,
             after={"status": report.status, "trigger": trigger},
         )
-        transaction.on_commit(partial(_enqueue, report.pk))
+        # Recorded with the report; the outbox hands it to a worker once this commits (at
+        # once, or when the task queue is back: the report waits, queued).
+        outbox.enqueue(REPORT_TASK, key=report.outbox_key, report_id=report.pk)
     if not connection.in_atomic_block:
         report.refresh_from_db()  # tasks running in-process may have finished it already
     return report
 
 
-def _enqueue(report_id: int) -> None:
-    from agreement.tasks import agreement_report  # here: the tasks module imports this one
+def agreement_report_requeued(reason: str, *, report_id: int) -> None:
+    """The outbox hands a report whose worker stopped back to the queue: queued again."""
+    AgreementReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED
+    )
 
-    try:
-        agreement_report.delay(report_id)
-    except Exception as exc:  # the broker is unreachable: say so on the report
-        logger.exception("could not enqueue agreement report %s", report_id)
-        agreement_report_fail(
-            report_id=report_id, error=f"Could not reach the task queue: {exc}".strip()
-        )
+
+def agreement_report_give_up(reason: str, *, report_id: int) -> None:
+    """The outbox gave up on the report (its worker kept dying, or the database stayed away)."""
+    agreement_report_fail(report_id=report_id, error=reason)
 
 
 def agreement_maybe_schedule(*, project: Project) -> AgreementReport | None:

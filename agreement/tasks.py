@@ -2,29 +2,31 @@
 
 import logging
 
-from celery import shared_task
-from django.db import InterfaceError, OperationalError, connection
-
-from agreement.models import AgreementReport
-from agreement.services import agreement_report_build, agreement_report_fail
+from agreement.models import REPORT_TASK, AgreementReport
+from agreement.services import (
+    agreement_report_build,
+    agreement_report_fail,
+    agreement_report_give_up,
+    agreement_report_requeued,
+)
+from core import outbox
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="agreement.report", bind=True, acks_late=True, max_retries=3)
-def agreement_report(self, report_id: int) -> None:
-    """Build one agreement report. A worker killed mid-run leaves the report "running"; the
-    message is delivered again (acks_late, reject_on_worker_lost) and the build starts over.
-    A lost database connection is retried; any other error marks the report failed."""
+@outbox.job(REPORT_TASK, on_requeue=agreement_report_requeued, on_give_up=agreement_report_give_up)
+def agreement_report(report_id: int) -> None:
+    """Build one agreement report, through the outbox (core/outbox.py). A worker killed mid-run
+    leaves the report "running"; the message comes back (acks_late, reject_on_worker_lost) or the
+    sweeper hands the job back when its heartbeat stops, and the build starts over. A lost
+    database connection goes back to the outbox, which retries it later (up to three runs); any
+    other error marks the report failed."""
     try:
         agreement_report_build(report_id=report_id)
     except AgreementReport.DoesNotExist:
         logger.warning("agreement report %s no longer exists (project deleted?)", report_id)
-    except (OperationalError, InterfaceError) as exc:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
-        connection.close()  # a broken connection is replaced on the next query
-        agreement_report_fail(report_id=report_id, error=f"Database unavailable: {exc}")
+    except outbox.TRANSIENT:
+        raise
     except Exception as exc:
         logger.exception("agreement report %s failed", report_id)
         agreement_report_fail(report_id=report_id, error=f"{type(exc).__name__}: {exc}")

@@ -32,6 +32,7 @@ from annotation.models import (
 from annotation.project_settings import Type as SettingType
 from core.api_errors import error_responses
 from core.errors import ApplicationError
+from core.models import TokenScope
 from core.serializers import BlankAsNullField, JSONObjectField
 
 _DISPLAY_ORDER = (
@@ -524,6 +525,8 @@ class ItemsApi(APIView):
     """`GET`: the project's items, filtered and cursor-paginated: leads and reviewers read
     `Item`s (reviewers blind, without gold items), annotators `OwnItem`s (the items they were
     assigned). `POST`: bulk import (leads)."""
+
+    token_scope = TokenScope.PUSH  # what a token needs for POST/PUT (core/tokens.py)
 
     pagination_class = ItemCursorPagination
 

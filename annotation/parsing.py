@@ -36,13 +36,21 @@ def _decode(body: bytes) -> str:
         raise ApplicationError(f"The body is not UTF-8 (line {line}, byte {exc.start}).") from None
 
 
+def _loads(text: str) -> Any:
+    """json.loads, with nesting too deep for the decoder a 400 instead of a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ApplicationError("The JSON is nested too deeply.") from None
+
+
 def rows_from_json(body: bytes) -> list[Any]:
     check_size(len(body))
     text = _decode(body)
     if not text.strip():
         raise ApplicationError("The body is empty: send a JSON array of items.")
     try:
-        parsed = json.loads(text)
+        parsed = _loads(text)
     except json.JSONDecodeError as exc:
         raise ApplicationError(
             f"Malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
@@ -66,7 +74,7 @@ def rows_from_ndjson(body: bytes) -> list[Any]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            rows.append(_loads(line))
         except json.JSONDecodeError as exc:
             raise ApplicationError(
                 f"Malformed NDJSON at line {number}, column {exc.colno}: {exc.msg}.",
@@ -145,7 +153,7 @@ def _csv_row(cells: dict[str, str], index: int, line: int, problems: list[dict])
         if name not in present:
             continue
         try:
-            value = json.loads(present[name])
+            value = _loads(present[name])
         except json.JSONDecodeError as exc:
             problems.append(
                 _csv_problem(line, index, external_id, name, f"Not valid JSON: {exc.msg}.")

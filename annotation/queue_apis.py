@@ -13,6 +13,7 @@ from annotation.kinds.schemas import BlindItemDataField, PayloadField, nested_by
 from annotation.models import AssignmentStatus, Kind, SkipReason
 from annotation.selectors import annotator_data
 from core.api_errors import ErrorSerializer, error_responses
+from core.models import TokenScope
 from core.serializers import BlankAsNullField, JSONObjectField
 
 _DISPLAY_ORDER = (
@@ -88,6 +89,8 @@ class LeaseLostSerializer(ErrorSerializer):
 
 
 class ClaimApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema(
         request=None,
         responses={
@@ -108,6 +111,8 @@ class ClaimApi(APIView):
 
 
 class SubmitApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="SubmitInput")
     class InputSerializer(serializers.Serializer):
         payload = PayloadField(
@@ -139,6 +144,8 @@ class SubmitApi(APIView):
 
 
 class SkipApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="SkipInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.ChoiceField(
@@ -181,6 +188,8 @@ class SkipApi(APIView):
 
 
 class AnnotationApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="AnnotationChange")
     class InputSerializer(serializers.Serializer):
         payload = PayloadField(help_text="The new answer, in A/B terms for a preference.")
@@ -205,6 +214,8 @@ class AnnotationApi(APIView):
 
 
 class HeartbeatApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="Lease")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -226,6 +237,8 @@ class HeartbeatApi(APIView):
 
 
 class DraftApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="DraftInput")
     class InputSerializer(serializers.Serializer):
         draft = JSONObjectField(help_text="The form's fields, at most 1 MB as JSON.")

@@ -111,11 +111,28 @@ def initial_values(assignment: Assignment) -> dict[str, Any]:
     """The form as it opens: the autosaved draft, else the kind's starting values, with a
     model's suggested labels only where the project preselects them."""
     if assignment.draft:
-        return dict(assignment.draft)
+        return _form_values(assignment.draft)
     kind = kinds.kind_get(assignment.item.kind)
     values = kind.initial_values(assignment.item.data)
     if assignment.project.suggestions == SuggestionMode.PRESELECT:
         values.update(kind.suggestions(assignment.item.data))
+    return values
+
+
+_SCALARS = str | int | float | bool | None
+
+
+def _form_values(draft: Any) -> dict[str, Any]:
+    """A saved draft as form values: what a form can hold (text, numbers, and one level of
+    named values such as the criteria); anything else a client saved through the API is left
+    out, so a draft of the wrong shape never breaks the page."""
+    if not isinstance(draft, dict):
+        return {}
+    values: dict[str, Any] = {}
+    for key, value in draft.items():
+        named = isinstance(value, dict) and all(isinstance(v, _SCALARS) for v in value.values())
+        if named or isinstance(value, _SCALARS):
+            values[key] = value
     return values
 
 

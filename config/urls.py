@@ -35,3 +35,5 @@ urlpatterns = [
     path("", include("console.urls")),
     path("", include("feedback.urls")),
 ]
+
+handler404 = "core.views.not_found"

@@ -36,6 +36,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(body, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, OverflowError):
+        # An id too large for the database's integers (SQLite refuses to bind it): no such
+        # object could exist.
+        exc = exceptions.NotFound("Not found (a number out of range).")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.ValidationError):
@@ -86,7 +90,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or not in a project the caller is a member of.",
     409: "The object's state does not allow this now.",
     413: "The body is over the import limits (10,000 items, 50 MB).",
-    429: "Too many attempts: wait a minute.",
+    429: "Too many failed attempts: wait `Retry-After` seconds.",
 }
 
 

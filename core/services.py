@@ -1,4 +1,4 @@
-"""Accounts: users and their API tokens."""
+"""Accounts: users (their API tokens are in core/tokens.py)."""
 
 import secrets
 from typing import Any, NamedTuple
@@ -7,17 +7,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
+from core.tokens import NewToken, token_create, token_for
+
+__all__ = ["NewUser", "token_for", "user_create"]
 
 User = get_user_model()
 
 
 class NewUser(NamedTuple):
     user: Any
-    token: Token
+    token: NewToken  # its first API token (admin scope): the key is shown this once
     generated: str | None  # the password made up when none was given, returned this once
 
 
@@ -51,19 +53,6 @@ def user_create(*, actor: Any, username: Any, password: Any = None, email: Any =
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict(f"A user named {username!r} already exists.")
     user = User.objects.create_user(username=username, password=password, email=email or "")
-    token = Token.objects.create(user=user)
+    token = token_create(user=user, name="initial", actor=actor)
     audit_record(actor=actor, action="user.create", obj=user, after={"username": username})
     return NewUser(user, token, generated)
-
-
-def token_for(*, user: Any) -> Token:
-    token, _ = Token.objects.get_or_create(user=user)
-    return token
-
-
-@transaction.atomic
-def token_rotate(*, user: Any) -> Token:
-    Token.objects.filter(user=user).delete()
-    token = Token.objects.create(user=user)
-    audit_record(actor=user, action="token.rotate", obj=user)
-    return token

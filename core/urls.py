@@ -4,8 +4,13 @@ from django.urls import path
 from core import views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", views.account, name="account"),
-    path("account/token/", views.account_token_rotate, name="account-token-rotate"),
+    path("account/tokens/", views.account_token_create, name="account-token-create"),
+    path(
+        "account/tokens/<int:token_id>/revoke/",
+        views.account_token_revoke,
+        name="account-token-revoke",
+    ),
 ]

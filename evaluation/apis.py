@@ -1,6 +1,6 @@
 """REST API of evaluation reports: a lead requests one, leads and reviewers read the latest."""
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -169,6 +169,20 @@ class EvaluationApi(APIView):
         warnings = serializers.ListField(child=serializers.CharField(), default=list)
         pending = EvaluationJobSerializer(allow_null=True)
 
+    def perform_content_negotiation(self, request, force=False):
+        """CSV is a GET of a report; anything else answers JSON."""
+        renderer, media_type = super().perform_content_negotiation(request, force)
+        if request.method != "GET" and renderer.format == "csv":
+            return renderers.JSONRenderer(), "application/json"
+        return renderer, media_type
+
+    def handle_exception(self, exc):
+        """Errors are JSON whatever format was asked for (a CSV holds only a report)."""
+        if getattr(self.request, "accepted_renderer", None) is not None:
+            self.request.accepted_renderer = renderers.JSONRenderer()
+            self.request.accepted_media_type = "application/json"
+        return super().handle_exception(exc)
+
     class FilterSerializer(serializers.Serializer):
         split = serializers.ChoiceField(reader.SPLITS, required=False, default="all")
         tag = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -201,9 +215,7 @@ class EvaluationApi(APIView):
         reading = evaluation_report_read(project=membership.project, filters=filters.as_dict())
         if request.accepted_renderer.format == "csv":
             if reading.report is None:
-                return HttpResponse(
-                    "No evaluation report yet.\n", status=404, content_type="text/plain"
-                )
+                raise Http404("No evaluation report for these filters yet: request one.")
             response = HttpResponse(evaluation_report_csv(reading.report), content_type="text/csv")
             name = f"evaluation-{membership.project_id}-{reading.report.pk}.csv"
             response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -24,6 +24,13 @@ class ExportOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     download_url = serializers.SerializerMethodField()
     manifest_url = serializers.SerializerMethodField()
+    waiting = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="While queued or running: why it has not started or finished yet (the task "
+        "queue is unreachable: it starts by itself when the queue is back; a retry after its "
+        "worker stopped). null otherwise.",
+    )
 
     class Meta:
         model = ExportJob
@@ -46,6 +53,7 @@ class ExportOutputSerializer(serializers.ModelSerializer):
             "finished_at",
             "download_url",
             "manifest_url",
+            "waiting",
         ]
 
     def get_download_url(self, job: ExportJob) -> str | None:

@@ -3,7 +3,10 @@ from django.db import models
 from django.db.models import Q
 
 from annotation.models import Project
+from core import outbox
 from core.models import JobStatus, in_choices
+
+BUILD_TASK = "exports.build"  # the Celery task that builds an export (exports/tasks.py)
 
 
 class ExportSplit(models.TextChoices):
@@ -48,3 +51,15 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} {self.format} ({self.status})"
+
+    @property
+    def outbox_key(self) -> str:
+        return f"{BUILD_TASK}:{self.pk}"
+
+    @property
+    def waiting(self) -> str | None:
+        """Why a queued or running export has not started or finished yet (the task queue is
+        unreachable, a retry after its worker stopped), from its outbox job; else None."""
+        if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return None
+        return outbox.waiting_note(outbox.find(self.outbox_key))

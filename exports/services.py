@@ -33,6 +33,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from annotation.models import Kind, Project, Split
+from core import outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
@@ -45,7 +46,7 @@ from exports.formats import (
     format_get,
     write_export,
 )
-from exports.models import ExportJob, ExportSplit
+from exports.models import BUILD_TASK, ExportJob, ExportSplit
 
 logger = logging.getLogger(__name__)
 
@@ -241,14 +242,36 @@ def export_request(
             project=project,
             after={"format": job.format, "split": job.split, "options": job.options},
         )
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        # The job is recorded in this transaction; the outbox hands it to a worker once it
+        # commits (at once, or when the task queue is back).
+        outbox.enqueue(BUILD_TASK, key=job.outbox_key, job_id=job.pk)
     return job
 
 
-def _enqueue(job_id: int) -> None:
-    from exports.tasks import build_export
+def export_requeued(reason: str, *, job_id: int) -> None:
+    """The outbox hands a job whose worker stopped back to the queue: it is queued again."""
+    job = ExportJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
+        return
+    before = job.status
+    job.status, job.progress = JobStatus.QUEUED, 0.0
+    job.save(update_fields=["status", "progress"])
+    audit_record(
+        actor=None,
+        action="export.requeue",
+        obj=job,
+        project=job.project,
+        before={"status": before},
+        after={"status": job.status, "reason": reason},
+    )
 
-    build_export.delay(job_id)
+
+def export_give_up(reason: str, *, job_id: int) -> None:
+    """The outbox gave up on the job (its worker kept dying): it fails with the reason."""
+    job = ExportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is not None:
+        _fail(job, reason)
+        _remove_leftovers(job_id)
 
 
 # --- build -------------------------------------------------------------------------------------
@@ -481,6 +504,10 @@ def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job.pk)
         if locked.status == JobStatus.DONE:
+            # Another attempt finished first (its file stands); a name the storage made up
+            # beside it for this attempt's copy goes, so there is one file per export.
+            if stored != locked.file.name:
+                _remove_stored(stored)
             return False
         before = locked.status
         locked.status, locked.progress, locked.error = JobStatus.DONE, 1.0, ""
@@ -523,13 +550,15 @@ def export_error_message(exc: BaseException) -> str:
     return message[:ERROR_MAX]
 
 
-def _fail(job: ExportJob, exc: BaseException) -> None:
+def _fail(job: ExportJob, exc: BaseException | str) -> None:
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job.pk)
-        if locked.status == JobStatus.DONE:
+        if locked.status in (JobStatus.DONE, JobStatus.FAILED):
             return
+        before = locked.status
         _remove_stored(export_file_name(job))
-        locked.status, locked.error = JobStatus.FAILED, export_error_message(exc)
+        message = exc[:ERROR_MAX] if isinstance(exc, str) else export_error_message(exc)
+        locked.status, locked.error = JobStatus.FAILED, message
         locked.finished_at = timezone.now()
         locked.file.name = ""
         locked.save(update_fields=["status", "error", "finished_at", "file"])
@@ -538,7 +567,7 @@ def _fail(job: ExportJob, exc: BaseException) -> None:
             action="export.failed",
             obj=locked,
             project=job.project,
-            before={"status": JobStatus.RUNNING},
+            before={"status": before},
             after={"status": JobStatus.FAILED, "error": locked.error},
         )
 

@@ -10,6 +10,7 @@ from annotation.access import item_get_for_member, membership_get
 from annotation.kinds.schemas import ItemDataField, PayloadField, by_kind, nested_by_kind
 from annotation.models import ItemStatus, Kind, ReviewReason, Role
 from core.api_errors import ErrorSerializer, StatusConflictSerializer, error_responses
+from core.models import TokenScope
 from core.serializers import BlankAsNullField
 from review import selectors, services
 from review.models import AfterReject, Provenance, ReviewDecision
@@ -103,6 +104,8 @@ class ReviewQueueApi(APIView):
 
 
 class ReviewApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="ReviewInput")
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=ReviewDecision.values)
@@ -198,6 +201,8 @@ class ReviewLeaseSerializer(serializers.Serializer):
 
 
 class ReviewClaimApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema_serializer(component_name="ReviewClaim")
     class OutputSerializer(serializers.Serializer):
         lease_id = serializers.IntegerField(source="lease.pk")
@@ -224,6 +229,8 @@ class ReviewClaimApi(APIView):
 
 
 class ReviewLeaseHeartbeatApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema(
         request=None,
         responses={200: ReviewLeaseSerializer, **error_responses(404, 409)},
@@ -235,6 +242,8 @@ class ReviewLeaseHeartbeatApi(APIView):
 
 
 class ReviewLeaseReleaseApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
     @extend_schema(
         request=None,
         responses={200: ReviewLeaseSerializer, **error_responses(404)},

@@ -380,7 +380,8 @@ class PreferenceKind(ItemKind):
     def task_display(
         self, data: dict, values: dict[str, Any], project: Any, display_order: str, invalid: set
     ) -> dict[str, Any]:
-        marks = values.get("criteria") or {}
+        marks = values.get("criteria")
+        marks = marks if isinstance(marks, dict) else {}  # a draft may hold anything
         return {
             "sides": self.sides(data, display_order),
             "scale": _scale_options(values.get("rating")),

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.ApplicationErrorMiddleware",
+    "core.middleware.DatabaseTroubleMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,7 +90,11 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: a persistent connection that died while idle (a database restart) is
+    # replaced at the start of the next request instead of failing it.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -108,6 +113,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Behind N reverse proxies, each appending to X-Forwarded-For, the client's address is the N-th
+# entry from the right (core/throttle.py); 0: REMOTE_ADDR, the header is ignored.
+RUBRIC_TRUSTED_PROXIES = int(os.environ.get("RUBRIC_TRUSTED_PROXIES", "0"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -142,11 +150,30 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish to a broker that is down fails at once instead of retrying for seconds: the outbox
+# keeps the job and hands it over again later (core/outbox.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Background jobs go through the outbox (core/outbox.py): its relay hands waiting jobs to the
+# broker and its sweeper hands back (or fails) jobs whose worker stopped writing a heartbeat.
+RUBRIC_OUTBOX_TICK_SECONDS = float(os.environ.get("RUBRIC_OUTBOX_TICK_SECONDS", "10"))
+RUBRIC_JOB_HEARTBEAT_SECONDS = float(os.environ.get("RUBRIC_JOB_HEARTBEAT_SECONDS", "10"))
+RUBRIC_JOB_STALE_SECONDS = float(os.environ.get("RUBRIC_JOB_STALE_SECONDS", "60"))
+RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS = float(
+    os.environ.get("RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS", "600")
+)
+RUBRIC_OUTBOX_RETRY_SECONDS = float(os.environ.get("RUBRIC_OUTBOX_RETRY_SECONDS", "5"))
 CELERY_BEAT_SCHEDULE = {
     # Leases that ran out are already free for claims; this keeps counters and resume tidy.
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
+    "outbox-tick": {"task": "core.outbox_tick", "schedule": RUBRIC_OUTBOX_TICK_SECONDS},
+    "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
 }
 
 if REDIS_URL:
@@ -158,19 +185,22 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "core.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "core.tokens.TokenScopePermission",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, refusing too deep nesting, lone surrogates and NaN with a 400.
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rubric API",

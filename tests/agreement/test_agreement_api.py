@@ -39,7 +39,7 @@ def test_lead_post_answers_202_with_the_job(seeded, make_api, django_capture_on_
         response = make_api(seeded.lead).post(url(seeded.project))
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"id", "status", "error", "created_at", "computed_at"}
+    assert set(body) == {"id", "status", "error", "created_at", "computed_at", "waiting"}
     report = AgreementReport.objects.get(pk=body["id"])
     assert report.requested_by == seeded.lead
     assert report.status == JobStatus.DONE  # run in-process once the request committed

@@ -8,6 +8,8 @@ import json
 import pytest
 
 from annotation.models import Role
+from config.celery import app as celery_app
+from core import outbox
 from core.models import JobStatus
 from exports import services
 from exports.models import ExportJob
@@ -36,12 +38,21 @@ def export_setup(transactional_db, settings, tmp_path):
     return project, lead
 
 
+def _in_process(job_id: int) -> None:
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        outbox.relay(ids=[job_id])
+    finally:
+        celery_app.conf.task_always_eager = previous
+
+
 def test_lead_starts_an_export_and_downloads_file_and_manifest(
     page, export_setup, tmp_path, monkeypatch
 ):
     project, lead = export_setup
     # Built in-process, as without a broker, whatever else this test session has started.
-    monkeypatch.setattr(services, "_enqueue", lambda job_id: services.export_build(job_id=job_id))
+    monkeypatch.setattr(outbox, "_hand_over", _in_process)
     login(page, lead)
 
     page.goto(f"/projects/{project.pk}/exports/")
@@ -68,7 +79,7 @@ def test_lead_starts_an_export_and_downloads_file_and_manifest(
 
 def test_progress_updates_live_until_the_export_is_done(page, export_setup, monkeypatch):
     project, lead = export_setup
-    monkeypatch.setattr(services, "_enqueue", lambda job_id: None)  # no worker picks it up yet
+    monkeypatch.setattr(outbox, "_hand_over", lambda job_id: None)  # no worker picks it up yet
     job = services.export_request(project=project, actor=lead, format="trl-sft", split="all")
     login(page, lead)
 

@@ -123,7 +123,8 @@ def test_token_endpoint_exchanges_credentials(api, user):
         format="json",
     )
     assert response.status_code == 200
-    assert len(response.json()["token"]) == 40
+    token = response.json()["token"]
+    assert token.startswith("rbc_") and len(token) == 47
 
 
 def test_token_endpoint_rejects_bad_credentials_with_400(api, user):
@@ -161,4 +162,4 @@ def test_csrf_is_enforced_on_session_posts(project, lead):
 def test_csrf_is_enforced_on_page_forms(lead):
     client = Client(enforce_csrf_checks=True)
     client.force_login(lead)
-    assert client.post("/account/token/").status_code == 403
+    assert client.post("/account/tokens/", {"name": "x", "scope": "read"}).status_code == 403

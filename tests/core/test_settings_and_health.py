@@ -75,8 +75,28 @@ def test_healthz_reports_the_database_and_broker(client, settings):
 def test_healthz_says_when_the_broker_is_unreachable(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
+    # 200: the web servers keep serving annotation and review; jobs wait in the outbox
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["broker"].startswith("unreachable")
+    assert "wait in the outbox" in body["reasons"][0]
+    assert body["jobs"] == {"waiting": 0, "oldest_waiting_seconds": None}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_database_does_not_answer(client, monkeypatch):
+    from django.db.backends.utils import CursorWrapper
+
+    def refuse(self, sql, params=None):
+        from django.db import OperationalError
+
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(CursorWrapper, "execute", refuse)
+    response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["broker"].startswith("unreachable")
+    assert response.json()["status"] == "unavailable"
 
 
 @pytest.mark.django_db
@@ -94,6 +114,7 @@ def test_login_page_and_account_token(client, user):
     assert client.get("/account/").status_code == 302
     client.force_login(user)
     page = client.get("/account/").content.decode()
-    from rest_framework.authtoken.models import Token
-
-    assert Token.objects.get(user=user).key in page
+    assert "No tokens." in page
+    made = client.post("/account/tokens/", {"name": "laptop", "scope": "read"})
+    assert made.status_code == 200
+    assert "Copy it now" in made.content.decode()

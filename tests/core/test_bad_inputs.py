@@ -1,0 +1,187 @@
+"""Inputs a fuzzer rarely finds, sent to every API endpoint as three callers (staff lead, an
+annotator, nobody): NUL bytes, lone surrogates and invalid UTF-8, very deep and very wide JSON,
+NaN and huge numbers, wrong content types, empty bodies, and bad query strings (NUL, invalid
+UTF-8, filters and orderings that are not offered, malformed cursors). None may give a 5xx."""
+
+import re
+
+import pytest
+from django.urls import URLResolver, get_resolver
+from rest_framework.test import APIClient
+
+from annotation import kinds
+from annotation.models import Role
+from core.tokens import token_for
+from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, lease
+
+TEXT = '"a\\u0000b"', '"a\\ud800b"', '"\\udfff"'
+DEEP = "[" * 50_000 + "]" * 50_000
+WIDE = "{" + ",".join(f'"k{i}": {i}' for i in range(100_000)) + "}"
+HUGE = "1" + "0" * 400
+
+
+def body(text: str) -> str:
+    """Every field any endpoint reads, set to `text` (a JSON value)."""
+    names = [
+        "name", "guidelines", "username", "password", "email", "role", "format", "split",
+        "decision", "note", "scope", "system_prompt", "approved_since", "shape",
+    ]  # fmt: skip
+    fields = ", ".join(f'"{name}": {text}' for name in names)
+    item = f'{{"external_id": {text}, "kind": "instruction", "data": {{"prompt": {text}}}}}'
+    return (
+        f'{{{fields}, "payload": {{"response": {text}, "category": {text}, "rating": {text}}}, '
+        f'"draft": {{"response": {text}}}, "final": {{"response": {text}}}, '
+        f'"categories": [{text}], "kinds": [{text}], "metadata": {{"x": {text}}}, '
+        f'"priority": {text}, "gold_rate": {text}, "items": [{item}]}}'
+    )
+
+
+BODIES = {
+    **{f"text {n}": (body(t), "application/json") for n, t in enumerate(TEXT)},
+    "invalid utf-8": (b'{"name": "\xff\xfe", "payload": {"response": "\xc3"}}', "application/json"),
+    "deep": (DEEP, "application/json"),
+    "wide": (WIDE, "application/json"),
+    "NaN": (body("NaN"), "application/json"),
+    "Infinity": (body("-Infinity"), "application/json"),
+    "huge integer": (body(HUGE), "application/json"),
+    "huge float": (body("1e400"), "application/json"),
+    "empty": ("", "application/json"),
+    "null": ("null", "application/json"),
+    "text/plain": ("hello", "text/plain"),
+    "form": ("name=a%00b", "application/x-www-form-urlencoded"),
+    "ndjson": (
+        '{"external_id": "a", "kind": "instruction", "data": {"prompt": "\\ud800"}}\n'
+        + DEEP
+        + "\n",
+        "application/x-ndjson",
+    ),
+    "csv": (
+        "external_id,kind,prompt\nx\x00,instruction,\udcff\n".encode("utf-8", "surrogateescape"),
+        "text/csv",
+    ),
+}
+QUERIES = [
+    "?q=%00", "?q=%ff%fe", "?q=" + "a" * 10_000, "?kind=%00", "?status=x&split=y&category=%00",
+    "?agreement=z&gold=maybe&duplicates=2", "?ordering=item__project__name", "?ordering=-password",
+    "?annotations__annotator__password=x", "?cursor=%00", "?cursor=garbage", "?limit=" + HUGE,
+    "?offset=-1", "?limit=%00", "?part=%00", "?format=%00",
+]  # fmt: skip
+
+
+def _routes() -> list[str]:
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    return [r for r in walk(get_resolver().url_patterns) if r.startswith("api/v1/")]
+
+
+@pytest.fixture
+def world(db):
+    project = ProjectFactory()
+    staff = UserFactory(is_staff=True)
+    MembershipFactory(project=project, role=Role.LEAD, user=staff)
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    item = ItemFactory(project=project, kind=kinds.INSTRUCTION)
+    held = lease(item, annotator)
+    ids = {
+        "project_id": project.pk,
+        "item_id": item.pk,
+        "assignment_id": held.pk,
+        "user_id": annotator.pk,
+        "export_id": 1,
+    }
+    paths = sorted(
+        "/" + re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route)
+        for route in _routes()
+    )
+    clients = []
+    for user in (staff, annotator, None):
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user=user).key}")
+        clients.append(client)
+    return paths, clients
+
+
+def test_no_bad_body_gives_a_5xx_anywhere(world):
+    paths, clients = world
+    failures = []
+    for client in clients:
+        for path in paths:
+            for method in ("post", "put", "patch"):
+                for name, (content, content_type) in BODIES.items():
+                    response = getattr(client, method)(path, content, content_type=content_type)
+                    if response.status_code >= 500:
+                        failures.append((method.upper(), path, name, response.status_code))
+    assert failures == []
+
+
+def test_no_bad_query_string_gives_a_5xx_anywhere(world):
+    paths, clients = world
+    failures = []
+    for client in clients:
+        for path in paths:
+            for query in QUERIES:
+                response = client.get(path + query)
+                if response.status_code >= 500:
+                    failures.append((path + query[:40], response.status_code))
+    assert failures == []
+
+
+@pytest.mark.django_db
+def test_deep_json_is_a_400_before_login(api):
+    response = api.post("/api/v1/auth/token/", DEEP, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested deeper" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "text, says",
+    [('"a\\ud800"', "lone surrogate"), ("NaN", "NaN is not a JSON number"), ("1e400", "")],
+)
+def test_unstorable_values_are_a_400(project, make_api, text, says):
+    lead = MembershipFactory(project=project, role=Role.LEAD).user
+    response = make_api(lead).patch(
+        f"/api/v1/projects/{project.pk}/",
+        f'{{"guidelines": {text}, "gold_rate": {text}}}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert says in response.json()["detail"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "draft",
+    [
+        {"criteria": "x", "rating": "abc", "rationale": 7},
+        {"criteria": {"helpfulness": ["a"]}, "response": {"deep": {"er": 1}}},
+        {"decision": {"a": 1}, "response": None, "harm_category": 3, "category": ["x"]},
+    ],
+)
+@pytest.mark.parametrize("kind", kinds.names())
+def test_a_draft_of_the_wrong_shape_never_breaks_the_work_page(
+    project, make_api, client, kind, draft
+):
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    held = lease(ItemFactory(project=project, kind=kind), annotator)
+    saved = make_api(annotator).put(
+        f"/api/v1/assignments/{held.pk}/draft/", {"draft": draft}, format="json"
+    )
+    assert saved.status_code == 200
+    client.force_login(annotator)
+    assert client.get(f"/projects/{project.pk}/work/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_id_too_large_for_the_database_is_a_404(project, make_api, client):
+    lead = MembershipFactory(project=project, role=Role.LEAD).user
+    huge = "272074553124177219722149888"
+    assert make_api(lead).get(f"/api/v1/projects/{huge}/").status_code == 404
+    client.force_login(lead)
+    assert client.get(f"/projects/{huge}/exports/").status_code == 404

@@ -1,0 +1,112 @@
+"""Schemathesis against /api/schema/ (property-based: examples from the schema and random
+bodies, parameters and headers), as a lead, an annotator and a non-member, each request made
+twice: with the generated path ids and with real ones. Zero 5xx; every response must match the
+schema's status codes, content types and bodies. Bounded: RUBRIC_FUZZ_EXAMPLES examples per
+operation, positive and negative (default 25, about a minute here; raise it for a longer run)."""
+
+import os
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from annotation import kinds
+from annotation.models import Role
+from core.tokens import token_for
+from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, lease
+
+EXAMPLES = int(os.environ.get("RUBRIC_FUZZ_EXAMPLES", "25"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def api_schema(db):
+    """The schema, served by the WSGI application in this process (on the test's database
+    connection: as Django's test client does, requests do not close it)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    from config.wsgi import application
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application)
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def world(db):
+    """A project with items of every kind, a lead (staff too), an annotator holding a lease,
+    a reviewer, and someone of no project; a token each."""
+    project = ProjectFactory(name="Fuzzed")
+    lead = UserFactory(is_staff=True)
+    MembershipFactory(project=project, role=Role.LEAD, user=lead)
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    MembershipFactory(project=project, role=Role.REVIEWER)
+    outsider = UserFactory()
+    items = [ItemFactory(project=project, kind=kind) for kind in kinds.names()]
+    held = lease(items[0], annotator)
+    ids = {
+        "project_id": project.pk,
+        "item_id": items[1].pk,
+        "assignment_id": held.pk,
+        "user_id": annotator.pk,
+        "export_id": 1,
+    }
+    tokens = [token_for(user=user).key for user in (lead, annotator, outsider)]
+    return tokens, ids
+
+
+def test_the_api_answers_every_generated_request_as_its_schema_says(api_schema, world):
+    """Each operation in turn, positive and negative data (schemathesis' own pytest plugin
+    does not run on this pytest, so the operations are driven here through Hypothesis)."""
+    tokens, ids = world
+    failures = {}
+    calls = [0]
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) > 20
+    for operation in operations:
+        strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE) | (
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+        )
+
+        @given(case=strategy)
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case):
+            generated = dict(case.path_parameters or {})
+            real = {name: ids.get(name, value) for name, value in generated.items()}
+            for path_parameters in [generated, real] if generated else [generated]:
+                case.path_parameters = path_parameters
+                for token in tokens:
+                    response = case.call(headers={"Authorization": f"Token {token}"})
+                    calls[0] += 1
+                    case.validate_response(response, checks=CHECKS)
+
+        try:
+            run()
+        except Exception as exc:  # one operation's failure; go on with the others
+            failures[operation.label] = str(exc)[:3000]
+    assert calls[0] > len(operations) * EXAMPLES * 2
+    assert failures == {}, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())

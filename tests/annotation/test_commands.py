@@ -21,9 +21,11 @@ def test_seed_demo_creates_the_project_users_and_items_and_is_safe_twice(capsys)
     project = Project.objects.get()
     counts = {
         kind: Item.objects.filter(project=project, kind=kind).count()
-        for kind in ("instruction", "preference", "refusal")
+        for kind in ("instruction", "preference", "refusal", "rubric")
     }
-    assert min(counts.values()) >= 20
+    assert min(counts[kind] for kind in ("instruction", "preference", "refusal")) >= 20
+    # rubric items: two models on each test case, some cases rephrased (groups)
+    assert counts["rubric"] >= 12
     assert Membership.objects.filter(project=project).count() == 4
     call_command("seed_demo")
     second = capsys.readouterr().out

@@ -31,6 +31,10 @@ honesty; a confident wrong answer is worse than a short correct one.
 **Refusal items**: decide whether the assistant should *refuse*, *comply*, or help *partially*
 (safe part only), then write the ideal reply. Over-refusing harmless requests is a failure too.
 
+**Rubric items**: score one model answer on each criterion of the rubric, reading the
+criterion's description first; compare with the reference answer when one is shown. Score the
+answer as written, not the model you guess wrote it.
+
 Keyboard: `1` to `7` rate, `Ctrl+Enter` submits, `Alt+S` skips, `?` lists the shortcuts.
 """
 

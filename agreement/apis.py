@@ -10,25 +10,12 @@ from agreement.services import agreement_report_request
 from annotation.access import membership_get
 from annotation.models import Role
 from core.api_errors import error_responses
-from core.models import JobStatus
-from core.serializers import BlankAsNullField
+from core.serializers import ReportJobSerializer
 
 
 @extend_schema_serializer(component_name="AgreementJob")
-class AgreementJobSerializer(serializers.Serializer):
+class AgreementJobSerializer(ReportJobSerializer):
     """An agreement report as a job: queued, running, done or failed."""
-
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(JobStatus.choices)
-    error = BlankAsNullField(help_text="Why it failed.")
-    created_at = serializers.DateTimeField()
-    computed_at = serializers.DateTimeField(allow_null=True)
-    waiting = serializers.CharField(
-        read_only=True,
-        allow_null=True,
-        help_text="While queued or running: why it has not started or finished yet (the task "
-        "queue is unreachable: it starts by itself when the queue is back). null otherwise.",
-    )
 
 
 class AgreementApi(APIView):

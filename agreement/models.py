@@ -10,7 +10,9 @@ from core.models import JobStatus, in_choices
 REPORT_TASK = "agreement.report"  # the Celery task that builds a report (agreement/tasks.py)
 
 
-class AgreementReport(models.Model):
+class AgreementReport(outbox.OutboxBacked, models.Model):
+    outbox_task = REPORT_TASK
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreement_reports")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -37,15 +39,3 @@ class AgreementReport(models.Model):
 
     def __str__(self) -> str:
         return f"agreement report {self.pk} ({self.status})"
-
-    @property
-    def outbox_key(self) -> str:
-        return f"{REPORT_TASK}:{self.pk}"
-
-    @property
-    def waiting(self) -> str | None:
-        """Why a queued or running report has not started or finished yet (the task queue is
-        unreachable, a retry after its worker stopped), from its outbox job; else None."""
-        if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return None
-        return outbox.waiting_note(outbox.find(self.outbox_key))

@@ -56,7 +56,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.models import OutboxJob, OutboxState
+from core.models import JobStatus, OutboxJob, OutboxState
 from core.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,25 @@ def waiting_note(outbox_job: OutboxJob | None) -> str | None:
     if outbox_job.state == OutboxState.SENT and outbox_job.attempts:
         return f"Queued again (attempt {outbox_job.attempts + 1} of {outbox_job.max_attempts})."
     return None
+
+
+class OutboxBacked:
+    """Mixin of an app's job record (an export, a report) built by one outbox task: the key of
+    its outbox job and why it waits. The model sets ``outbox_task``, the task's name."""
+
+    outbox_task: str
+
+    @property
+    def outbox_key(self) -> str:
+        return f"{self.outbox_task}:{self.pk}"
+
+    @property
+    def waiting(self) -> str | None:
+        """Why a queued or running job has not started or finished yet (the task queue is
+        unreachable, a retry after its worker stopped), from its outbox job; else None."""
+        if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return None
+        return waiting_note(find(self.outbox_key))
 
 
 def backlog() -> tuple[int, float | None]:

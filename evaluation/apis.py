@@ -15,8 +15,7 @@ from rest_framework.views import APIView
 from annotation.access import membership_get
 from annotation.models import Role
 from core.api_errors import error_responses
-from core.models import JobStatus
-from core.serializers import BlankAsNullField
+from core.serializers import ReportJobSerializer
 from evaluation import reader
 from evaluation.selectors import (
     evaluation_report_csv,
@@ -37,15 +36,10 @@ class CSVRenderer(renderers.BaseRenderer):
 
 
 @extend_schema_serializer(component_name="EvaluationJob")
-class EvaluationJobSerializer(serializers.Serializer):
+class EvaluationJobSerializer(ReportJobSerializer):
     """An evaluation report as a job: queued, running, done or failed."""
 
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(JobStatus.choices)
-    error = BlankAsNullField(help_text="Why it failed.")
     filters = serializers.DictField()
-    created_at = serializers.DateTimeField()
-    computed_at = serializers.DateTimeField(allow_null=True)
 
 
 class IntervalSerializer(serializers.Serializer):

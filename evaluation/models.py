@@ -4,10 +4,15 @@ from django.conf import settings
 from django.db import models
 
 from annotation.models import Project
+from core import outbox
 from core.models import JobStatus, in_choices
 
+REPORT_TASK = "evaluation.report"  # the Celery task that builds a report (evaluation/tasks.py)
 
-class EvaluationReport(models.Model):
+
+class EvaluationReport(outbox.OutboxBacked, models.Model):
+    outbox_task = REPORT_TASK
+
     project = models.ForeignKey(
         Project, on_delete=models.CASCADE, related_name="evaluation_reports"
     )

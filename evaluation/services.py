@@ -22,7 +22,6 @@ import logging
 import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -35,12 +34,12 @@ from agreement.engine import CoincidenceAccumulator
 from agreement.reader import snapshot
 from annotation import kinds
 from annotation.models import Project
-from core import jsonutil
+from core import jsonutil, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
 from evaluation import reader, stats
-from evaluation.models import EvaluationReport
+from evaluation.models import REPORT_TASK, EvaluationReport
 from evaluation.reader import Filters
 from evaluation.selectors import evaluation_report_active
 
@@ -77,7 +76,7 @@ def evaluation_filters_clean(
 def evaluation_report_request(
     *, project: Project, actor: Any, filters: Filters | None = None
 ) -> EvaluationReport:
-    """Queue a report and enqueue its task once committed. While one with the same filters is
+    """Queue a report and its job (through the outbox). While one with the same filters is
     queued or running, that one is returned instead of a second."""
     filters = filters or Filters()
     with transaction.atomic():
@@ -97,20 +96,24 @@ def evaluation_report_request(
             project=project,
             after={"status": report.status, "filters": report.filters},
         )
-        transaction.on_commit(partial(_enqueue, report.pk))
+        # Recorded with the report; the outbox hands it to a worker once this commits (at
+        # once, or when the task queue is back: the report waits, queued).
+        outbox.enqueue(REPORT_TASK, key=report.outbox_key, report_id=report.pk)
     if not connection.in_atomic_block:
         report.refresh_from_db()  # tasks running in-process may have finished it already
     return report
 
 
-def _enqueue(report_id: int) -> None:
-    from evaluation.tasks import evaluation_report  # here: the tasks module imports this one
+def evaluation_report_requeued(reason: str, *, report_id: int) -> None:
+    """The outbox hands a report whose worker stopped back to the queue: queued again."""
+    EvaluationReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED
+    )
 
-    try:
-        evaluation_report.delay(report_id)
-    except Exception as exc:  # the broker is unreachable: say so on the report
-        logger.exception("could not enqueue evaluation report %s", report_id)
-        evaluation_report_fail(report_id=report_id, error=f"Could not reach the task queue: {exc}")
+
+def evaluation_report_give_up(reason: str, *, report_id: int) -> None:
+    """The outbox gave up on the report (its worker kept dying, or the database stayed away)."""
+    evaluation_report_fail(report_id=report_id, error=reason)
 
 
 def evaluation_report_fail(*, report_id: int, error: str) -> None:

@@ -13,6 +13,7 @@ from annotation.models import Kind, Role
 from core.api_errors import StatusConflictSerializer, error_responses
 from core.errors import Conflict
 from core.models import JobStatus
+from core.serializers import waiting_field
 from exports import selectors, services
 from exports.formats import FORMATS, SHAPES
 from exports.models import ExportJob, ExportSplit
@@ -24,13 +25,7 @@ class ExportOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", default=None)
     download_url = serializers.SerializerMethodField()
     manifest_url = serializers.SerializerMethodField()
-    waiting = serializers.CharField(
-        read_only=True,
-        allow_null=True,
-        help_text="While queued or running: why it has not started or finished yet (the task "
-        "queue is unreachable: it starts by itself when the queue is back; a retry after its "
-        "worker stopped). null otherwise.",
-    )
+    waiting = waiting_field()
 
     class Meta:
         model = ExportJob

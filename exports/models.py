@@ -15,7 +15,9 @@ class ExportSplit(models.TextChoices):
     ALL = "all", "All"
 
 
-class ExportJob(models.Model):
+class ExportJob(outbox.OutboxBacked, models.Model):
+    outbox_task = BUILD_TASK
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -51,15 +53,3 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} {self.format} ({self.status})"
-
-    @property
-    def outbox_key(self) -> str:
-        return f"{BUILD_TASK}:{self.pk}"
-
-    @property
-    def waiting(self) -> str | None:
-        """Why a queued or running export has not started or finished yet (the task queue is
-        unreachable, a retry after its worker stopped), from its outbox job; else None."""
-        if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return None
-        return outbox.waiting_note(outbox.find(self.outbox_key))

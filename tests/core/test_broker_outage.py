@@ -9,6 +9,7 @@ from django.db import connection
 from agreement.models import AgreementReport
 from annotation.models import Role
 from core.models import AuditEvent, JobStatus, OutboxJob, OutboxState
+from evaluation.models import EvaluationReport
 from exports.models import ExportJob
 from tests.conftest import needs
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
@@ -85,8 +86,12 @@ def test_with_redis_down_work_goes_on_and_jobs_run_once_when_it_is_back(
         # the two submits asked for an agreement report: it waits too
         report = AgreementReport.objects.get(project=project)
         assert report.status == JobStatus.QUEUED
+        # and so does an evaluation report the lead asks for
+        asked = leading.post(f"/api/v1/projects/{project.pk}/evaluation/", {}, format="json")
+        assert asked.status_code == 202 and asked.json()["status"] == "queued"
+        evaluation = EvaluationReport.objects.get(pk=asked.json()["id"])
         jobs = client.get("/healthz").json()["jobs"]
-        assert jobs["waiting"] == 2 and jobs["oldest_waiting_seconds"] >= 0
+        assert jobs["waiting"] == 3 and jobs["oldest_waiting_seconds"] >= 0
 
         # --- Redis comes back, with a worker (and its beat, which runs the relay) ------------
         with redis_server(port, tmp_path):
@@ -110,9 +115,12 @@ def test_with_redis_down_work_goes_on_and_jobs_run_once_when_it_is_back(
                         and AgreementReport.objects.filter(
                             pk=report.pk, status=JobStatus.DONE
                         ).exists()
+                        and EvaluationReport.objects.filter(
+                            pk=evaluation.pk, status=JobStatus.DONE
+                        ).exists()
                     )
 
-                wait_for(finished, timeout=60, what="the export and the report to run")
+                wait_for(finished, timeout=60, what="the export and the reports to run")
                 assert client.get("/healthz").json()["status"] == "ok"
                 # run once: let the beat tick a few more times, then count
                 time.sleep(3)
@@ -123,7 +131,7 @@ def test_with_redis_down_work_goes_on_and_jobs_run_once_when_it_is_back(
     export = ExportJob.objects.get(pk=export_id)
     assert export.status == JobStatus.DONE, (export.error, log[-3000:])
     assert export.records == 1
-    for key in (export.outbox_key, report.outbox_key):
+    for key in (export.outbox_key, report.outbox_key, evaluation.outbox_key):
         job = OutboxJob.objects.get(key=key)
         assert (job.state, job.attempts) == (OutboxState.DONE, 1)
     assert AuditEvent.objects.filter(action="export.start", object_id=str(export_id)).count() == 1

@@ -86,60 +86,21 @@ def _redis_reachable(url: str) -> bool:
 @pytest.fixture(scope="session")
 def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """The worker process, started once per session; `celery_worker` routes tasks to it."""
-    import signal
-    import subprocess
-    import sys
+    import os
     import time
     import uuid
-    from pathlib import Path
 
     from django.conf import settings
     from django.db import connection
 
     from config.celery import app
+    from tests.workers import start_worker, stop
 
     needs(connection.vendor == "postgresql", "a real worker needs PostgreSQL (set DATABASE_URL)")
     needs(_redis_reachable(settings.REDIS_URL), "a real worker needs Redis (set REDIS_URL)")
-    database = connection.settings_dict
-    url = (
-        f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
     queue = f"rubric-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "RUBRIC_CELERY_QUEUE": queue,
-        "RUBRIC_CELERY_EAGER": "0",
-    }
-    root = Path(__file__).resolve().parent.parent
-    log = open(tmp_path_factory.mktemp("celery") / f"{queue}.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "-Q",
-            queue,
-            "-n",
-            f"{queue}@%h",
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path_factory.mktemp("celery") / f"{queue}.log"
+    process = start_worker(queue=queue, broker=settings.REDIS_URL, log=log, name=queue)
     previous_broker = app.conf.broker_url
     app.conf.broker_url = settings.REDIS_URL
     try:
@@ -147,16 +108,11 @@ def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory)
         destination = [f"{queue}@{os.uname().nodename}"]
         while not app.control.inspect(destination=destination, timeout=1).ping():
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start; see {log.name}")
+                pytest.fail(f"the Celery worker did not start; see {log}")
         yield queue
     finally:
         app.conf.broker_url = previous_broker
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process)
 
 
 @pytest.fixture

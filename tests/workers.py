@@ -52,11 +52,13 @@ def start_worker(
     log: Path,
     app: str = "config",
     beat: bool = False,
+    name: str | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """A Celery worker process (solo pool: one process, so SIGKILL kills the whole worker) on
     the test database, consuming `queue` from `broker`; `beat` embeds the beat schedule (the
-    outbox's relay and sweeper) with a schedule file of its own."""
+    outbox's relay and sweeper) with a schedule file of its own; `name` is the node name before
+    the host (default: the queue and a random suffix)."""
     command = [
         sys.executable,
         "-m",
@@ -74,7 +76,7 @@ def start_worker(
         "-Q",
         queue,
         "-n",
-        f"{queue}-{uuid.uuid4().hex[:6]}@%h",
+        f"{name or f'{queue}-{uuid.uuid4().hex[:6]}'}@%h",
     ]
     if beat:
         command += ["-B", "-s", str(log.with_suffix(".beat"))]

@@ -110,3 +110,46 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(api_schema, 
             failures[operation.label] = str(exc)[:3000]
     assert calls[0] > len(operations) * EXAMPLES * 2
     assert failures == {}, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
+
+
+STATEFUL_EXAMPLES = int(os.environ.get("RUBRIC_FUZZ_STATEFUL_EXAMPLES", "15"))
+
+
+def test_chains_of_calls_that_pass_ids_along_answer_as_the_schema_says(api_schema, world):
+    """Stateful: schemathesis links the operations by the ids one answers and another takes
+    (links inferred from the schema, such as a project created and then read, changed or
+    claimed from, an assignment claimed and then submitted, an annotation submitted and then
+    changed), and runs random chains of them as the lead and as an annotator. Zero 5xx and
+    every response as the schema says, at every step."""
+    tokens, _ = world
+    base = api_schema.as_state_machine()
+    assert len(base.bundles) >= 10  # links were found: the chains reach past the first call
+    steps: list[tuple[str, int]] = []
+    for token in tokens[:2]:
+
+        class Chains(base):
+            headers = {"Authorization": f"Token {token}"}
+
+            def get_call_kwargs(self, case):
+                return {"headers": self.headers}
+
+            def after_call(self, response, case):
+                steps.append((case.operation.label, response.status_code))
+
+            def validate_response(self, response, case, **kwargs):
+                case.validate_response(response, checks=CHECKS)
+
+        Chains.run(
+            settings=settings(
+                max_examples=STATEFUL_EXAMPLES,
+                stateful_step_count=6,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    assert not [step for step in steps if step[1] >= 500]
+    # ids taken from earlier answers reached operations on one object, and they answered 2xx
+    chained = {label for label, code in steps if "{" in label and 200 <= code < 300}
+    assert len(chained) >= 3, sorted(set(steps))

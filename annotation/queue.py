@@ -610,6 +610,32 @@ def item_drop(*, item_id: int, actor: Any, project: Project, note: str = "") -> 
     return item
 
 
+def items_stall_after_leaving(*, project: Project) -> int:
+    """A member left: the open items that every remaining member already holds (or has
+    skipped or annotated) stall. One grouped read of the project's live assignments finds
+    them; each is then checked again under its row lock. Runs in the caller's transaction,
+    after the membership is gone. Returns how many stalled."""
+    members = Membership.objects.filter(project=project).values("user_id")
+    remaining = Membership.objects.filter(project=project).count()
+    candidates = (
+        Assignment.objects.filter(
+            project=project,
+            annotator_id__in=members,
+            item__status=ItemStatus.OPEN,
+            item__is_gold=False,
+        )
+        .exclude(status=AssignmentStatus.EXPIRED)
+        .values("item_id")
+        .annotate(holders=Count("annotator_id", distinct=True))
+        .filter(holders__gte=remaining)
+        .values_list("item_id", flat=True)
+    )
+    count = 0
+    for item in Item.objects.select_for_update().filter(pk__in=list(candidates)).order_by("pk"):
+        count += item_stall_if_nobody_left(item=item, project=project)
+    return count
+
+
 def items_unstall(*, project: Project) -> int:
     """A new member can take the project's stalled items: they open again. Returns how many."""
     count = 0

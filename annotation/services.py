@@ -8,7 +8,12 @@ from django.db import transaction
 from annotation import project_settings
 from annotation.events import ProjectSettingsChanged
 from annotation.models import Membership, Project, Role, SettingVersion
-from annotation.queue import assignments_end, items_complete_full, items_unstall
+from annotation.queue import (
+    assignments_end,
+    items_complete_full,
+    items_stall_after_leaving,
+    items_unstall,
+)
 from core import events
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -188,7 +193,8 @@ def _ensure_a_lead_remains(
 
 @transaction.atomic
 def membership_remove(*, project: Project, actor: Any, membership: Membership) -> None:
-    """Remove a member; their active leases end at once, so the items return to the queue."""
+    """Remove a member; their active leases end at once, so the items return to the queue,
+    and items that nobody left may take stall."""
     _lock_members(project)
     membership = Membership.objects.select_related("user").filter(pk=membership.pk).first()
     if membership is None:
@@ -203,3 +209,4 @@ def membership_remove(*, project: Project, actor: Any, membership: Membership) -
         before={"user": membership.user.username, "role": membership.role},
     )
     membership.delete()
+    items_stall_after_leaving(project=project)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from annotation.models import AssignmentStatus, ItemStatus
+from annotation.models import AssignmentStatus, Item, ItemStatus
 from annotation.queue import assignment_claim_next, assignment_skip, item_requeue
-from annotation.services import membership_set
+from annotation.services import membership_remove, membership_set
 from core.errors import ApplicationError, Conflict
 from tests.factories import ItemFactory, MembershipFactory, UserFactory, annotate, tally_rows
 
@@ -115,3 +115,28 @@ def test_gold_items_never_stall(project):
     annotate(gold, membership.user, {"rating": 1})
     gold.refresh_from_db()
     assert gold.status == ItemStatus.OPEN
+
+
+def test_removing_the_last_member_who_could_take_an_item_stalls_it(project, lead):
+    leading = project.memberships.get(user=lead)
+    skipper, leaving = MembershipFactory(project=project), MembershipFactory(project=project)
+    held = ItemFactory(project=project, priority=3)  # skipped by two, held by who leaves
+    skipped = ItemFactory(project=project, priority=2)  # skipped by two, who leaves never saw it
+    untouched = ItemFactory(project=project, priority=1)  # only the lead skipped it
+    for membership, items in ((leading, 3), (skipper, 2)):
+        for _ in range(items):
+            assignment = _claim(membership)
+            assignment_skip(assignment_id=assignment.pk, annotator=membership.user)
+    assert _claim(leaving).item_id == held.pk
+    assert Item.objects.filter(project=project, status=ItemStatus.OPEN).count() == 3
+
+    membership_remove(project=project, actor=lead, membership=leaving)
+
+    statuses = {item.pk: item.status for item in Item.objects.filter(project=project)}
+    assert statuses == {
+        held.pk: ItemStatus.STALLED,  # its lease ended with the membership
+        skipped.pk: ItemStatus.STALLED,
+        untouched.pk: ItemStatus.OPEN,  # the skipper can still take it
+    }
+    assert tally_rows(project)[("preference", "stalled", False)] == 2
+    assert _claim(skipper).item_id == untouched.pk

@@ -99,7 +99,7 @@ def test_a_sound_state_has_no_problem(state):
 
 
 def test_a_lost_submit_is_found(state):
-    project, seen, _ = state
+    project, _, _ = state
     lost = Annotation.objects.filter(project=project, item__status=ItemStatus.OPEN).first()
     Annotation.objects.filter(pk=lost.pk).delete()
     found = problems(state)
@@ -109,7 +109,7 @@ def test_a_lost_submit_is_found(state):
 
 
 def test_a_submit_stored_twice_is_found(state):
-    project, seen, _ = state
+    project, _, _ = state
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending checks: ALTER may run
         cursor.execute(
@@ -233,7 +233,6 @@ def test_a_job_left_unfinished_is_found(state):
 
 
 def test_a_job_finished_twice_is_found(state):
-    _, seen, _ = state
     done = AuditEvent.objects.get(action="agreement_report.done")
     done.pk = None
     done.save()

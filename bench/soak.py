@@ -4,15 +4,19 @@ worker killed and Redis taken away in the middle; then the invariants, checked i
 32 annotators (claim, submit; now and then a skip, a heartbeat, a draft, a submit sent twice)
 and 2 reviewers (review-claim, approve or reject to annotate again), HTTP clients with API tokens,
 work for `--seconds` against gunicorn, while 2 leads request exports (rotating formats) and
-agreement reports and follow them (status, download). A Celery worker (solo pool, with the beat:
-the outbox's relay and sweeper) builds the jobs. The soak runs its own redis-server on a free
-port (broker and cache of the web and the worker; the machine's Redis is never touched). In the
-middle:
+agreement reports and follow them (status, download). A Celery worker (solo pool, with the
+beat: the outbox's relay and sweeper, their clocks shortened to seconds) builds the jobs. The
+soak runs its own redis-server on a free port (broker and cache of the web and the worker; the
+machine's Redis is never touched). In the middle:
 
 * at 25 % of the run the worker is killed with SIGKILL (its whole process group; if a job is
   running then, mid-job), and started again a few seconds later;
 * at 50 % redis-server is killed with SIGKILL and, after 20 % of the run, started again on the
-  same port, empty (every message it held is lost).
+  same port, empty (every message it held is lost);
+* at 80 % every PostgreSQL connection to the soak's database is terminated
+  (`pg_terminate_backend`, as a database restart would);
+* at 90 % one gunicorn worker is killed with SIGKILL (requests in flight on it get no answer;
+  the clients send a submit again until an answer comes).
 
 When the clients stop, the soak waits for every job to settle, stops the processes, and checks
 in SQL (bench/soak_checks.py): every submit a client saw answered 2xx has exactly one annotation
@@ -21,7 +25,9 @@ counter (item submitted and active counts, item tallies, annotator days, served 
 records) matches its rows; every requested job (and every report the app scheduled itself) is
 done, finished exactly once, its export file there with its sha256. It prints throughput, p50
 and p99 per operation, error counts by status, each phase beside the calm first quarter (the
-baseline), and the load average. A broken invariant, a 5xx or a job not done fails the run.
+baseline), and the load average. A broken invariant, a job not settled, a 5xx other than a 503
+(database trouble answered with Retry-After, expected when the connections are cut) or a submit
+replay answered with another annotation fails the run.
 
 Works in its own database, `rubric_bench_soak`, which it creates and drops.
 
@@ -223,6 +229,8 @@ class Client:
             response = self.conn.getresponse()
             raw = response.read()
             status = response.status
+            if status == 503 and not response.getheader("Retry-After"):
+                self.shared.surprises.append(f"{op} answered 503 without Retry-After")
         except (OSError, http.client.HTTPException):
             self.conn.close()
             self.conn = None

@@ -78,6 +78,7 @@ SKIP_REASONS = ["unclear_guidelines", "needs_expertise", "broken_item"]
 # Seconds a client waits after a 503 or a dropped connection before it tries again.
 RETRY_WAIT = 0.5
 SUBMIT_TRIES = 8
+IDLE_SECONDS = 1.0  # a connection idle this long is opened anew (gunicorn's keep-alive is 2 s)
 
 
 # --- processes -----------------------------------------------------------------------------------
@@ -218,8 +219,14 @@ class Client:
         self.url = urlparse(shared.base)
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         self.conn: http.client.HTTPConnection | None = None
+        self.used = 0.0
 
     def call(self, op: str, method: str, path: str, body=None) -> tuple[int, object]:
+        if self.conn is not None and time.monotonic() - self.used > IDLE_SECONDS:
+            # gunicorn closes a keep-alive connection idle for 2 s: a request sent on it would
+            # fail without reaching the server (a client's artefact, not the server's answer).
+            self.conn.close()
+            self.conn = None
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=60)
         data = json.dumps(body) if body is not None else None
@@ -235,6 +242,7 @@ class Client:
             self.conn.close()
             self.conn = None
             status, raw = 0, b""
+        self.used = time.monotonic()
         self.shared.records.append(
             Record(started - self.shared.started, op, status, time.perf_counter() - started)
         )

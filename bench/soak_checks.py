@@ -270,6 +270,11 @@ def counter_problems(project_id: int) -> list[str]:
 JOBS = {
     "export": ("exports_exportjob", "exports.build", "export.done"),
     "agreement report": ("review_agreementreport", "agreement.report", "agreement_report.done"),
+    "evaluation report": (
+        "evaluation_evaluationreport",
+        "evaluation.report",
+        "evaluation_report.done",
+    ),
 }
 
 
@@ -279,8 +284,9 @@ def job_problems(project_id: int, seen: Seen, *, media_root: Path | None = None)
     its outbox row done; an export's file is there, once, with its sha256, and no attempt left a
     temporary file behind; no outbox row of the project is left unfinished."""
     problems: list[str] = []
-    for label, requested in (("export", seen.exports), ("agreement report", seen.reports)):
-        table, task, done = JOBS[label]
+    requested_by_label = {"export": seen.exports, "agreement report": seen.reports}
+    for label, (table, task, done) in JOBS.items():
+        requested = requested_by_label.get(label, set())
         rows = _rows(
             f"""SELECT j.id, j.status, o.state,
                        (SELECT count(*) FROM core_auditevent e
@@ -314,9 +320,11 @@ def job_problems(project_id: int, seen: Seen, *, media_root: Path | None = None)
                              WHERE project_id = %s)
                    OR o.key IN (SELECT 'agreement.report:' || id FROM review_agreementreport
                                 WHERE project_id = %s)
+                   OR o.key IN (SELECT 'evaluation.report:' || id
+                                FROM evaluation_evaluationreport WHERE project_id = %s)
                    OR o.key IS NULL)
                ORDER BY o.id""",
-            [project_id, project_id],
+            [project_id, project_id, project_id],
         ),
     )
     if media_root is not None:

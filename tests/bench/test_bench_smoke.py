@@ -76,7 +76,7 @@ FIGURES = {
         rf"baseline \(calm\) +{NUMBER} +{NUMBER} +{NUMBER} +.* +1\.00x",
         rf"Redis down +{NUMBER} +{NUMBER} +{NUMBER} +.* +{NUMBER}x",
         rf"whole run +{NUMBER} +{NUMBER} +{NUMBER} +.* +{NUMBER}x",
-        rf"submit +{NUMBER} +{NUMBER} +{NUMBER}  201: .*",
+        rf"submit +{NUMBER} +{NUMBER} +{NUMBER}  (200: [\d,]+, )?201: .*",
         r"errors by status: .*",
         rf"jobs: .*; settled {NUMBER} s after the clients stopped; worker started 2 times",
         r"invariants, submits: ok",

@@ -48,7 +48,12 @@ def agreement_report_request(
     second one, so a double click or a burst of submits computes once."""
     with transaction.atomic():
         # Serialise requests of one project: two of them must not both see "none active".
-        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+        # FOR NO KEY UPDATE: it excludes another request's lock, never the FOR KEY SHARE that
+        # every insert referring to the project takes (submits, reviews): a plain FOR UPDATE
+        # queued them all behind this and deadlocked with them (found by bench/soak.py).
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list(
+            "pk"
+        ).first()
         active = agreement_report_active(project=project)
         if active is not None:
             return active

@@ -150,11 +150,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, *, workers: int = 2, threads: int = 1):
+def gunicorn(url: str, *, workers: int = 2, threads: int = 1, env: dict[str, str] | None = None):
     """A gunicorn server on a free port, stopped on the way out, on failure and on SIGTERM
-    too (see sigterm_exits)."""
+    too (see sigterm_exits). `env`: more environment variables (REDIS_URL, say)."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.local"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        **(env or {}),
+    }
     command = [PY, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(workers), "--threads", str(threads)]
     command += ["--timeout", "300", "--log-level", "warning"]

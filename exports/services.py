@@ -586,6 +586,11 @@ def export_build(*, job_id: int) -> ExportJob | None:
         built = _write(job, temp)
         temp.flush()
         _finish(job, built, temp)
+    except outbox.TRANSIENT:
+        # The database went away (a restart, a failover, a terminated connection): not the
+        # export's fault. The outbox runs it again later, from scratch, instead of failing it
+        # for good (or, unable to record the failure, leaving it running until the sweeper).
+        raise
     except Exception as exc:
         logger.exception("export %s failed", job.pk)
         try:

@@ -554,7 +554,7 @@ def review_claim_item(*, membership: Any, item_id: int) -> ReviewLease:
 
 def _own_lease(lease_id: Any, reviewer: Any) -> ReviewLease:
     lease = (
-        ReviewLease.objects.select_for_update()
+        ReviewLease.objects.select_for_update(of=("self",))  # not the project's row
         .select_related("project")
         .filter(pk=lease_id, reviewer_id=getattr(reviewer, "pk", None))
         .first()

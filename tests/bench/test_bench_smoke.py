@@ -19,7 +19,7 @@ from django.db import connection
 pytestmark = pytest.mark.postgres
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 300  # seconds per bench; each takes 2 to 15 s on an idle 2-core machine
+TIMEOUT = 300  # seconds per bench; each takes 2 to 15 s on an idle 2-core machine (the soak 60)
 NUMBER = r"[\d,]+(?:\.\d+)?"
 
 # The figure lines each bench must print, as regular expressions matched against whole lines.
@@ -68,6 +68,21 @@ FIGURES = {
         rf"  COPY \.\.\. TO STDOUT \(floor\) +{NUMBER}",
         rf"  report/COPY time {NUMBER}x; 1,000 items, 1,000 comparisons, 8 models, .*",
         r"target < 15 s and < 300 MB at 2,000 annotations: (met|MISSED)",
+    ],
+    "soak": [
+        r"soak: \d+ s, 4 annotators \+ 2 reviewers \+ 2 leads .*",
+        r"faults: worker SIGKILL at .*; redis-server SIGKILL at .*, back \(empty\) at .*; "
+        r"\d+ PostgreSQL connections terminated at .*; gunicorn worker \d+ SIGKILL at .*",
+        rf"baseline \(calm\) +{NUMBER} +{NUMBER} +{NUMBER} +.* +1\.00x",
+        rf"Redis down +{NUMBER} +{NUMBER} +{NUMBER} +.* +{NUMBER}x",
+        rf"whole run +{NUMBER} +{NUMBER} +{NUMBER} +.* +{NUMBER}x",
+        rf"submit +{NUMBER} +{NUMBER} +{NUMBER}  (200: [\d,]+, )?201: .*",
+        r"errors by status: .*",
+        rf"jobs: .*; settled {NUMBER} s after the clients stopped; worker started 2 times",
+        r"invariants, submits: ok",
+        r"invariants, overlap: ok",
+        r"invariants, counters: ok",
+        r"invariants, jobs: ok",
     ],
 }
 # Printed first and last by every bench (_support.load_average).

@@ -479,6 +479,46 @@ def test_a_failed_export_says_why_and_leaves_no_file(project, approved, lead):
     assert list(services._temp_dir().iterdir()) == []
 
 
+def test_a_lost_database_connection_queues_the_export_again_and_the_retry_completes(
+    project, approved, lead, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+    from django.utils import timezone
+
+    from core import outbox
+    from core.models import OutboxJob, OutboxState
+
+    approved(project)
+    write = services._write
+    calls = []
+
+    def write_once_then_lose_the_database(job, fileobj):
+        calls.append(job.pk)
+        if len(calls) == 1:
+            fileobj.write(b"partial")
+            raise OperationalError("terminating connection due to administrator command")
+        return write(job, fileobj)
+
+    monkeypatch.setattr(services, "_write", write_once_then_lose_the_database)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.export_request(
+            project=project, actor=lead, format="trl-preference", split="train"
+        )
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.error == ""
+    row = OutboxJob.objects.get(key=job.outbox_key)
+    assert row.state == OutboxState.PENDING and "the database was unavailable" in row.error
+    assert list(services._temp_dir().iterdir()) == []
+
+    OutboxJob.objects.filter(pk=row.pk).update(available_at=timezone.now())
+    outbox.relay()
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.records == 1
+    assert len(calls) == 2
+
+
 def test_a_storage_failure_fails_the_job_and_removes_what_was_stored(
     project, approved, lead, monkeypatch
 ):

@@ -42,10 +42,24 @@ _LEADS = "Leads only."
 _NOT_FOR_ANNOTATORS = "Ignored for annotators."
 
 
+@extend_schema_serializer(component_name="RoutingRule")
+class RoutingRuleSerializer(serializers.Serializer):
+    """One rule of `always_review`: an object with exactly one of these keys."""
+
+    signal = serializers.BooleanField(required=False, help_text="true: any production signal")
+    tag = serializers.CharField(required=False, help_text="a tag in metadata.tags or data.tags")
+    category = serializers.CharField(required=False, help_text="a category")
+    decision_not = serializers.CharField(
+        required=False, help_text="a predicted decision other than this one"
+    )
+
+
 def _setting_field(setting: project_settings.Setting, *, output: bool = False) -> serializers.Field:
     """A project setting as a field of an API body: its type, range, default and help text
     from annotation.project_settings."""
     kwargs: dict[str, Any] = {"help_text": setting.help}
+    if setting.nullable:
+        kwargs["allow_null"] = True
     if not output:
         if setting.required:
             kwargs["required"] = True
@@ -83,6 +97,12 @@ def _setting_field(setting: project_settings.Setting, *, output: bool = False) -
         case SettingType.SCORED_CRITERIA:
             child = criterion_serializer()()
             return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.ROUTING_RULES:
+            return serializers.ListField(
+                child=RoutingRuleSerializer(),
+                max_length=project_settings.MAX_ROUTING_RULES,
+                **kwargs,
+            )
     raise ValueError(f"no API field for a {setting.type} setting")
 
 

@@ -23,6 +23,9 @@ class CalibrationJobSerializer(serializers.Serializer):
     error = BlankAsNullField(help_text="Why it failed.")
     created_at = serializers.DateTimeField()
     computed_at = serializers.DateTimeField(allow_null=True)
+    waiting = serializers.CharField(
+        allow_null=True, help_text="Why a queued report has not started (the task queue is away)."
+    )
 
 
 @extend_schema_serializer(component_name="CalibrationBin")

@@ -93,13 +93,13 @@ def reliability_diagram(
         cx = x(b["mean_confidence"])
         parts.append(
             format_html(
-                '<g class="bin"><title>{low:.1f}-{high:.1f}: accuracy {acc} '
+                '<g class="bin"><title>{low}-{high}: accuracy {acc} '
                 "(95 % {lo}-{hi}), n={n}</title>"
                 '<line x1="{cx}" x2="{cx}" y1="{ylo}" y2="{yhi}" stroke="{bar}" '
                 'stroke-width="6" stroke-linecap="round"/>'
                 '<circle cx="{cx}" cy="{cy}" r="4.5" fill="{point}"/></g>',
-                low=b["low"],
-                high=b["high"],
+                low=f"{b['low']:.1f}",
+                high=f"{b['high']:.1f}",
                 acc=_pct(b["accuracy"]),
                 lo=_pct(b["ci_low"]),
                 hi=_pct(b["ci_high"]),

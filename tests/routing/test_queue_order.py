@@ -97,3 +97,39 @@ def test_the_uncertainty_claim_is_an_index_scan_on_postgresql(project, require_p
     assert "item_queue_uncertainty" in plan
     assert "Index Scan" in plan
     assert "Sort" not in plan  # the index gives the order: no sort of the open items
+
+
+def test_a_threshold_outside_0_to_1_or_a_bad_rule_is_a_400(project, lead, make_api):
+    api = make_api(lead)
+    url = f"/api/v1/projects/{project.pk}/"
+    for body, field in (
+        ({"auto_accept_above": 1.5}, "auto_accept_above"),
+        ({"auto_accept_above": -0.1}, "auto_accept_above"),
+        ({"auto_accept_above": "high"}, "auto_accept_above"),
+        ({"audit_rate": 2}, "audit_rate"),
+        ({"calibration_target": 0}, "calibration_target"),
+        ({"always_review": [{"signal": False}]}, "always_review"),
+        ({"always_review": [{"colour": "red"}]}, "always_review"),
+        ({"always_review": [{"tag": "a", "category": "b"}]}, "always_review"),
+        ({"always_review": "signal"}, "always_review"),
+    ):
+        response = api.patch(url, body, format="json")
+        assert response.status_code == 400, body
+        assert response.json()["errors"][0]["field"] == field
+    response = api.patch(url, {"auto_accept_above": 0.9, "audit_rate": 0}, format="json")
+    assert response.status_code == 200
+    assert response.json()["auto_accept_above"] == 0.9
+    response = api.patch(url, {"auto_accept_above": None}, format="json")
+    assert response.status_code == 200 and response.json()["auto_accept_above"] is None
+
+
+def test_the_settings_page_warns_when_audits_are_off_with_auto_acceptance_on(project, lead):
+    from django.test import Client
+
+    project.auto_accept_above, project.audit_rate = 0.9, 0.0
+    project.save()
+    web = Client()
+    web.force_login(lead)
+    page = web.get(f"/projects/{project.pk}/settings/").content.decode()
+    assert 'data-testid="audit-off"' in page
+    assert 'name="always_review"' in page

@@ -320,3 +320,18 @@ def test_preference_certainty_is_the_margin(client, project):
         "preference-3": None,
     }
     assert Item.objects.get(external_id="preference-1").status == ItemStatus.OPEN
+
+
+def test_the_leads_item_page_shows_source_route_rule_and_prediction(client, project, lead):
+    from django.test import Client
+
+    settle(project, auto_accept_above=0.8, audit_rate=0.0, always_review=[{"signal": True}])
+    push(client, project, [refusal(1, 0.95, signal="<b>flag</b>")])
+    item = Item.objects.get(project=project)
+    web = Client()
+    web.force_login(lead)
+    page = web.get(f"/projects/{project.pk}/items/{item.pk}/").content.decode()
+    assert 'data-testid="route">human<' in page  # the signal rule fired
+    assert 'data-testid="route-rule">signal<' in page
+    assert "&lt;b&gt;flag&lt;/b&gt;" in page and "<b>flag</b>" not in page
+    assert "confidence 0.95" in page and "prod-7b" in page

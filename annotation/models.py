@@ -279,11 +279,13 @@ class Item(TimeStampedModel):
                 name="item_queue",
                 condition=Q(status="open", is_gold=False),
             ),
-            # The same for `queue_order: uncertainty`: the least sure prediction first.
+            # The same for `queue_order: uncertainty`: the least sure prediction first (ASC is
+            # NULLS LAST on PostgreSQL: items without a prediction last; SQLite cannot say so
+            # in an index, and the claim orders NULLS LAST itself).
             models.Index(
                 "project",
                 models.F("submitted_count").desc(),
-                models.F("certainty").asc(nulls_last=True),
+                models.F("certainty").asc(),
                 "id",
                 name="item_queue_uncertainty",
                 condition=Q(status="open", is_gold=False),

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='item',
-            index=models.Index(models.F('project'), models.OrderBy(models.F('submitted_count'), descending=True), models.OrderBy(models.F('certainty'), nulls_last=True), models.F('id'), condition=models.Q(('is_gold', False), ('status', 'open')), name='item_queue_uncertainty'),
+            index=models.Index(models.F('project'), models.OrderBy(models.F('submitted_count'), descending=True), models.OrderBy(models.F('certainty')), models.F('id'), condition=models.Q(('is_gold', False), ('status', 'open')), name='item_queue_uncertainty'),
         ),
         migrations.AddConstraint(
             model_name='item',

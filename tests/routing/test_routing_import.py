@@ -335,3 +335,23 @@ def test_the_leads_item_page_shows_source_route_rule_and_prediction(client, proj
     assert 'data-testid="route-rule">signal<' in page
     assert "&lt;b&gt;flag&lt;/b&gt;" in page and "<b>flag</b>" not in page
     assert "confidence 0.95" in page and "prod-7b" in page
+
+
+def test_a_reopened_auto_item_is_reviewed_like_any_other(client, project, reviewer, make_api):
+    from django.test import Client
+
+    settle(project, auto_accept_above=0.5, audit_rate=0.0, always_review=[])
+    push(client, project, [refusal(1, 0.9)])
+    item = Item.objects.get(project=project)
+    assert client.post(f"/api/v1/items/{item.pk}/reopen/", {}, format="json").status_code == 200
+    web = Client()
+    web.force_login(reviewer)
+    assert web.get(f"/projects/{project.pk}/review/").status_code == 200
+    assert web.get(f"/projects/{project.pk}/review/items/{item.pk}/").status_code == 200
+    final = {"decision": "comply", "response": "Here is how.", "harm_category": "none"}
+    response = make_api(reviewer).post(
+        f"/api/v1/items/{item.pk}/review/", {"decision": "approve", "final": final}, format="json"
+    )
+    assert response.status_code in (200, 201), response.content
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert (record.provenance, record.payload) == ("edited", final)

@@ -27,6 +27,7 @@ from annotation.models import (
     Membership,
     Project,
     Role,
+    Source,
     Split,
 )
 from annotation.project_settings import Type as SettingType
@@ -42,10 +43,24 @@ _LEADS = "Leads only."
 _NOT_FOR_ANNOTATORS = "Ignored for annotators."
 
 
+@extend_schema_serializer(component_name="RoutingRule")
+class RoutingRuleSerializer(serializers.Serializer):
+    """One rule of `always_review`: an object with exactly one of these keys."""
+
+    signal = serializers.BooleanField(required=False, help_text="true: any production signal")
+    tag = serializers.CharField(required=False, help_text="a tag in metadata.tags or data.tags")
+    category = serializers.CharField(required=False, help_text="a category")
+    decision_not = serializers.CharField(
+        required=False, help_text="a predicted decision other than this one"
+    )
+
+
 def _setting_field(setting: project_settings.Setting, *, output: bool = False) -> serializers.Field:
     """A project setting as a field of an API body: its type, range, default and help text
     from annotation.project_settings."""
     kwargs: dict[str, Any] = {"help_text": setting.help}
+    if setting.nullable:
+        kwargs["allow_null"] = True
     if not output:
         if setting.required:
             kwargs["required"] = True
@@ -83,6 +98,12 @@ def _setting_field(setting: project_settings.Setting, *, output: bool = False) -
         case SettingType.SCORED_CRITERIA:
             child = criterion_serializer()()
             return serializers.ListField(child=child, **labels, **kwargs)
+        case SettingType.ROUTING_RULES:
+            return serializers.ListField(
+                child=RoutingRuleSerializer(),
+                max_length=project_settings.MAX_ROUTING_RULES,
+                **kwargs,
+            )
     raise ValueError(f"no API field for a {setting.type} setting")
 
 
@@ -238,6 +259,24 @@ class MemberDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+_ROUTE_HELP = (
+    "Where routing sent the item: `auto` (approved as the model answered, its confidence at or "
+    "above the project's `auto_accept_above`), `audit` (would have been, drawn into the audit "
+    "sample) or `human`."
+)
+_ROUTE_RULE_HELP = (
+    "The rule that decided: `above_threshold`, `audit_sample`, `below_threshold`, "
+    "`auto_accept_off`, `signal`, `tag:<t>`, `category:<c>`, `decision_not:<d>`, `gold`, "
+    "`reopened` or `no_prediction`."
+)
+
+
+def route_of(item: Item) -> tuple[str, str]:
+    """An item's route and rule as the API shows them: an item routing never saw (no
+    prediction) is people's."""
+    return (item.route or "human", item.route_rule or "no_prediction")
+
+
 class ItemCursorPagination(CursorPagination):
     ordering = "id"
     page_size = 100
@@ -269,9 +308,21 @@ class ItemOutputSerializer(serializers.ModelSerializer):
             "review_reason",
             "round",
             "submitted_count",
+            "source",
+            "route",
+            "route_rule",
             "created_at",
             "updated_at",
         ]
+
+    route = serializers.SerializerMethodField(help_text=_ROUTE_HELP)
+    route_rule = serializers.SerializerMethodField(help_text=_ROUTE_RULE_HELP)
+
+    def get_route(self, item: Item) -> str:
+        return route_of(item)[0]
+
+    def get_route_rule(self, item: Item) -> str:
+        return route_of(item)[1]
 
     def to_representation(self, item: Item) -> dict:
         body = super().to_representation(item)
@@ -359,6 +410,22 @@ class FinalRecordOnItemSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(component_name="Prediction")
+class PredictionSerializer(serializers.Serializer):
+    """A model's answer to the item and how sure it was."""
+
+    payload = PayloadField(help_text="The model's answer, a payload of the item's kind.")
+    confidence = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        help_text="How sure the model was, 0 to 1 (required at import; leads only on reads).",
+    )
+    model = serializers.CharField(
+        required=False, max_length=kinds.MAX_MODEL, help_text="The model's name (leads only)."
+    )
+
+
 def _leads_only(serializer: serializers.Serializer, fields: dict, names: tuple) -> dict:
     """Fields only leads read: left out when the context says the reader is not one (the
     schema, built without that context, shows them as optional)."""
@@ -416,9 +483,31 @@ class ItemDetailSerializer(serializers.Serializer):
     skips = SkipOnItemSerializer(many=True, help_text="Who skipped it and why.")
     is_gold = serializers.BooleanField(source="item.is_gold", required=False, help_text=_LEADS)
     gold = GoldField(source="item.gold", allow_null=True, required=False, help_text=_LEADS)
+    source = serializers.ChoiceField(Source.choices, source="item.source")
+    signal = BlankAsNullField(source="item.signal", help_text="A production monitor's flag.")
+    prediction = PredictionSerializer(
+        source="item.prediction",
+        allow_null=True,
+        help_text="A model's answer; its confidence and model name for leads only (reviewers "
+        "judge without them).",
+    )
+    route = serializers.SerializerMethodField(help_text=_ROUTE_HELP)
+    route_rule = serializers.SerializerMethodField(help_text=_ROUTE_RULE_HELP)
 
     def get_fields(self):
         return _leads_only(self, super().get_fields(), ("is_gold", "gold"))
+
+    def get_route(self, detail) -> str:
+        return route_of(detail.item)[0]
+
+    def get_route_rule(self, detail) -> str:
+        return route_of(detail.item)[1]
+
+    def to_representation(self, detail) -> dict:
+        body = super().to_representation(detail)
+        if self.context.get("privileged") is False and body.get("prediction"):
+            body["prediction"] = {"payload": body["prediction"]["payload"]}
+        return body
 
 
 @extend_schema_serializer(component_name="ItemDuplicate")
@@ -463,6 +552,23 @@ class ImportItemSerializer(serializers.Serializer):
         allow_null=True,
         help_text="A known answer: makes it a gold item, served to annotators to score them "
         "and never exported.",
+    )
+    prediction = PredictionSerializer(
+        required=False,
+        allow_null=True,
+        help_text="A model's answer (validated like an annotation of the kind) and its "
+        "confidence (0 to 1): the project's routing policy decides from it whether the item "
+        "is auto-accepted, audited or sent to people.",
+    )
+    source = serializers.ChoiceField(
+        Source.choices, required=False, allow_null=True, help_text="Default `curated`."
+    )
+    signal = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=kinds.MAX_SIGNAL,
+        help_text="Why a production monitor flagged it: `user_thumbs_down`, `policy_flag`, "
+        "`novel_topic`, or free text.",
     )
 
 

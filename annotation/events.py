@@ -58,3 +58,18 @@ class AnnotationChanged(Event):
     item_id: int
     annotation_id: int
     annotator_id: int
+
+
+@event_type
+@dataclass(frozen=True)
+class ItemsImported(Event):
+    """An import wrote items (announced inside its transaction, before the item tally).
+    `routed`: how many new or changed items a router sent where ("route:rule" -> count);
+    `approved`: the external_ids a router approved at import, whose final records the
+    subscribers write in the same transaction."""
+
+    type = "items.imported"
+    created: int = 0
+    updated: int = 0
+    routed: dict[str, int] = field(default_factory=dict)
+    approved: tuple[str, ...] = ()

@@ -15,9 +15,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation import kinds
+from annotation.events import ItemsImported
 from annotation.models import Item, ItemStatus, Project
 from annotation.rollups import tally_add
-from core import db, jsonutil
+from core import db, events, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
 
@@ -34,6 +35,30 @@ class ImportResult:
 
 _FETCH_BATCH = 5_000
 _WRITE_BATCH = 2_000
+
+
+# Routers decide, before the rows are written, where new items (and items whose content an
+# import changes) go: an app above this one (routing) registers one when it is ready. A router
+# gets the project and the row dicts and may set `route`, `route_rule` and `status`
+# ("approved": the import writes the item approved; the ItemsImported event names it, and a
+# subscriber writes its final record in the import's transaction).
+Router = Callable[[Project, list[dict[str, Any]]], None]
+_routers: list[Router] = []
+
+
+def router_register(function: Router) -> Router:
+    if function not in _routers:
+        _routers.append(function)
+    return function
+
+
+def _content_hash_key(item: kinds.CleanItem) -> list[Any]:
+    """What an import may not change once annotated. An item without a prediction, source or
+    signal keeps the hash it had before items carried them."""
+    key: list[Any] = [item.kind, item.data, item.gold]
+    if item.prediction is not None or item.source != "curated" or item.signal:
+        key += [item.prediction, item.source, item.signal]
+    return key
 
 
 def _row_error(index: int, row: Any, field_name: str, message: str) -> dict[str, Any]:
@@ -117,8 +142,15 @@ def _import_clean(
             "is_gold": item.gold is not None,
             "gold": item.gold,
             "content_hash": kinds.content_hash(item.kind, item.data),
-            "data_hash": kinds.json_hash([item.kind, item.data, item.gold]),
+            "data_hash": kinds.json_hash(_content_hash_key(item)),
             "metadata_hash": kinds.json_hash(item.metadata),
+            "prediction": item.prediction,
+            "certainty": item.certainty,
+            "source": item.source,
+            "signal": item.signal,
+            "route": "",
+            "route_rule": "",
+            "status": ItemStatus.OPEN.value,
         }
         digest = row["content_hash"]
         if digest in hashes:
@@ -146,9 +178,16 @@ def _import_clean(
             result.unchanged += 1
             continue
         row["id"], row["locked_change"] = current["id"], bool(locked)
-        if locked and (current["submitted_count"] or current["active_count"]):
+        if locked and (
+            current["submitted_count"]
+            or current["active_count"]
+            or current["status"] not in (ItemStatus.OPEN, ItemStatus.STALLED)
+        ):
             errors.append(_locked_error(index, item.external_id, locked))
             continue
+        row["status"] = current["status"]
+        if not locked:  # only metadata or priority: where it went stays as it was
+            row["route"], row["route_rule"] = current["route"], current["route_rule"]
         to_update.append(row)
     errors.extend(_items_taken_meanwhile(to_update, first_index))
     if errors:
@@ -156,6 +195,9 @@ def _import_clean(
 
     result.duplicates.extend(_duplicates_in_project(project, hashes, first_index, shared))
     result.duplicates.sort(key=lambda d: d["index"])
+    routed = to_create + [row for row in to_update if row["locked_change"]]
+    for route in _routers:
+        route(project, routed)
     for start in range(0, len(to_create), _WRITE_BATCH):
         _insert_items(project, to_create[start : start + _WRITE_BATCH])
         if on_progress:
@@ -190,8 +232,29 @@ def _import_clean(
             "updated_external_ids": [row["external_id"] for row in to_update[:100]],
         },
     )
+    events.announce(
+        ItemsImported(
+            project_id=project.pk,
+            created=result.created,
+            updated=result.updated,
+            routed=_route_counts(routed),
+            approved=tuple(
+                row["external_id"] for row in routed if row["status"] == ItemStatus.APPROVED
+            ),
+        )
+    )
     tally_add(project_id=project.pk, changes=_tally_changes(to_create, to_update, existing))
     return result
+
+
+def _route_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many rows went where, by "route:rule" (the audit of the routing decisions)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["route"]:
+            key = f"{row['route']}:{row['route_rule']}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _tally_changes(
@@ -199,15 +262,16 @@ def _tally_changes(
     to_update: list[dict[str, Any]],
     existing: dict[str, dict[str, Any]],
 ) -> dict[tuple[str, str, bool], int]:
-    """New items are open; an update may change an item's kind or gold flag, not its status."""
+    """New items are open (or approved by a router); an update may change an item's kind or
+    gold flag, and a router its status."""
     changes: dict[tuple[str, str, bool], int] = {}
     for row in to_create:
-        key = (row["kind"], ItemStatus.OPEN.value, row["is_gold"])
+        key = (row["kind"], row["status"], row["is_gold"])
         changes[key] = changes.get(key, 0) + 1
     for row in to_update:
         old = existing[row["external_id"]]
         before = (old["kind"], old["status"], old["is_gold"])
-        after = (row["kind"], old["status"], row["is_gold"])
+        after = (row["kind"], row["status"], row["is_gold"])
         if before != after:
             changes[before] = changes.get(before, 0) - 1
             changes[after] = changes.get(after, 0) + 1
@@ -225,6 +289,13 @@ _UPDATABLE = (
     "content_hash",
     "data_hash",
     "metadata_hash",
+    "prediction",
+    "certainty",
+    "source",
+    "signal",
+    "route",
+    "route_rule",
+    "status",
 )
 
 
@@ -238,8 +309,8 @@ def _locked_error(index: int, external_id: str, locked: list[str]) -> dict[str, 
         index,
         {"external_id": external_id},
         field_name,
-        "The item already has annotations or an active lease, so its kind, data, gold and "
-        "split can no longer change (metadata and priority can).",
+        "The item already has annotations, an active lease or a decision, so its kind, data, "
+        "gold, prediction and split can no longer change (metadata and priority can).",
     )
 
 
@@ -275,6 +346,12 @@ _COPY_COLUMNS = (
     "content_hash",
     "data_hash",
     "metadata_hash",
+    "prediction",
+    "certainty",
+    "source",
+    "signal",
+    "route",
+    "route_rule",
     "status",
     "agreement",
     "review_reason",
@@ -319,7 +396,13 @@ def _insert_items(project: Project, rows: list[dict[str, Any]]) -> None:
                     row["content_hash"],
                     row["data_hash"],
                     row["metadata_hash"],
-                    "open",
+                    None if row["prediction"] is None else jsonb(row["prediction"]),
+                    row["certainty"],
+                    row["source"],
+                    row["signal"],
+                    row["route"],
+                    row["route_rule"],
+                    row["status"],
                     "",
                     "",
                     0,
@@ -352,6 +435,8 @@ _EXISTING_FIELDS = (
     "split",
     "data_hash",
     "metadata_hash",
+    "route",
+    "route_rule",
 )
 
 

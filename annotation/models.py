@@ -33,6 +33,13 @@ SuggestionMode = models.TextChoices(
 )
 
 
+# The order a claim serves items in (the project setting `queue_order`).
+QueueOrder = models.TextChoices(
+    "QueueOrder",
+    [(value.upper(), (value, label)) for value, label in settings_spec.get("queue_order").choices],
+)
+
+
 class Project(TimeStampedModel):
     # Its settings' defaults, ranges and help texts are in annotation.project_settings.
     name = models.CharField(max_length=settings_spec.MAX_NAME)
@@ -66,6 +73,16 @@ class Project(TimeStampedModel):
     # were made under, SettingVersion keeps every version's criteria.
     rubric = models.JSONField(default=settings_spec.default("rubric"))
     rubric_version = models.PositiveIntegerField(default=1, db_default=1)
+    # Routing production items by a model's confidence (the routing app reads these).
+    auto_accept_above = models.FloatField(
+        null=True, blank=True, default=settings_spec.default("auto_accept_above")
+    )
+    audit_rate = models.FloatField(default=settings_spec.default("audit_rate"))
+    always_review = models.JSONField(default=settings_spec.default("always_review"))
+    calibration_target = models.FloatField(default=settings_spec.default("calibration_target"))
+    queue_order = models.CharField(
+        max_length=16, choices=QueueOrder.choices, default=settings_spec.default("queue_order")
+    )
     # Keys the per-project pseudonyms that stand for annotators where names are hidden.
     pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)
 
@@ -158,6 +175,19 @@ class ReviewReason(models.TextChoices):
     REOPENED = "reopened", "Sent back by a lead"
 
 
+class Source(models.TextChoices):
+    CURATED = "curated", "Curated"
+    PRODUCTION = "production", "Production"
+
+
+class Route(models.TextChoices):
+    """Where an imported item was sent by its prediction's confidence (routing)."""
+
+    AUTO = "auto", "Auto-accepted"
+    AUDIT = "audit", "Audit sample"
+    HUMAN = "human", "People"
+
+
 class Item(TimeStampedModel):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
     external_id = models.CharField(max_length=255)
@@ -194,12 +224,31 @@ class Item(TimeStampedModel):
     # Rounds of annotation: a reviewer's "annotate again" starts the next one. The counters
     # count the current round; annotations of earlier rounds are kept.
     round = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # A model's answer ({payload, confidence, model?}) and how sure it is as the uncertainty
+    # queue order reads it (the kind's prediction_certainty; null: no prediction).
+    prediction = models.JSONField(null=True, blank=True)
+    certainty = models.FloatField(null=True, blank=True)
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.CURATED, db_default="curated"
+    )
+    signal = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # Where routing sent it and the rule that decided ("": routing never saw it, i.e. people).
+    route = models.CharField(
+        max_length=8, choices=Route.choices, blank=True, default="", db_default=""
+    )
+    route_rule = models.CharField(max_length=100, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["project", "external_id"], name="item_external_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=in_choices("source", Source), name="item_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(route="") | in_choices("route", Route), name="item_route_valid"
             ),
             models.CheckConstraint(condition=in_choices("kind", Kind), name="item_kind_valid"),
             models.CheckConstraint(condition=in_choices("split", Split), name="item_split_valid"),
@@ -228,6 +277,17 @@ class Item(TimeStampedModel):
                 models.F("priority").desc(),
                 "id",
                 name="item_queue",
+                condition=Q(status="open", is_gold=False),
+            ),
+            # The same for `queue_order: uncertainty`: the least sure prediction first (ASC is
+            # NULLS LAST on PostgreSQL: items without a prediction last; SQLite cannot say so
+            # in an index, and the claim orders NULLS LAST itself).
+            models.Index(
+                "project",
+                models.F("submitted_count").desc(),
+                models.F("certainty").asc(),
+                "id",
+                name="item_queue_uncertainty",
                 condition=Q(status="open", is_gold=False),
             ),
             models.Index(fields=["project", "id"], name="item_gold", condition=Q(is_gold=True)),

@@ -31,6 +31,8 @@ class Type(StrEnum):
     CHOICE = "choice"  # one of `choices`
     # A list of criteria {name, description, scale} (annotation.kinds.rubric).
     SCORED_CRITERIA = "scored_criteria"
+    # A list of rules that send an item to people whatever its confidence (`routing_rule_problem`).
+    ROUTING_RULES = "routing_rules"
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Setting:
     # Versioned: a change makes a new version (`Project.<name>_version`), the annotations keep
     # the version they were made under, and each version's value is kept (SettingVersion).
     versioned: bool = False
+    # Null is a value of its own ("off"); the default may then be None without the setting
+    # being required.
+    nullable: bool = False
 
     @property
     def label(self) -> str:
@@ -56,7 +61,7 @@ class Setting:
 
     @property
     def required(self) -> bool:
-        return self.default is None
+        return self.default is None and not self.nullable
 
     @property
     def initial(self) -> Any:
@@ -65,6 +70,8 @@ class Setting:
 
     def check(self, value: Any) -> str | None:
         """What is wrong with `value` for this setting, or None."""
+        if value is None and self.nullable:
+            return None
         match self.type:
             case Type.NAME:
                 if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
@@ -93,7 +100,49 @@ class Setting:
                     return f"Must be one of: {', '.join(values)}."
             case Type.SCORED_CRITERIA:
                 return rubric_problem(value)
+            case Type.ROUTING_RULES:
+                return routing_rule_problem(value)
         return None
+
+
+# The rules of `always_review`: each sends an item to people whatever its confidence.
+ROUTING_RULE_KEYS = {
+    "signal": "any production signal",
+    "tag": "a tag in the item's metadata.tags (or data.tags)",
+    "category": "a category (the prediction's, the data's, or metadata.category)",
+    "decision_not": "a predicted decision other than this one (a refusal's decision)",
+}
+MAX_ROUTING_RULES = 50
+
+
+def default_always_review() -> list[dict[str, Any]]:
+    return [{"signal": True}]
+
+
+def routing_rule_problem(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return 'Must be a list of rules: {"signal": true}, {"tag": str}, {"category": str}.'
+    if len(value) > MAX_ROUTING_RULES:
+        return f"At most {MAX_ROUTING_RULES} rules."
+    for rule in value:
+        if not isinstance(rule, dict) or len(rule) != 1:
+            return "Each rule is an object with one key: " + ", ".join(ROUTING_RULE_KEYS) + "."
+        ((key, arg),) = rule.items()
+        if key not in ROUTING_RULE_KEYS:
+            return f"{key!r} is not a rule; rules: {', '.join(ROUTING_RULE_KEYS)}."
+        if key == "signal":
+            if arg is not True:
+                return '{"signal": true} is the only form of the signal rule.'
+        elif (
+            not isinstance(arg, str)
+            or not arg.strip()
+            or len(arg) > MAX_LABEL
+            or kinds.unstorable(arg)
+        ):
+            return f"The {key} rule takes a non-empty name of at most {MAX_LABEL} characters."
+    if len({repr(sorted(r.items())) for r in value}) != len(value):
+        return "Rules must be unique."
+    return None
 
 
 def _number(value: Any, lo: Any, hi: Any, *, integer: bool) -> str | None:
@@ -269,6 +318,58 @@ SETTINGS: tuple[Setting, ...] = (
         "under, and the evaluation report says which version each number comes from.",
         default=kinds.default_rubric,
         versioned=True,
+    ),
+    # Routing production items by a model's confidence (the routing app applies these at
+    # import and reports calibration against them).
+    Setting(
+        "auto_accept_above",
+        Type.FRACTION,
+        "Confidence threshold (0 to 1): an imported item whose prediction is at least this "
+        "sure is approved as the model answered (provenance auto), unless a rule or the audit "
+        "sample sends it to people. Empty: off (every item goes to people). Check the "
+        "calibration report before setting it.",
+        default=None,
+        minimum=0,
+        maximum=1,
+        constraint="project_auto_accept_above_range",
+        nullable=True,
+    ),
+    _fraction(
+        "audit_rate",
+        0.05,
+        "Share (0 to 1) of the items that would be auto-accepted still sent to people, drawn by "
+        "a stable hash of the external_id (the same items every time). 0 stops the "
+        "calibration from being measured above the threshold.",
+    ),
+    Setting(
+        "always_review",
+        Type.ROUTING_RULES,
+        "Rules that send an item to people whatever its confidence, a JSON list: "
+        '{"signal": true} (any production signal), {"tag": "..."}, {"category": "..."}, '
+        '{"decision_not": "comply"} (a predicted refusal decision other than comply).',
+        default=default_always_review,
+    ),
+    Setting(
+        "calibration_target",
+        Type.FRACTION,
+        "The error rate auto-accepted items may have (0.001 to 0.5; 0.02 = 2 %): the "
+        "calibration report recommends the lowest threshold whose measured error, upper end "
+        "of its 95 % interval included, stays under it.",
+        default=0.02,
+        minimum=0.001,
+        maximum=0.5,
+        constraint="project_calibration_target_range",
+    ),
+    Setting(
+        "queue_order",
+        Type.CHOICE,
+        "The order annotators are served items in (after their own lease, gold and partly "
+        "annotated items): by priority (then oldest), or by uncertainty (the least sure "
+        "prediction first: lowest confidence, for preferences the smallest margin; items "
+        "without a prediction last).",
+        default="priority",
+        constraint="project_queue_order_valid",
+        choices=(("priority", "Priority"), ("uncertainty", "Uncertainty first")),
     ),
 )
 

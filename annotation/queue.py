@@ -28,6 +28,7 @@ from annotation.models import (
     ItemStatus,
     Membership,
     Project,
+    QueueOrder,
     Role,
     SkipReason,
     SuggestionMode,
@@ -125,8 +126,17 @@ def _claimable(membership: Membership, now: datetime) -> QuerySet[Item]:
         .alias(taken=F("submitted_count") + F("active_count"))
         .filter(Q(taken__lt=project.annotations_per_item) | Q(lease_expires_at__lte=now))
         .filter(~_seen_by(membership.user))
-        .order_by("-submitted_count", "-priority", "id")
+        .order_by(*queue_order(project))
     )
+
+
+def queue_order(project: Project) -> tuple[Any, ...]:
+    """The claim's ORDER BY for the project's `queue_order`, each matching one partial index
+    of Item (item_queue, item_queue_uncertainty): partly annotated first, then by priority
+    or by the least sure prediction (items without one last), then oldest."""
+    if project.queue_order == QueueOrder.UNCERTAINTY:
+        return ("-submitted_count", F("certainty").asc(nulls_last=True), "id")
+    return ("-submitted_count", "-priority", "id")
 
 
 # Rows locked by other claimers are skipped, so an empty answer may only mean that the

@@ -56,6 +56,7 @@ DUMPED: list[tuple[str, str]] = [
     ("annotation.itemtally", "project"),
     ("agreement.agreementreport", "project"),
     ("evaluation.evaluationreport", "project"),
+    ("routing.calibrationreport", "project"),
     ("core.auditevent", "project"),
 ]
 # Tables that refer to a project but are not moved, and why (a test checks every table that

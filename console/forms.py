@@ -15,6 +15,7 @@ LIST_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Typ
 CRITERIA_SETTINGS = tuple(
     s.name for s in project_settings.SETTINGS if s.type == Type.SCORED_CRITERIA
 )
+RULES_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Type.ROUTING_RULES)
 
 
 def lines(value: str) -> list[str]:
@@ -42,8 +43,10 @@ def setting_field(name: str, **overrides: Any) -> forms.Field:
             kwargs["widget"] = forms.NumberInput(attrs=attrs)
         case Type.FRACTION:
             field_class = forms.FloatField
-            attrs = {"step": "0.01", "min": f"{setting.minimum:g}", "max": f"{setting.maximum:g}"}
+            attrs = {"step": "any", "min": f"{setting.minimum:g}", "max": f"{setting.maximum:g}"}
             kwargs["widget"] = forms.NumberInput(attrs=attrs)
+            if setting.nullable:
+                kwargs["required"] = False  # empty: off
         case Type.LABELS:
             field_class = forms.CharField
             kwargs.update(required=False, widget=forms.Textarea(attrs={"rows": 6}))
@@ -61,6 +64,11 @@ def setting_field(name: str, **overrides: Any) -> forms.Field:
             # Left empty: unchanged (ProjectSettingsForm.changes leaves it out).
             kwargs.update(
                 required=False, widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"})
+            )
+        case Type.ROUTING_RULES:
+            field_class = forms.JSONField
+            kwargs.update(
+                required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
             )
     return field_class(**{**kwargs, **overrides})
 
@@ -107,6 +115,11 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
     auto_approve_text = setting_field("auto_approve_text")
     suggestions = setting_field("suggestions")
     rubric = setting_field("rubric")
+    queue_order = setting_field("queue_order")
+    auto_accept_above = setting_field("auto_accept_above")
+    audit_rate = setting_field("audit_rate")
+    always_review = setting_field("always_review")
+    calibration_target = setting_field("calibration_target")
 
     @classmethod
     def for_project(cls, project: Project) -> "ProjectSettingsForm":
@@ -122,6 +135,9 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
         for name in CRITERIA_SETTINGS:
             if data.get(name) in (None, ""):
                 data.pop(name, None)
+        for name in RULES_SETTINGS:
+            if data.get(name) in (None, ""):
+                data[name] = []  # emptied: no rule
         return data
 
 

@@ -88,6 +88,17 @@ class ProjectExportsApi(APIView):
             help_text="trl-kto only: also a row per approved item that scores one response "
             "with pass/fail criteria (a rubric item), labelled true when it passed",
         )
+        exclude_auto = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="leave out records auto-accepted by confidence (provenance auto)",
+        )
+        since_last = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="only records approved since the previous export of the same format "
+            "and split (everything when there was none): increments for a training pipeline",
+        )
 
     @extend_schema(responses={200: ExportOutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):

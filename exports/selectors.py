@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404
 
@@ -23,6 +23,7 @@ from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
 from core.db import fetch_all
 from exports.models import ExportJob, ExportSplit
+from review.models import Provenance
 
 # Rows fetched per query. Each page is one short keyset query (`id > last ORDER BY id LIMIT n`):
 # memory stays flat, no transaction or server-side cursor stays open for the length of the
@@ -46,6 +47,8 @@ class ExportSelection:
     kinds: tuple[str, ...] | None = None
     categories: tuple[str, ...] | None = None
     approved_since: datetime | None = None
+    # Leave out records auto-accepted by confidence (routing: provenance `auto`).
+    exclude_auto: bool = False
 
 
 def _loads(text: str) -> Any:
@@ -76,6 +79,11 @@ def export_items(*, selection: ExportSelection, after: int | None = None) -> Que
         on_record.update(id__gt=after, final_records__item_id__gt=after)
     if selection.approved_since is not None:
         on_record["final_records__created_at__gte"] = selection.approved_since
+    if selection.exclude_auto:
+        # Positively, on the one joined record (a negated Q would test every record).
+        on_record["final_records__provenance__in"] = [
+            value for value in Provenance.values if value != Provenance.AUTO
+        ]
     conditions = []
     if selection.categories is not None:
         categories = list(selection.categories)
@@ -154,6 +162,27 @@ def export_record_rows(
     for page in _pages(selection, page_size or PAGE_SIZE):
         for item_id, external_id, kind, split, data, payload in page:
             yield item_id, external_id, kind, split, _loads(data), _loads(payload)
+
+
+def export_source_counts(*, selection: ExportSelection) -> dict[str, Any]:
+    """The selected records by the item's source (curated, production) and, for production
+    items, by the monitor's signal ("" when none): where the training data came from."""
+    by_source: dict[str, int] = {}
+    by_signal: dict[str, int] = {}
+    rows = (
+        export_items(selection=selection)
+        .values_list("source", "signal")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for source, signal, n in rows:
+        by_source[source] = by_source.get(source, 0) + n
+        if signal:
+            by_signal[signal] = by_signal.get(signal, 0) + n
+    return {
+        "by_source": dict(sorted(by_source.items())),
+        "by_signal": dict(sorted(by_signal.items())),
+    }
 
 
 def export_guideline_versions(*, selection: ExportSelection) -> list[int]:

@@ -110,9 +110,21 @@ def export_options_clean(
     approved_since: Any = None,
     shape: Any = None,
     pass_fail: Any = False,
+    exclude_auto: Any = False,
+    since_last: Any = False,
 ) -> dict[str, Any]:
-    """The job's options, checked: raises ApplicationError with an ``errors`` list."""
+    """The job's options, checked: raises ApplicationError with an ``errors`` list.
+
+    ``since_last``: only records approved since the previous export of the same format and
+    split started (``approved_since`` is then that moment; a record approved while that
+    export ran may come in both, none in neither); everything when there was none."""
     errors: list[dict[str, str]] = []
+    for name, value in (("exclude_auto", exclude_auto), ("since_last", since_last)):
+        if value not in (None, True, False):
+            errors.append(_error(name, "Must be true or false."))
+    exclude_auto, since_last = exclude_auto is True, since_last is True
+    if since_last and approved_since not in (None, ""):
+        errors.append(_error("since_last", "Give since_last or approved_since, not both."))
     fmt = None
     pass_fail = bool(pass_fail) if pass_fail in (None, True, False) else pass_fail
     if not isinstance(pass_fail, bool):
@@ -185,7 +197,22 @@ def export_options_clean(
             f"Invalid export: {first['field']}: {first['message']}", {"errors": errors}
         )
     assert fmt is not None
+    since_export = None
+    if since_last:
+        previous = (
+            ExportJob.objects.filter(
+                project=project, format=fmt.name, split=split, status=JobStatus.DONE
+            )
+            .order_by("-id")
+            .first()
+        )
+        if previous is not None:
+            since_export = previous.pk
+            since = previous.started_at or previous.created_at
     return {
+        "exclude_auto": exclude_auto,
+        "since_last": since_last,
+        "since_export": since_export,
         "format": fmt.name,
         "shape": fmt.shape if fmt.container == "parquet" else None,
         "split": split,
@@ -207,9 +234,13 @@ def export_request(
     approved_since: datetime | date | str | None = None,
     shape: str | None = None,
     pass_fail: bool = False,
+    exclude_auto: bool = False,
+    since_last: bool = False,
 ) -> ExportJob:
     """Queue an export of the project's approved records; a worker builds it after commit."""
     options = export_options_clean(
+        exclude_auto=exclude_auto,
+        since_last=since_last,
         project=project,
         format=format,
         split=split,
@@ -226,6 +257,8 @@ def export_request(
         "categories",
         "approved_since",
         *(("pass_fail",) if pass_fail else ()),
+        *(("exclude_auto",) if options["exclude_auto"] else ()),
+        *(("since_last", "since_export") if options["since_last"] else ()),
     )
     with transaction.atomic():
         job = ExportJob.objects.create(
@@ -287,6 +320,7 @@ def selection_of(job: ExportJob) -> selectors.ExportSelection:
         kinds=tuple(kinds) if kinds is not None else None,
         categories=tuple(categories) if categories is not None else None,
         approved_since=_parse_since(since) if since else None,
+        exclude_auto=bool(options.get("exclude_auto")),
     )
 
 
@@ -379,6 +413,7 @@ class _Built:
     result: ExportResult
     warnings: list[dict[str, Any]]
     guideline_versions: list[int]
+    sources: dict[str, Any] | None = None
 
 
 class _Progress:
@@ -429,6 +464,7 @@ def _write(job: ExportJob, fileobj: Any) -> _Built:
         result=result,
         warnings=leaks.warnings() if leaks is not None else [],
         guideline_versions=selectors.export_guideline_versions(selection=selection),
+        sources=selectors.export_source_counts(selection=selection),
     )
 
 
@@ -447,6 +483,9 @@ def export_manifest(job: ExportJob, built: _Built, *, file_name: str) -> dict[st
         "rows": result.rows,
         "counts_by_kind": summary["counts_by_kind"],
         "counts_by_category": summary["counts_by_category"],
+        # Records selected by the item's source and a production monitor's signal.
+        "counts_by_source": (built.sources or {}).get("by_source", {}),
+        "counts_by_signal": (built.sources or {}).get("by_signal", {}),
         "skipped": summary["skipped"],
         "skipped_by_kind": summary["skipped_by_kind"],
         "file": file_name.rsplit("/", 1)[-1],

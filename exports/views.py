@@ -53,6 +53,13 @@ class ExportForm(forms.Form):
         required=False,
         label="Also a row per item scored pass/fail, labelled by it (trl-kto only)",
     )
+    exclude_auto = forms.BooleanField(
+        required=False, label="Leave out records auto-accepted by confidence"
+    )
+    since_last = forms.BooleanField(
+        required=False,
+        label="Only what was approved since the last export of this format and split",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +84,8 @@ class ExportForm(forms.Form):
             "categories": data["categories"] or None,
             "approved_since": data["approved_since"],
             "pass_fail": bool(data.get("pass_fail")),
+            "exclude_auto": bool(data.get("exclude_auto")),
+            "since_last": bool(data.get("since_last")),
         }
 
 

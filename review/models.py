@@ -56,6 +56,9 @@ class Provenance(models.TextChoices):
     UNANIMOUS = "unanimous", "Unanimous"
     ADJUDICATED = "adjudicated", "Adjudicated"
     EDITED = "edited", "Edited"
+    # Approved at import as a model predicted it, its confidence above the project's
+    # `auto_accept_above` (routing); the item keeps the prediction's confidence and model.
+    AUTO = "auto", "Auto-accepted"
 
 
 class FinalRecord(models.Model):

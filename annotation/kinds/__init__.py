@@ -53,8 +53,11 @@ __all__ = [
     "MAX_EXTERNAL_ID",
     "MAX_LIST_SETTING",
     "MAX_METADATA_BYTES",
+    "MAX_MODEL",
+    "MAX_SIGNAL",
     "MAX_TEXT",
     "ROLES",
+    "SOURCES",
     "UNSTORABLE_MESSAGE",
     "AgreementField",
     "AgreementView",
@@ -83,6 +86,7 @@ __all__ = [
     "validate_item_data",
     "validate_item_row",
     "validate_payload",
+    "validate_prediction",
 ]
 
 # Kind names, for seeds, fixtures and documentation; code looks kinds up instead of comparing.
@@ -149,7 +153,21 @@ def blind_data(kind: str, data: dict) -> dict:
 
 # --- one imported row --------------------------------------------------------------------------
 
-_ROW_FIELDS = {"external_id", "kind", "data", "metadata", "priority", "split", "gold"}
+_ROW_FIELDS = {
+    "external_id",
+    "kind",
+    "data",
+    "metadata",
+    "priority",
+    "split",
+    "gold",
+    "prediction",
+    "source",
+    "signal",
+}
+SOURCES = ("curated", "production")
+MAX_SIGNAL = 200  # characters of a production monitor's signal
+MAX_MODEL = 200  # characters of a prediction's model name
 
 
 @dataclass
@@ -161,6 +179,53 @@ class CleanItem:
     priority: float
     split: str | None  # None: derive from the project's eval_fraction
     gold: dict | None
+    # A model's answer in the kind's payload shape with its confidence (0..1) and the model's
+    # name: {"payload", "confidence", "model"?}; None when the item carries none.
+    prediction: dict | None = None
+    source: str = "curated"  # "production": the item came from live traffic
+    signal: str = ""  # why a production monitor flagged it ("" when none)
+
+    @property
+    def certainty(self) -> float | None:
+        """How sure the prediction is, as the uncertainty queue order reads it."""
+        if self.prediction is None:
+            return None
+        return kind_get(self.kind).prediction_certainty(
+            self.prediction["payload"], self.prediction["confidence"]
+        )
+
+
+def validate_prediction(
+    kind: str, prediction: Any, vocabulary: Vocabulary, problems: Problems
+) -> dict | None:
+    """`{"payload": <the kind's payload>, "confidence": 0..1, "model"?: str}`: the payload is
+    validated like an annotation of the kind."""
+    if check_object(prediction, "prediction", problems) is None:
+        return None
+    before = len(problems.errors)
+    check_no_unknown_keys(prediction, {"payload", "confidence", "model"}, "prediction.", problems)
+    if "payload" not in prediction:
+        problems.add("prediction.payload", "This field is required: the model's answer.")
+    else:
+        problems.errors.extend(
+            validate_payload(kind, prediction["payload"], vocabulary, prefix="prediction.payload.")
+        )
+    confidence = prediction.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        problems.add("prediction.confidence", "Required: a number from 0 to 1.")
+    elif not math.isfinite(confidence) or not 0 <= confidence <= 1:
+        problems.add("prediction.confidence", f"Must be from 0 to 1 (got {confidence!r}).")
+    model = prediction.get("model")
+    if model is not None and (
+        not isinstance(model, str) or len(model) > MAX_MODEL or _UNSTORABLE.search(model)
+    ):
+        problems.add("prediction.model", f"A name of at most {MAX_MODEL} characters.")
+    if len(problems.errors) > before:
+        return None
+    clean = {"payload": prediction["payload"], "confidence": float(confidence)}
+    if model:
+        clean["model"] = model
+    return clean
 
 
 def validate_item_row(row: Any, vocabulary: Vocabulary) -> tuple[CleanItem | None, list[dict]]:
@@ -216,6 +281,30 @@ def validate_item_row(row: Any, vocabulary: Vocabulary) -> tuple[CleanItem | Non
     if gold is not None and kind is not None:
         problems.errors.extend(validate_payload(kind, gold, vocabulary, gold=True, prefix="gold."))
 
+    prediction = row.get("prediction")
+    if prediction is not None and kind is not None:
+        prediction = validate_prediction(kind, prediction, vocabulary, problems)
+
+    source = row.get("source")
+    if source is None:
+        source = "curated"
+    elif source not in SOURCES:
+        problems.add("source", f"{source!r} is not one of: {', '.join(SOURCES)}.")
+    signal = row.get("signal")
+    if signal is None:
+        signal = ""
+    elif (
+        not isinstance(signal, str)
+        or not signal.strip()
+        or len(signal) > MAX_SIGNAL
+        or _UNSTORABLE.search(signal)
+    ):
+        problems.add(
+            "signal",
+            f"A non-empty text of at most {MAX_SIGNAL} characters (user_thumbs_down, "
+            "policy_flag, novel_topic, or your own).",
+        )
+
     if problems:
         return None, problems.errors
     return (
@@ -227,6 +316,9 @@ def validate_item_row(row: Any, vocabulary: Vocabulary) -> tuple[CleanItem | Non
             priority=float(priority),
             split=split,
             gold=gold,
+            prediction=prediction,
+            source=source,
+            signal=signal.strip(),
         ),
         [],
     )

@@ -492,6 +492,20 @@ class ItemKind:
     def gold_matches(self, gold: dict, payload: dict) -> bool:
         return self.agreement_key(payload) == self.agreement_key(gold)
 
+    def prediction_certainty(self, payload: dict, confidence: float) -> float:
+        """How sure a model's prediction is, as the `uncertainty` queue order reads it (lowest
+        first): its stated confidence by default. A kind whose answer is a margin between two
+        responses overrides it."""
+        return confidence
+
+    def prediction_correct(self, prediction: dict, final: dict) -> bool:
+        """Whether a model's predicted payload equals the human final, by the item-level
+        agreement rule (what a calibration report counts as correct)."""
+        try:
+            return self.agrees([prediction, final])
+        except (KeyError, TypeError):
+            return False
+
     def coverage_labels(self, payload: dict) -> tuple[str, str]:
         """(category, decision) an approved item is counted under; "" where there is none."""
         category = payload.get(self.coverage_field) or "" if self.coverage_field else ""

@@ -270,6 +270,14 @@ class PreferenceKind(ItemKind):
         if "rationale" in payload:
             check_text(payload["rationale"], f"{prefix}rationale", problems, required=False)
 
+    def prediction_certainty(self, payload: dict, confidence: float) -> float:
+        """The margin between the two responses: a predicted tie (0) is the least sure, a
+        strong preference (-3 or 3) held with full confidence the surest."""
+        rating = payload.get("rating")
+        if isinstance(rating, bool) or not isinstance(rating, int):
+            return 0.0
+        return abs(rating) / 3 * confidence
+
     def agreement_key(self, payload: dict) -> Any:
         return preferred_side(payload["rating"])
 

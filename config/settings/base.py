@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "review",
     "agreement",
     "exports",
+    "routing",
     "evaluation",
     "console",
     "feedback",

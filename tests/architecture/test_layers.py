@@ -3,7 +3,7 @@ knows kind names.
 
 Apps stand in layers; a module may import only from its own app and from apps below it:
 
-    core  <  annotation  <  review  <  agreement, exports  <  evaluation, console
+    core  <  annotation  <  review  <  agreement, exports, routing  <  evaluation, console
 
 (core imports no app; annotation imports neither review, agreement, exports nor console;
 review imports neither agreement, exports nor console; agreement and exports not each other;
@@ -24,6 +24,7 @@ LAYER = {
     "review": 2,
     "agreement": 3,
     "exports": 3,
+    "routing": 3,
     "evaluation": 4,
     "console": 4,
     "feedback": 4,

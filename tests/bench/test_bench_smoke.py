@@ -84,6 +84,16 @@ FIGURES = {
         r"invariants, counters: ok",
         r"invariants, jobs: ok",
     ],
+    "routing": [
+        rf"import without predictions \(baseline\) +{NUMBER} +{NUMBER} +1\.00",
+        rf"import with predictions, routed +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"routed: {NUMBER} auto, {NUMBER} audit, {NUMBER} human; {NUMBER} human finals simulated",
+        rf"calibration report \(worker path\) {NUMBER} s over {NUMBER} judged of 2,000 .*",
+        rf"priority \(baseline\) +40 +{NUMBER} +{NUMBER} +1\.00",
+        rf"uncertainty +40 +{NUMBER} +{NUMBER} +{NUMBER}",
+        r"targets: import within 1\.3x \((met|MISSED)\), report under 5 s \((met|MISSED)\), "
+        r"uncertainty claim p50 within 1\.2x \((met|MISSED)\)",
+    ],
 }
 # Printed first and last by every bench (_support.load_average).
 LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"

@@ -8,6 +8,8 @@ from django.urls import reverse
 from agreement.services import agreement_report_request
 from annotation import kinds
 from annotation.models import Role
+from review.services import final_record_create
+from routing.services import calibration_report_request
 from tests.browser.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, annotate
 
@@ -39,6 +41,7 @@ def _pages(project, item, annotation) -> dict[str, list[str]]:
         reverse("console:settings", args=[p]),
         reverse("console:members", args=[p]),
         reverse("exports:list", args=[p]),
+        reverse("routing:report", args=[p]),
     ]
     return {
         "annotator": [*everyone, reverse("feedback:change", args=[p, annotation.pk])],
@@ -62,8 +65,25 @@ def test_every_page_of_every_role_runs_under_the_policy(
             annotate(item, others[1], {"rating": 2})
     waiting = ItemFactory(project=project, external_id="waiting")
     annotation = annotate(waiting, people[Role.ANNOTATOR], {"rating": 1})
+    # A production item judged by people, so the calibration page draws its diagram.
+    predicted = ItemFactory(
+        project=project,
+        kind="preference",
+        external_id="production-1",
+        prediction={"payload": {"rating": 2}, "confidence": 0.8},
+        route="human",
+        route_rule="below_threshold",
+    )
+    final_record_create(
+        item=predicted,
+        payload={"rating": 1},
+        provenance="adjudicated",
+        source=None,
+        approved_by=people[Role.LEAD],
+    )
     with django_capture_on_commit_callbacks(execute=True):
         agreement_report_request(project=project, actor=people[Role.LEAD])
+        calibration_report_request(project=project, actor=people[Role.LEAD])
     page = browser_page
     for role, urls in _pages(project, item, annotation).items():
         page.context.clear_cookies()

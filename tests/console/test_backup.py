@@ -14,7 +14,7 @@ from annotation.models import Annotation, Assignment, Item, Project, Role, Setti
 from console import backup
 from core.models import AuditEvent
 from review.models import FinalRecord, Review
-from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, lease
+from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, item_row, lease
 from tests.review.review_fixtures import DISPUTED_PREFERENCE, completed_item, disputed_preference
 
 
@@ -61,6 +61,19 @@ def rich(db, make_api):
     Assignment.objects.filter(pk=held.pk).update(draft={"response": "half a thought"})
     report = agreement_report_request(project=project, actor=lead)
     agreement_report_build(report_id=report.pk)
+    # Production items routed by confidence (one auto-accepted) and a calibration report.
+    from routing.services import calibration_report_build, calibration_report_request
+
+    lead_api.patch(f"/api/v1/projects/{project.pk}/", {"auto_accept_above": 0.9}, format="json")
+    prediction = {"payload": {"decision": "refuse", "response": "No.", "harm_category": "none"}}
+    rows = [
+        item_row(kinds.REFUSAL, n, prediction={**prediction, "confidence": c}, source="production")
+        for n, c in ((101, 0.99), (102, 0.4))
+    ]
+    response = lead_api.post(f"/api/v1/projects/{project.pk}/items/", rows, format="json")
+    assert response.status_code == 201
+    calibration = calibration_report_request(project=project, actor=lead)
+    calibration_report_build(report_id=calibration.pk)
     return project
 
 

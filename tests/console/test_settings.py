@@ -23,6 +23,11 @@ VALID = {
     "system_prompt": "Be brief.",
     "auto_approve_text": "on",
     "suggestions": "confirm",
+    "queue_order": "uncertainty",
+    "auto_accept_above": "0.9",
+    "audit_rate": "0.1",
+    "always_review": '[{"signal": true}, {"tag": "vip"}]',
+    "calibration_target": "0.05",
 }
 
 
@@ -63,6 +68,11 @@ def test_saving_settings_updates_every_one_and_audits_the_change(project, web):
     assert project.system_prompt == "Be brief."
     assert project.auto_approve_text is True
     assert project.suggestions == "confirm"
+    assert project.queue_order == "uncertainty"
+    assert project.auto_accept_above == 0.9
+    assert project.audit_rate == 0.1
+    assert project.always_review == [{"signal": True}, {"tag": "vip"}]
+    assert project.calibration_target == 0.05
     event = AuditEvent.objects.get(project=project, action="project.update")
     assert event.before["name"] != "Renamed"
     assert event.after["name"] == "Renamed"

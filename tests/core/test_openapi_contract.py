@@ -210,6 +210,10 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "get", f"{base}/evaluation/?format=csv")
     walk(lead, "get", f"{base}/evaluation/?split=nope")  # 400
     walk(a1, "get", f"{base}/evaluation/")  # 403
+    walk(lead, "get", f"{base}/calibration/")  # before any report
+    walk(reviewer, "post", f"{base}/calibration/", {})  # 403
+    walk(lead, "post", f"{base}/calibration/", {})
+    walk(lead, "get", f"{base}/calibration/")
     walk(lead, "get", f"{base}/dashboard/")
     walk(reviewer, "get", f"{base}/dashboard/")
     walk(a1, "get", f"{base}/dashboard/")  # 403

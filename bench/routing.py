@@ -1,0 +1,217 @@
+"""Production items routed by confidence: import with vs without predictions, the calibration
+report, and claims in uncertainty vs priority order.
+
+1. Imports N preference items through the import service (what the REST endpoint calls) in
+   batches of 10,000, once without predictions (the baseline) and once as production items
+   with a prediction and a confidence, routed during the import (auto_accept_above 0.8, audit
+   rate 0.05, a signal on 1 % of them): items/s of each and their ratio (target within 1.3x).
+2. Gives every item routed to people (and the audit sample) a human final, right with the
+   prediction's confidence as its probability (a calibrated model), with one SQL statement,
+   then builds the calibration report as the worker does (target under 5 s).
+3. Claims with fresh annotators through the claim service, in `priority` order (the baseline)
+   and in `uncertainty` order: p50 and p99 of each and the p50 ratio (target within 1.2x).
+
+Works in its own database, `rubric_bench_routing`, which it creates and drops.
+
+    .venv/bin/python bench/routing.py [--items 1000000] [--claims 300] [--keep]
+    .venv/bin/python bench/routing.py --smoke   # 2,000 items, 40 claims
+"""
+
+import argparse
+import random
+import statistics
+import time
+
+from _support import (
+    add_smoke_option,
+    apply_smoke,
+    bench_database,
+    load_average,
+    preference_rows,
+    setup_django,
+)
+
+BATCH = 10_000
+
+
+def production_rows(n: int, tag: str, seed: int = 14):
+    rng = random.Random(seed)
+    for row in preference_rows(n, tag):
+        confidence = round(rng.uniform(0.5, 1.0), 4)
+        row["prediction"] = {
+            "payload": {"rating": rng.choice([-2, 2])},
+            "confidence": confidence,
+            "model": "prod-model",
+        }
+        row["source"] = "production"
+        if rng.random() < 0.01:
+            row["signal"] = "user_thumbs_down"
+        yield row
+
+
+def import_all(project, rows, actor) -> float:
+    from annotation.importing import item_import
+
+    seconds = 0.0
+    batch: list[dict] = []
+
+    def flush() -> float:
+        started = time.perf_counter()
+        item_import(project=project, rows=batch, actor=actor)
+        return time.perf_counter() - started
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            seconds += flush()
+            batch = []
+    if batch:
+        seconds += flush()
+    return seconds
+
+
+def human_finals(project) -> int:
+    """A human final for every item sent to people: the prediction's rating with probability
+    its confidence, else the other side (so the model is calibrated by construction)."""
+    from django.db import connection
+
+    sql = """
+        INSERT INTO review_finalrecord
+            (item_id, project_id, kind, category, decision, payload, provenance, is_current,
+             created_at)
+        SELECT id, project_id, kind, '', '',
+            CASE WHEN random() < (prediction->>'confidence')::float THEN prediction->'payload'
+                 ELSE jsonb_build_object('rating', -((prediction->'payload'->>'rating')::int))
+            END,
+            'adjudicated', true, now()
+        FROM annotation_item
+        WHERE project_id = %s AND route IN ('human', 'audit')
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setseed(0.14)")
+        cursor.execute(sql, [project.pk])
+        written = cursor.rowcount
+        cursor.execute("ANALYZE annotation_item")
+        cursor.execute("ANALYZE review_finalrecord")
+    return written
+
+
+def claim_latencies(project, users, orders=("priority", "uncertainty")) -> dict[str, list[float]]:
+    """Claims by fresh annotators, the queue orders taking turns claim by claim (so a change
+    of the machine's load weighs on both alike)."""
+    from annotation.models import Membership, Project, Role
+    from annotation.queue import assignment_claim_next
+
+    latencies: dict[str, list[float]] = {order: [] for order in orders}
+    for n, user in enumerate(users):
+        order = orders[n % len(orders)]
+        Project.objects.filter(pk=project.pk).update(queue_order=order)
+        membership = Membership.objects.select_related("project").get(
+            project=project, user=user, role=Role.ANNOTATOR
+        )
+        started = time.perf_counter()
+        assignment = assignment_claim_next(membership=membership)
+        latencies[order].append(time.perf_counter() - started)
+        assert assignment is not None, "the queue ran dry"
+    return latencies
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--claims", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    add_smoke_option(parser)
+    args = parser.parse_args()
+    apply_smoke(parser, args, items=2_000, claims=40)
+    with load_average(), bench_database("routing", keep=args.keep) as url:
+        run(args, url)
+
+
+def run(args: argparse.Namespace, url: str) -> None:
+    setup_django(url)
+    from django.contrib.auth import get_user_model
+
+    from annotation.models import Item, Membership, Role
+    from annotation.services import project_create
+    from routing.models import CalibrationReport
+    from routing.services import calibration_report_build
+
+    User = get_user_model()
+    lead = User.objects.create_user("bench-lead", password="bench-lead-pass-1")
+
+    plain = project_create(actor=lead, values={"name": "bench without predictions"})
+    plain_seconds = import_all(plain, preference_rows(args.items, "plain"), lead)
+    routed = project_create(
+        actor=lead,
+        values={"name": "bench production", "auto_accept_above": 0.8, "audit_rate": 0.05},
+    )
+    routed_seconds = import_all(routed, production_rows(args.items, "prod"), lead)
+    counts = {
+        route: Item.objects.filter(project=routed, route=route).count()
+        for route in ("auto", "audit", "human")
+    }
+
+    finals = human_finals(routed)
+    # The report row as a request makes it, built here as a worker builds it.
+    report = CalibrationReport.objects.create(project=routed, requested_by=lead)
+    started = time.perf_counter()
+    report = calibration_report_build(report_id=report.pk)
+    report_seconds = time.perf_counter() - started
+    result = report.result
+
+    annotators = [
+        User.objects.create_user(f"bench-annotator-{i}", password=None)
+        for i in range(2 * args.claims)
+    ]
+    Membership.objects.bulk_create(
+        Membership(project=routed, user=user, role=Role.ANNOTATOR) for user in annotators
+    )
+    taken = claim_latencies(routed, annotators)
+    priority, uncertainty = taken["priority"], taken["uncertainty"]
+
+    print(
+        f"{args.items:,} preference items per import, batches of {BATCH:,}, through the import "
+        "service, PostgreSQL"
+    )
+    print(f"{'import':<44}{'seconds':>10}{'items/s':>12}{'x baseline':>12}")
+    for name, seconds in (
+        ("import without predictions (baseline)", plain_seconds),
+        ("import with predictions, routed", routed_seconds),
+    ):
+        print(
+            f"{name:<44}{seconds:>10.2f}{args.items / seconds:>12,.0f}"
+            f"{seconds / plain_seconds:>12.2f}"
+        )
+    print(
+        f"routed: {counts['auto']:,} auto, {counts['audit']:,} audit, {counts['human']:,} human; "
+        f"{finals:,} human finals simulated"
+    )
+    print(
+        f"calibration report (worker path) {report_seconds:.2f} s over {result['n']:,} judged of "
+        f"{result['predicted']:,} predicted items; ECE {result['ece']:.4f}, Brier "
+        f"{result['brier']:.4f}, recommended threshold {result['recommended_threshold']}"
+    )
+    print(f"{'claim order':<32}{'claims':>8}{'p50 ms':>10}{'p99 ms':>10}{'p50 x':>8}")
+    base = statistics.median(priority)
+    for name, values in (("priority (baseline)", priority), ("uncertainty", uncertainty)):
+        print(
+            f"{name:<32}{len(values):>8}{_ms(values, 0.5):>10.2f}{_ms(values, 0.99):>10.2f}"
+            f"{statistics.median(values) / base:>8.2f}"
+        )
+    ratio = routed_seconds / plain_seconds
+    claim_ratio = statistics.median(uncertainty) / base
+    print(
+        f"targets: import within 1.3x ({'met' if ratio <= 1.3 else 'MISSED'}), report under "
+        f"5 s ({'met' if report_seconds < 5 else 'MISSED'}), uncertainty claim p50 within 1.2x "
+        f"({'met' if claim_ratio <= 1.2 else 'MISSED'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

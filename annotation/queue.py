@@ -388,8 +388,9 @@ def assignment_submit(
     completing = not item.is_gold and item.submitted_count + 1 >= project.annotations_per_item
     for may_complete in (False, True) if not completing else (True,):
         with _transaction(may_complete):
-            with connection.cursor() as cursor:
-                cursor.execute(queue_sql.SUBMIT_SQL, {**params, "may_complete": may_complete})
+            with queue_sql.execute(
+                queue_sql.SUBMIT_SQL, {**params, "may_complete": may_complete}
+            ) as cursor:
                 row = cursor.fetchone()
             if row is None:
                 if not may_complete:

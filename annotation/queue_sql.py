@@ -10,11 +10,65 @@ Anything unusual (a lease that ran out, a lost lease, a retried submit) answers 
 and the ORM code decides, so the rare cases keep one implementation.
 """
 
+import re
 from typing import Any
 
+import psycopg
 from django.db import connection, models
 
 from annotation.models import Assignment, Item, Project
+
+# Each parameter's type, written into the statements: they are prepared on the server (their
+# plans cached per connection), where an untyped NULL would be read as text.
+_TYPES = {
+    "accepted": "boolean",
+    "assignment": "bigint",
+    "day": "date",
+    "display_order": "text",
+    "gold_answers": "integer",
+    "gold_correct": "boolean",
+    "gold_right": "integer",
+    "guidelines_version": "integer",
+    "may_complete": "boolean",
+    "membership": "bigint",
+    "now": "timestamptz",
+    "payload": "jsonb",
+    "project": "bigint",
+    "rubric_version": "integer",
+    "seconds": "double precision",
+    "shown": "boolean",
+    "sided": "text[]",
+    "user": "bigint",
+}
+
+
+def typed(sql: str) -> str:
+    return re.sub(r"%\((\w+)\)s(?!::)", lambda m: f"{m.group(0)}::{_TYPES[m.group(1)]}", sql)
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Server-side binding, prepared at once: a claim's statement is planned once per
+    connection instead of on every request (its planning took longer than its execution)."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(query, params, prepare=True, **kwargs)
+
+
+def execute(sql: str, params: dict[str, Any]) -> Any:
+    """Run a prepared statement through Django's cursor wrapper (so it is logged and counted
+    like any other) and return the wrapper, for fetching."""
+    connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:
+        # Django turns automatic preparing off; only server-binding cursors (these) prepare
+        connection.connection.prepare_threshold = 1_000_000
+    raw = _PreparedCursor(connection.connection)
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    cursor.execute(sql, params)
+    return cursor
 
 
 def columns(model: type[models.Model], alias: str) -> str:
@@ -40,8 +94,10 @@ def width(model: type[models.Model]) -> int:
 
 # An item the caller has seen: a live assignment of theirs on it (active, submitted or skipped;
 # an expired lease does not count, so the item may come back to them).
+# OFFSET 0 keeps it a probe of the (item, annotator) index per candidate: as an anti-join the
+# planner would read all of the caller's assignments, which is the backlog this avoids.
 _SEEN = """EXISTS (SELECT 1 FROM annotation_assignment s WHERE s.item_id = {item}
-    AND s.annotator_id = %(user)s AND s.status <> 'expired')"""
+    AND s.annotator_id = %(user)s AND s.status <> 'expired' OFFSET 0)"""
 
 # The locked row is the version this statement's snapshot read. A row changed and committed
 # after the snapshot was taken is locked in its newest version, but subqueries still see the
@@ -228,7 +284,7 @@ def claim_once(
 ) -> tuple[str, Assignment | None]:
     global _CLAIM_SQL
     if _CLAIM_SQL is None:
-        _CLAIM_SQL = claim_sql()
+        _CLAIM_SQL = typed(claim_sql())
     params = {
         "membership": membership_id,
         "project": project_id,
@@ -236,8 +292,7 @@ def claim_once(
         "now": now,
         "sided": sided,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
+    with execute(_CLAIM_SQL, params) as cursor:
         row = cursor.fetchone()
     outcome = row[0]
     if outcome not in ("resumed", "claimed"):
@@ -283,7 +338,7 @@ def submit_read(
     )
 
 
-SUBMIT_SQL = """
+SUBMIT_SQL_TEXT = """
 WITH locked AS (
     SELECT i.id, i.submitted_count, i.round, i.is_gold, i.priority,
            p.annotations_per_item AS overlap
@@ -362,3 +417,6 @@ SELECT annotated.id, annotated.round, counted.submitted_count, counted.active_co
        END
 FROM annotated, locked, counted
 """
+
+
+SUBMIT_SQL = typed(SUBMIT_SQL_TEXT)

@@ -17,6 +17,16 @@ def mark_pending(apps, schema_editor):
     )
 
 
+def vacuum_often(apps, schema_editor):
+    """Completions clear `queue_pending` all the time: the partial index's dead entries are
+    stepped over by the claim's skip-scan until a vacuum removes them, so vacuum this table
+    after 1% of its rows changed instead of PostgreSQL's default 20%."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "ALTER TABLE annotation_assignment SET (autovacuum_vacuum_scale_factor = 0.01)"
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -40,4 +50,5 @@ class Migration(migrations.Migration):
             index=models.Index(models.F('project'), models.F('annotator'), models.OrderBy(models.F('queue_priority'), descending=True), models.F('item'), condition=models.Q(('queue_pending', True)), name='assignment_queue_pending'),
         ),
         migrations.RunPython(mark_pending, migrations.RunPython.noop),
+        migrations.RunPython(vacuum_often, migrations.RunPython.noop),
     ]

@@ -352,7 +352,7 @@ WITH locked AS (
     FOR UPDATE OF i, a
 ),
 annotated AS (
-    INSERT INTO annotation_annotation
+    INSERT INTO "annotation_annotation"
         (project_id, item_id, annotator_id, assignment_id, payload, display_order,
          seconds_spent, guidelines_version, gold_correct, round, suggestion_shown,
          suggestion_accepted, rubric_version, created_at, updated_at)

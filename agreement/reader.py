@@ -90,8 +90,12 @@ def _payload_value(path: tuple[str, ...]) -> KeyTextTransform:
 def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[tuple]:
     """Every annotation of the project, ordered by item, with only the payload values at
     `paths` (agreement.engine's columns): as scalars, so no JSON is decoded in Python (texts
-    such as responses are never read)."""
-    return (
+    such as responses are never read).
+
+    The tuples come straight from a server-side cursor, FETCH_CHUNK at a time, without
+    Django's row iterator (half the read's time went there): every column is a plain value
+    that needs no conversion."""
+    queryset = (
         Annotation.objects.filter(project=project)
         .order_by("item_id", "id")
         .values_list(
@@ -104,8 +108,15 @@ def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[
             "gold_correct",
             *(_payload_value(path) for path in paths),
         )
-        .iterator(chunk_size=FETCH_CHUNK)
     )
+    if connection.vendor != "postgresql":
+        yield from queryset.iterator(chunk_size=FETCH_CHUNK)
+        return
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_CHUNK):
+            yield from rows
 
 
 def batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

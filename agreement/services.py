@@ -120,6 +120,49 @@ def agreement_maybe_schedule(*, project: Project) -> AgreementReport | None:
     return agreement_report_request(project=project, actor=None, trigger="automatic")
 
 
+_DUE_SQL = """
+WITH latest AS (
+    SELECT id, status, created_at FROM review_agreementreport
+    WHERE project_id = %(project)s ORDER BY id DESC LIMIT 1
+)
+SELECT p.agreement_every, latest.status, latest.created_at,
+       CASE WHEN p.agreement_every <= 0 THEN 0 ELSE (
+           SELECT count(*) FROM (
+               SELECT 1 FROM annotation_annotation n
+               JOIN annotation_item i ON i.id = n.item_id
+               WHERE n.project_id = %(project)s AND NOT i.is_gold
+                 AND n.id > COALESCE((
+                     SELECT m.id FROM annotation_annotation m
+                     WHERE m.project_id = %(project)s AND m.created_at <= latest.created_at
+                     ORDER BY m.id DESC LIMIT 1), 0)
+               ORDER BY n.id
+               LIMIT (SELECT agreement_every FROM annotation_project WHERE id = %(project)s)
+           ) x) END
+FROM annotation_project p LEFT JOIN latest ON true
+WHERE p.id = %(project)s
+"""
+
+
+def agreement_maybe_schedule_for(*, project_id: int) -> AgreementReport | None:
+    """`agreement_maybe_schedule` after every submit, as one statement on PostgreSQL: the
+    project's `agreement_every`, its latest report and the annotations since, read at once."""
+    if connection.vendor != "postgresql":
+        return agreement_maybe_schedule(project=Project.objects.get(pk=project_id))
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE_SQL, {"project": project_id})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    every, status, created_at, arrived = row
+    if every <= 0 or arrived < every:
+        return None
+    if agreement_report_is_active(AgreementReport(status=status, created_at=created_at)):
+        return None
+    return agreement_report_request(
+        project=Project.objects.get(pk=project_id), actor=None, trigger="automatic"
+    )
+
+
 def agreement_report_fail(*, report_id: int, error: str) -> None:
     """Mark a report failed (unless it finished meanwhile), with the reason."""
     with transaction.atomic():

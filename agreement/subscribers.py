@@ -1,8 +1,7 @@
 """What the agreement app does when other apps announce events (core.events)."""
 
-from agreement.services import agreement_maybe_schedule
+from agreement.services import agreement_maybe_schedule_for
 from annotation.events import AnnotationSubmitted
-from annotation.models import Project
 from core.events import subscribe
 
 
@@ -10,4 +9,4 @@ from core.events import subscribe
 def schedule_agreement(event: AnnotationSubmitted) -> None:
     """After commit: at most a few index reads; requests a report every N annotations."""
     if not event.is_gold:
-        agreement_maybe_schedule(project=Project.objects.get(pk=event.project_id))
+        agreement_maybe_schedule_for(project_id=event.project_id)

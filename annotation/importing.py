@@ -11,12 +11,12 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation import kinds
 from annotation.events import ItemsImported
-from annotation.models import Item, ItemStatus, Project
+from annotation.models import Assignment, Item, ItemStatus, Project
 from annotation.rollups import tally_add
 from core import db, events, jsonutil
 from core.audit import audit_record
@@ -208,6 +208,15 @@ def _import_clean(
             [Item(pk=row["id"], updated_at=now, **_model_values(row)) for row in to_update],
             ["updated_at", *_UPDATABLE],
             batch_size=500,
+        )
+        # The claim orders partly annotated items by the priority kept on their waiting
+        # assignments (annotation/queue_sql.py): a new priority reaches them too.
+        Assignment.objects.filter(
+            item_id__in=[row["id"] for row in to_update], queue_pending=True
+        ).exclude(queue_priority=F("item__priority")).update(
+            queue_priority=Subquery(
+                Item.objects.filter(pk=OuterRef("item_id")).values("priority")[:1]
+            )
         )
     # Recount the flags only where they can change: contents now shared, and the old and new
     # contents of updated items whose content changed (their flag moves with them). Usually

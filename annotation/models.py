@@ -338,6 +338,12 @@ class Assignment(models.Model):
     )
     skip_note = models.TextField(blank=True, default="", db_default="")
     flagged = models.BooleanField(default=False, db_default=False)
+    # A submitted annotation whose item still waits for others (open, round not complete): the
+    # claim finds partly annotated items through these rows, per annotator, so a caller's own
+    # waiting items are never scanned (annotation/queue.py). `queue_priority` is the item's
+    # priority, kept here so each annotator's rows come out in queue order from one index.
+    queue_pending = models.BooleanField(default=False, db_default=False)
+    queue_priority = models.FloatField(default=0.0, db_default=0.0)
 
     class Meta:
         constraints = [
@@ -367,6 +373,14 @@ class Assignment(models.Model):
             ),
             models.Index(
                 fields=["project", "item"], name="assignment_flagged", condition=Q(flagged=True)
+            ),
+            models.Index(
+                "project",
+                "annotator",
+                models.F("queue_priority").desc(),
+                "item",
+                name="assignment_queue_pending",
+                condition=Q(queue_pending=True),
             ),
         ]
 

@@ -9,16 +9,18 @@ one assignment row per item (a database constraint), so nobody annotates an item
 
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
-from annotation import kinds
+from annotation import kinds, queue_sql
 from annotation.events import AnnotationChanged, AnnotationSubmitted, ItemCompleted, ItemStalled
 from annotation.models import (
     Annotation,
@@ -198,9 +200,13 @@ def assignment_claim_next(*, membership: Membership) -> Assignment | None:
     """The caller's next assignment in queue order, or None when nothing is left for them.
 
     Queue order: the caller's own active assignment (resume), a gold item when due, items
-    already partly annotated, higher priority, older."""
+    already partly annotated, higher priority, older. On PostgreSQL one statement
+    (annotation/queue_sql.py) decides and writes; the ORM path below is the reference and
+    answers the rare cases (the caller's own lease ran out) and other databases."""
     for _attempt in range(3):
         try:
+            if connection.vendor == "postgresql":
+                return _claim_fast(membership)
             with transaction.atomic():
                 return _claim(membership)
         except IntegrityError:
@@ -209,6 +215,55 @@ def assignment_claim_next(*, membership: Membership) -> Assignment | None:
             # claim lost; the next round resumes the one that won.
             continue
     raise Conflict("Could not claim an item because of simultaneous claims; try again.")
+
+
+def _transaction(needed: bool = False) -> Any:
+    """A transaction when one is needed: one statement outside any transaction is one by
+    itself (no BEGIN and COMMIT round trips); inside one, a savepoint keeps a failed statement
+    from breaking the caller's transaction."""
+    if needed or connection.in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
+
+
+def _sided_kinds() -> list[str]:
+    return [kind.name for kind in kinds.registry if kind.shows_sides]
+
+
+def _claim_fast(membership: Membership) -> Assignment | None:
+    """The claim as one statement; a transaction of its own, so no lock outlives it."""
+    project = membership.project
+    for delay in (0, *_RECHECK_DELAYS):
+        if delay:
+            time.sleep(delay)
+        outcome = "full"
+        for _ in range(10):  # "full": the picked item's lease hint was stale; pick again
+            with _transaction():
+                outcome, assignment = queue_sql.claim_once(
+                    membership_id=membership.pk,
+                    project_id=membership.project_id,
+                    user_id=membership.user_id,
+                    now=timezone.now(),
+                    sided=_sided_kinds(),
+                    order=project.queue_order,
+                )
+            if assignment is not None:
+                assignment.project = project
+                assignment.item.project = project
+                return assignment
+            if outcome != "full":
+                break
+        if outcome == "full":
+            break
+        if outcome == "stale_own":
+            with transaction.atomic():
+                return _claim(membership)  # expires the run-out lease, then claims
+        if outcome != "locked":
+            return None
+        # Rows locked by other claimers are skipped: look again while locked ones remain.
+    # Still contended: the ORM claim scans the whole queue in order (the reference).
+    with transaction.atomic():
+        return _claim(membership)
 
 
 def _claim(membership: Membership) -> Assignment | None:
@@ -272,33 +327,8 @@ def _lease_lost(assignment: Assignment, payload: Any) -> Conflict:
     )
 
 
-@transaction.atomic
-def assignment_submit(
-    *,
-    assignment_id: int,
-    annotator: Any,
-    payload: Any,
-    seconds_spent: float | None = None,
-) -> SubmitResult:
-    """Submit the annotation of an assignment. Payloads are always in A/B terms.
-
-    A retry of a submit that succeeded returns the stored annotation; a lost lease is a 409
-    that echoes the payload back."""
-    assignment = _locked_assignment(assignment_id, annotator)
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        annotation = Annotation.objects.get(assignment=assignment)
-        if annotation.payload != payload:
-            raise Conflict(
-                "This item was already submitted with a different answer; a submitted "
-                "annotation does not change.",
-                {"payload": payload, "status": "already_submitted", "annotation": annotation.pk},
-            )
-        return SubmitResult(annotation=annotation, created=False)
-    now = timezone.now()
-    if assignment.status != AssignmentStatus.ACTIVE or assignment.expires_at <= now:
-        raise _lease_lost(assignment, payload)
-    project = assignment.project
-    errors = kinds.validate_payload(assignment.item.kind, payload, kinds.Vocabulary.of(project))
+def _clean_submit(*, item: Item, project: Project, payload: Any, seconds_spent: Any) -> None:
+    errors = kinds.validate_payload(item.kind, payload, kinds.Vocabulary.of(project))
     if errors:
         raise ApplicationError(
             f"Invalid annotation: {errors[0]['field']}: {errors[0]['message']}",
@@ -313,6 +343,130 @@ def assignment_submit(
             "seconds_spent must be a number of seconds from 0 to 604800.",
             {"errors": [{"field": "seconds_spent", "message": "Out of range."}]},
         )
+
+
+def assignment_submit(
+    *,
+    assignment_id: int,
+    annotator: Any,
+    payload: Any,
+    seconds_spent: float | None = None,
+    membership_required: bool = False,
+) -> SubmitResult:
+    """Submit the annotation of an assignment. Payloads are always in A/B terms.
+
+    A retry of a submit that succeeded returns the stored annotation; a lost lease is a 409
+    that echoes the payload back. `membership_required`: a caller who left the project gets
+    404 (the API's check, made in the same read).
+
+    On PostgreSQL: one read without locks, the payload checked in Python, then one statement
+    that locks the item and the assignment and writes everything (queue_sql.SUBMIT_SQL), so
+    no Python runs while the item is locked unless the submit completes the item (the review
+    rule then runs in the same transaction) or something unusual happened (the ORM path)."""
+    if connection.vendor != "postgresql":
+        return _submit_orm(assignment_id, annotator, payload, seconds_spent)
+    read = queue_sql.submit_read(assignment_id=assignment_id, user_id=annotator.pk)
+    if read is None or (membership_required and not read[3]):
+        raise Http404("No such assignment.")
+    assignment, item, project, _member = read
+    now = timezone.now()
+    if assignment.status != AssignmentStatus.ACTIVE or assignment.expires_at <= now:
+        return _submit_orm(assignment_id, annotator, payload, seconds_spent)
+    _clean_submit(item=item, project=project, payload=payload, seconds_spent=seconds_spent)
+    gold_correct = (
+        kinds.kind_get(item.kind).gold_matches(item.gold, payload) if item.is_gold else None
+    )
+    shown, accepted = suggestion_outcome(project=project, item=item, payload=payload)
+    params = {
+        "assignment": assignment.pk,
+        "user": annotator.pk,
+        "project": project.pk,
+        "now": now,
+        "payload": Jsonb(payload),
+        "display_order": assignment.display_order,
+        "seconds": seconds_spent,
+        "guidelines_version": project.guidelines_version,
+        "rubric_version": project.rubric_version,
+        "gold_correct": gold_correct,
+        "shown": shown,
+        "accepted": accepted,
+        "day": timezone.localdate(now),
+        "gold_answers": int(gold_correct is not None),
+        "gold_right": int(gold_correct is True),
+    }
+    # A submit that leaves the item open is one statement, a transaction of its own; one that
+    # completes it runs the review rule in the same transaction (ItemCompleted).
+    completing = not item.is_gold and item.submitted_count + 1 >= project.annotations_per_item
+    for may_complete in (False, True) if not completing else (True,):
+        with _transaction(may_complete):
+            with queue_sql.execute(
+                queue_sql.SUBMIT_SQL, {**params, "may_complete": may_complete}
+            ) as cursor:
+                row = cursor.fetchone()
+            if row is None:
+                if not may_complete:
+                    continue  # another annotator submitted meanwhile: this one may complete
+                # the lease was lost meanwhile (or the item left the queue)
+                return _submit_orm(assignment_id, annotator, payload, seconds_spent)
+            annotation_id, round_, submitted, _active, overlap, is_gold, someone_left = row
+            events.announce(
+                AnnotationSubmitted(
+                    project_id=project.pk,
+                    item_id=item.pk,
+                    annotation_id=annotation_id,
+                    annotator_id=annotator.pk,
+                    is_gold=is_gold,
+                )
+            )
+            if not is_gold and submitted >= overlap:
+                events.announce(ItemCompleted(project_id=project.pk, item_id=item.pk))
+        break
+    if not someone_left:
+        with transaction.atomic():
+            locked = Item.objects.select_for_update().get(pk=item.pk)
+            item_stall_if_nobody_left(item=locked, project=project)
+    annotation = Annotation(
+        pk=annotation_id,
+        project=project,
+        item_id=item.pk,
+        annotator=annotator,
+        assignment_id=assignment.pk,
+        payload=payload,
+        display_order=assignment.display_order,
+        seconds_spent=seconds_spent,
+        guidelines_version=project.guidelines_version,
+        rubric_version=project.rubric_version,
+        gold_correct=gold_correct,
+        round=round_,
+        suggestion_shown=shown,
+        suggestion_accepted=accepted,
+        created_at=now,
+    )
+    annotation._state.adding, annotation._state.db = False, connection.alias
+    return SubmitResult(annotation=annotation, created=True)
+
+
+@transaction.atomic
+def _submit_orm(
+    assignment_id: int, annotator: Any, payload: Any, seconds_spent: float | None
+) -> SubmitResult:
+    assignment = _locked_assignment(assignment_id, annotator)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        annotation = Annotation.objects.get(assignment=assignment)
+        if annotation.payload != payload:
+            raise Conflict(
+                "This item was already submitted with a different answer; a submitted "
+                "annotation does not change.",
+                {"payload": payload, "status": "already_submitted", "annotation": annotation.pk},
+            )
+        return SubmitResult(annotation=annotation, created=False)
+    now = timezone.now()
+    if assignment.status != AssignmentStatus.ACTIVE or assignment.expires_at <= now:
+        raise _lease_lost(assignment, payload)
+    project = assignment.project
+    _clean_submit(
+        item=assignment.item, project=project, payload=payload, seconds_spent=seconds_spent
+    )
     item = Item.objects.select_for_update().get(pk=assignment.item_id)
     gold_correct = (
         kinds.kind_get(item.kind).gold_matches(item.gold, payload) if item.is_gold else None
@@ -334,13 +488,22 @@ def assignment_submit(
         suggestion_accepted=accepted,
     )
     activity_record(annotation=annotation)
+    item.submitted_count += 1
+    completes = item.submitted_count >= project.annotations_per_item
     assignment.status, assignment.finished_at, assignment.draft = (
         AssignmentStatus.SUBMITTED,
         now,
         None,
     )
-    assignment.save(update_fields=["status", "finished_at", "draft"])
-    item.submitted_count += 1
+    assignment.queue_pending = not item.is_gold and not completes
+    assignment.queue_priority = item.priority
+    assignment.save(
+        update_fields=["status", "finished_at", "draft", "queue_pending", "queue_priority"]
+    )
+    if completes:
+        Assignment.objects.filter(item=item, queue_pending=True).exclude(pk=assignment.pk).update(
+            queue_pending=False
+        )
     _refresh_lease_counters(item)
     item.save(update_fields=["submitted_count", "active_count", "lease_expires_at"])
     audit_record(

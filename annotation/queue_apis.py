@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -131,11 +132,18 @@ class SubmitApi(APIView):
         "submit that succeeded (same payload).",
     )
     def post(self, request, assignment_id: int):
-        assignment = assignment_get_for_annotator(user=request.user, assignment_id=assignment_id)
+        try:
+            pk = int(assignment_id)
+        except (TypeError, ValueError):
+            raise Http404("No such assignment.") from None
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # The service reads the assignment with the caller's membership in one statement.
         result = queue.assignment_submit(
-            assignment_id=assignment.pk, annotator=request.user, **data.validated_data
+            assignment_id=pk,
+            annotator=request.user,
+            membership_required=True,
+            **data.validated_data,
         )
         return Response(
             AnnotationSerializer(result.annotation).data,

@@ -15,6 +15,7 @@ Works in its own database, `rubric_bench_claim`, which it creates and drops.
 import argparse
 import http.client
 import json
+import os
 import random
 import statistics
 import sys
@@ -34,7 +35,7 @@ from _support import (
 )
 
 
-def client_loop(base, token, project_id, cycles, latencies, errors, barrier):
+def client_loop(base, token, project_id, cycles, latencies, errors, barrier, submits=None):
     url = urlparse(base)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -53,11 +54,14 @@ def client_loop(base, token, project_id, cycles, latencies, errors, barrier):
             return
         assignment = json.loads(body)["assignment"]["id"]
         payload = json.dumps({"payload": {"rating": rng.choice([-2, -1, 1, 3])}})
+        started = time.perf_counter()
         conn.request(
             "POST", f"/api/v1/assignments/{assignment}/submit/", body=payload, headers=headers
         )
         response = conn.getresponse()
         body = response.read()
+        if submits is not None:
+            submits.append(time.perf_counter() - started)
         if response.status != 201:
             errors.append(f"submit {response.status} {body[:200]!r}")
             return
@@ -93,29 +97,72 @@ def invariant_violations(project) -> list[str]:
 
 
 def queries_per_claim(project, user) -> tuple[int, str]:
+    """Statements of one claim through the service (transaction control not counted; the
+    API adds two: the token and the membership), and the claim statement's plan under
+    EXPLAIN (ANALYZE, BUFFERS), rolled back."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
+    from annotation import queue
     from annotation.models import Membership
-    from annotation.queue import _claimable, assignment_claim_next
+    from annotation.queue import assignment_claim_next
 
-    membership = Membership.objects.get(project=project, user=user)
+    try:
+        from annotation import queue_sql
+    except ImportError:  # the code of before (this bench measures both): the ORM claim
+        queue_sql = None
+    membership = Membership.objects.select_related("project").get(project=project, user=user)
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     with CaptureQueriesContext(connection) as captured, transaction.atomic():
         assignment_claim_next(membership=membership)
         transaction.set_rollback(True)
-    with transaction.atomic():
-        plan = (
-            _claimable(membership, timezone.now())
-            .select_for_update(skip_locked=True, of=("self",))[:1]
-            .explain(analyze=True)
+    if queue_sql is None:
+        with transaction.atomic():
+            plan = (
+                queue._claimable(membership, timezone.now())
+                .select_for_update(skip_locked=True, of=("self",))[:1]
+                .explain(analyze=True, buffers=True)
+            )
+            transaction.set_rollback(True)
+        return sum(1 for q in captured if not q["sql"].startswith(control)), plan
+    params = {
+        "membership": membership.pk,
+        "project": project.pk,
+        "user": user.pk,
+        "now": timezone.now(),
+        "sided": queue._sided_kinds(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + queue_sql.typed(queue_sql.claim_sql()), params
         )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
-    # The claim runs inside an atomic block of its own: savepoint queries are not counted.
-    return sum(1 for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))), plan
+    counted = [q["sql"] for q in captured if not q["sql"].startswith(control)]
+    if os.environ.get("BENCH_SHOW_SQL"):
+        print("\n---\n".join(sql[:300] for sql in counted))
+    return len(counted), plan
 
 
-def run_size(base, size, clients, cycles):
+def run_solo(base, token, project_id, cycles) -> dict:
+    """One client, claim then submit, sequentially: the latency of each request."""
+    claims: list[float] = []
+    submits: list[float] = []
+    errors: list[str] = []
+    barrier = threading.Barrier(1)
+    started = time.perf_counter()
+    client_loop(base, token, project_id, cycles, claims, errors, barrier, submits)
+    elapsed = time.perf_counter() - started
+    return {
+        "claim_p50_ms": 1000 * statistics.median(claims) if claims else float("nan"),
+        "submit_p50_ms": 1000 * statistics.median(submits) if submits else float("nan"),
+        "cycles_per_s": len(submits) / elapsed,
+        "errors": errors,
+    }
+
+
+def run_size(base, size, clients, cycles, solo_cycles):
     from django.contrib.auth import get_user_model
 
     from annotation.models import Membership, Role
@@ -137,7 +184,7 @@ def run_size(base, size, clients, cycles):
     copy_item_rows(project.pk, preference_rows(size, f"s{size}"))
     seeded = time.perf_counter() - started
     tokens, users = [], []
-    for i in range(clients + 1):
+    for i in range(clients + 2):
         user = User.objects.get_or_create(username=f"bench-annotator-{i}")[0]
         Membership.objects.get_or_create(
             project=project, user=user, defaults={"role": Role.ANNOTATOR}
@@ -145,8 +192,9 @@ def run_size(base, size, clients, cycles):
         users.append(user)
         tokens.append(token_for(user=user).key)
 
+    solo = run_solo(base, tokens[-2], project.pk, solo_cycles)
     latencies: list[float] = []
-    errors: list[str] = []
+    errors: list[str] = list(solo["errors"])
     barrier = threading.Barrier(clients + 1)
     threads = [
         threading.Thread(
@@ -166,6 +214,7 @@ def run_size(base, size, clients, cycles):
     latencies.sort()
     return {
         "size": size,
+        "solo": solo,
         "seeded_s": seeded,
         "cycles": len(latencies),
         "cycles_per_s": len(latencies) / elapsed,
@@ -183,12 +232,15 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=40)
+    parser.add_argument("--solo-cycles", type=int, default=200, help="one client's cycles")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     add_smoke_option(parser)
     args = parser.parse_args()
-    apply_smoke(parser, args, sizes="200,400", clients=4, cycles=5, workers=2, threads=2)
+    apply_smoke(
+        parser, args, sizes="200,400", clients=4, cycles=5, workers=2, threads=2, solo_cycles=10
+    )
 
     with load_average(), bench_database("claim", keep=args.keep) as url:
         return run(args, url)
@@ -200,7 +252,7 @@ def run(args: argparse.Namespace, url: str) -> int:
     results = []
     with gunicorn(url, workers=args.workers, threads=args.threads) as base:
         for size in sizes:
-            results.append(run_size(base, size, args.clients, args.cycles))
+            results.append(run_size(base, size, args.clients, args.cycles, args.solo_cycles))
 
     print(
         f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles, overlap 2, "
@@ -214,6 +266,19 @@ def run(args: argparse.Namespace, url: str) -> int:
         print(
             f"{r['size']:>12,}{r['cycles']:>8}{r['cycles_per_s']:>10.1f}{r['p50_ms']:>14.1f}"
             f"{r['p99_ms']:>14.1f}{r['queries']:>15}{len(r['violations']) + len(r['errors']):>12}"
+        )
+    print(f"one client, {args.solo_cycles} sequential claim + submit cycles:")
+    print(f"{'open items':>12}{'claim p50 ms':>14}{'submit p50 ms':>15}{'cycles/s':>10}")
+    for r in results:
+        solo = r["solo"]
+        print(
+            f"{r['size']:>12,}{solo['claim_p50_ms']:>14.1f}{solo['submit_p50_ms']:>15.1f}"
+            f"{solo['cycles_per_s']:>10.1f}"
+        )
+    for r in results:
+        print(
+            f"{r['size']:,}: {args.clients} clients / one client cycles/s: "
+            f"{r['cycles_per_s'] / r['solo']['cycles_per_s']:.2f}x (target: at least 2.5x)"
         )
     if len(results) >= 2:
         first, last = results[0], results[-1]

@@ -4,11 +4,12 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import Http404
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
-from annotation import kinds
+from annotation import kinds, queue_sql
 from annotation.models import (
     Agreement,
     Annotation,
@@ -45,17 +46,11 @@ def in_review_sample(item: Item, rate: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
-def item_complete(*, item: Item, project: Project) -> Item:
-    """Apply the item-level rule when the last annotation arrives (the item row is locked).
-
-    Agreed preferences are approved (or sampled into review); agreed instruction and refusal
-    items still need a reviewer to pick the final text unless the project auto-approves them;
-    disputed items go to review."""
-    annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
+def _route(item: Item, project: Project, annotations: list[Annotation]) -> tuple[bool, str]:
+    """The item-level rule: whether the annotations agree, and why the item goes to review
+    ("" when it is approved as it is)."""
     kind = kinds.kind_get(item.kind)
     agreed = kind.agrees([a.payload for a in annotations])
-    before = {"status": item.status}
-    item.agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
     if not agreed:
         reason = ReviewReason.DISPUTED
     elif kind.needs_final_text and not project.auto_approve_text:
@@ -64,6 +59,20 @@ def item_complete(*, item: Item, project: Project) -> Item:
         reason = ReviewReason.SAMPLED
     else:
         reason = ""
+    return agreed, reason
+
+
+def item_complete(*, item: Item, project: Project) -> Item:
+    """Apply the item-level rule when the last annotation arrives (the item row is locked).
+
+    Agreed preferences are approved (or sampled into review); agreed instruction and refusal
+    items still need a reviewer to pick the final text unless the project auto-approves them;
+    disputed items go to review."""
+    annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
+    kind = kinds.kind_get(item.kind)
+    agreed, reason = _route(item, project, annotations)
+    before = {"status": item.status}
+    item.agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
     if reason:
         item.status, item.review_reason = ItemStatus.IN_REVIEW, reason
     else:
@@ -88,6 +97,113 @@ def item_complete(*, item: Item, project: Project) -> Item:
     )
     tally_move(item=item, before=before["status"])
     return item
+
+
+def item_complete_by_id(*, item_id: int) -> None:
+    """`item_complete` for the submit that completed the item, in its transaction: on
+    PostgreSQL one read (the item locked, its project and the round's annotations) and one
+    write (status, final record, audit, tally), instead of seven ORM statements."""
+    if connection.vendor != "postgresql":
+        item = Item.objects.select_for_update().select_related("project").get(pk=item_id)
+        if item.status == ItemStatus.OPEN:
+            item_complete(item=item, project=item.project)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_COMPLETION_READ, {"item": item_id})
+        rows = cursor.fetchall()
+    i, p = queue_sql.width(Item), queue_sql.width(Item) + queue_sql.width(Project)
+    n = p + queue_sql.width(Annotation)
+    item = queue_sql.instance(Item, rows[0][:i])
+    project = queue_sql.instance(Project, rows[0][i:p])
+    item.project = project
+    if item.status != ItemStatus.OPEN:
+        return
+    if rows[0][n]:  # a current final record of an earlier round: the ORM path retires it
+        item_complete(item=item, project=project)
+        return
+    annotations = [queue_sql.instance(Annotation, row[p:n]) for row in rows if row[p] is not None]
+    agreed, reason = _route(item, project, annotations)
+    agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
+    status = ItemStatus.IN_REVIEW if reason else ItemStatus.APPROVED
+    source, category, decision = None, "", ""
+    if not reason:
+        source = kinds.kind_get(item.kind).representative(annotations)
+        category, decision = kinds.kind_get(item.kind).coverage_labels(source.payload)
+    params = {
+        "item": item.pk,
+        "project": project.pk,
+        "kind": item.kind,
+        "is_gold": item.is_gold,
+        "status": status,
+        "agreement": agreement,
+        "reason": reason,
+        "now": timezone.now(),
+        "approve": source is not None,
+        "payload": Jsonb(source.payload if source else None),
+        "category": category,
+        "decision": decision,
+        "source": source.pk if source else None,
+        "provenance": Provenance.UNANIMOUS,
+        "before": Jsonb({"status": ItemStatus.OPEN}),
+        "after": Jsonb({"status": status, "agreement": agreement, "review_reason": reason}),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_COMPLETION_WRITE, params)
+        record_id = cursor.fetchone()[0]
+    if record_id is not None:
+        events.announce(
+            ItemApproved(
+                project_id=project.pk,
+                item_id=item.pk,
+                final_record_id=record_id,
+                provenance=Provenance.UNANIMOUS,
+                reviewer_id=None,
+            )
+        )
+
+
+_COMPLETION_READ = f"""
+SELECT {queue_sql.columns(Item, "i")}, {queue_sql.columns(Project, "p")},
+       {queue_sql.columns(Annotation, "n")},
+       EXISTS (SELECT 1 FROM review_finalrecord f WHERE f.item_id = i.id AND f.is_current)
+FROM annotation_item i
+JOIN annotation_project p ON p.id = i.project_id
+LEFT JOIN annotation_annotation n ON n.item_id = i.id AND n.round = i.round
+WHERE i.id = %(item)s
+ORDER BY n.id
+FOR UPDATE OF i
+"""  # noqa: S608 (no user input: names of tables and columns)
+
+_COMPLETION_WRITE = """
+WITH routed AS (
+    UPDATE annotation_item SET status = %(status)s, agreement = %(agreement)s,
+        review_reason = %(reason)s, updated_at = %(now)s
+    WHERE id = %(item)s
+),
+recorded AS (
+    INSERT INTO review_finalrecord
+        (item_id, payload, project_id, kind, category, decision, provenance,
+         source_annotation_id, approved_by_id, is_current, created_at)
+    SELECT %(item)s, %(payload)s, %(project)s, %(kind)s, %(category)s, %(decision)s,
+           %(provenance)s, %(source)s, NULL, true, %(now)s
+    WHERE %(approve)s
+    RETURNING id
+),
+audited AS (
+    INSERT INTO core_auditevent
+        (project_id, actor_id, action, object_type, object_id, before, after, created_at)
+    VALUES (%(project)s, NULL, 'item.complete', 'annotation.item', %(item)s::text,
+            %(before)s, %(after)s, %(now)s)
+),
+tallied AS (
+    INSERT INTO annotation_itemtally (project_id, kind, status, is_gold, count)
+    VALUES (%(project)s, %(kind)s, %(status)s, %(is_gold)s, 1),
+           (%(project)s, %(kind)s, 'open', %(is_gold)s, -1)
+    ON CONFLICT (project_id, kind, status, is_gold)
+    DO UPDATE SET count = annotation_itemtally.count + EXCLUDED.count
+)
+SELECT (SELECT id FROM recorded)
+"""
 
 
 def _announce_approved(record: FinalRecord, *, reviewer: Any) -> None:

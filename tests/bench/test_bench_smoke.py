@@ -35,7 +35,19 @@ FIGURES = {
         rf" +200 +20 +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +0",
         rf" +400 +20 +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +0",
         rf"p99 ratio 400 / 200: {NUMBER}x .*; p50 ratio {NUMBER}x",
+        r"one client, 10 sequential claim \+ submit cycles:",
+        rf" +200 +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"400: 4 clients / one client cycles/s: {NUMBER}x \(target: at least 2\.5x\)",
         r"claim query plan at the largest size:",
+        r".*Execution Time: [\d.]+ ms",
+    ],
+    "backlog": [
+        rf"claim statement \(EXPLAIN ANALYZE\) +{NUMBER} +{NUMBER} +{NUMBER}x",
+        rf"baseline: ORM queue scan of before +{NUMBER} +{NUMBER} +{NUMBER}x",
+        rf"claim through the service \(in process\) +{NUMBER} +{NUMBER} +{NUMBER}x",
+        rf"claim at 1,000 own waiting / at 0: {NUMBER}x \(target: within 1\.5x: (met|MISSED)\); "
+        rf"baseline {NUMBER}x",
+        r".*Execution Time: [\d.]+ ms",
     ],
     "agreement_alpha": [
         rf"ours +interval +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from annotation.models import Item, Membership, Role
 from annotation.queue import _claimable
-from tests.factories import ItemFactory, MembershipFactory
+from tests.factories import ItemFactory, MembershipFactory, annotate
 
 
 def claim(client, project):
@@ -63,7 +63,9 @@ def test_partly_annotated_items_still_come_first_in_uncertainty_order(project, a
     project.queue_order = "uncertainty"
     project.save()
     items = _items(project)
-    Item.objects.filter(pk=items["sure"].pk).update(submitted_count=1)
+    other = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    annotate(items["sure"], other, {"rating": 1})  # one of its two annotations
+    assert Item.objects.get(pk=items["sure"].pk).submitted_count == 1
     assert claim(annotator_api, project).json()["item"]["id"] == items["sure"].pk
 
 
@@ -133,3 +135,37 @@ def test_the_settings_page_warns_when_audits_are_off_with_auto_acceptance_on(pro
     page = web.get(f"/projects/{project.pk}/settings/").content.decode()
     assert 'data-testid="audit-off"' in page
     assert 'name="always_review"' in page
+
+
+def test_the_one_statement_claim_takes_fresh_items_from_the_uncertainty_index(
+    project, require_postgres
+):
+    """The claim as PostgreSQL runs it (annotation/queue_sql.py) orders fresh items by the
+    same index as the ORM's query: no sort of the open items."""
+    from annotation import queue, queue_sql
+
+    member = MembershipFactory(project=project, role=Role.ANNOTATOR)
+    Item.objects.bulk_create(
+        ItemFactory.build(project=project, external_id=f"bulk-{n}", certainty=(n % 997) / 997)
+        for n in range(5_000)
+    )
+    params = {
+        "membership": member.pk,
+        "project": project.pk,
+        "user": member.user_id,
+        "now": timezone.now(),
+        "sided": queue._sided_kinds(),
+    }
+    plans = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_item")
+        for order in ("priority", "uncertainty"):
+            cursor.execute("EXPLAIN " + queue_sql.typed(queue_sql.claim_sql(order)), params)
+            plans[order] = "\n".join(row[0] for row in cursor.fetchall())
+    # the fresh probe's part of each plan, up to the next CTE
+    fresh = {
+        order: plan.split("\n  CTE fresh")[1].split("\n  CTE ")[0] for order, plan in plans.items()
+    }
+    assert "item_queue_uncertainty" in fresh["uncertainty"]
+    assert "item_queue_uncertainty" not in fresh["priority"]
+    assert "Sort" not in fresh["uncertainty"]

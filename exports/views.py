@@ -53,6 +53,24 @@ class ExportForm(forms.Form):
         required=False,
         label="Also a row per item scored pass/fail, labelled by it (trl-kto only)",
     )
+    extra_columns = forms.BooleanField(
+        required=False, label="Add each item's external_id and metadata as extra columns"
+    )
+    redact_personal_data = forms.BooleanField(
+        required=False,
+        label="Redact personal data found in the rows ([EMAIL], [PHONE], [CARD], ...)",
+    )
+    exclude_near_duplicates = forms.BooleanField(
+        required=False, label="Leave out train items that near-duplicate an eval item"
+    )
+    annotator_names = forms.ChoiceField(
+        choices=[
+            (services.PSEUDONYMS, "Pseudonyms (Annotator 3f9a1c)"),
+            (services.USERNAMES, "Usernames"),
+        ],
+        required=False,
+        label="Annotators in the annotations format",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,6 +95,13 @@ class ExportForm(forms.Form):
             "categories": data["categories"] or None,
             "approved_since": data["approved_since"],
             "pass_fail": bool(data.get("pass_fail")),
+            "extra_columns": bool(data.get("extra_columns")),
+            "redact_personal_data": bool(data.get("redact_personal_data")),
+            "exclude_near_duplicates": bool(data.get("exclude_near_duplicates")),
+            "annotator_names": (data.get("annotator_names") or None)
+            if FORMATS[data["format"]].per_annotation
+            or (data["format"] == "parquet" and data["shape"] == "annotations")
+            else None,
         }
 
 

@@ -59,7 +59,7 @@ class Project(TimeStampedModel):
     agreement_every = models.PositiveIntegerField(default=settings_spec.default("agreement_every"))
     # Annotators whose gold accuracy falls below this are flagged on the dashboard.
     gold_threshold = models.FloatField(default=settings_spec.default("gold_threshold"))
-    # Prompts at least this similar (Jaccard over word pairs) are near-duplicates (hygiene).
+    # Prompts at least this similar (Jaccard of their word sets) are near-duplicates (hygiene).
     near_duplicate_threshold = models.FloatField(
         default=settings_spec.default("near_duplicate_threshold")
     )

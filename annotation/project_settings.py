@@ -243,7 +243,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "near_duplicate_threshold",
         Type.FRACTION,
-        "Prompts whose word-pair Jaccard similarity reaches this (0.7 to 1) are near-duplicates: "
+        "Prompts whose Jaccard similarity (of their sets of words) reaches this (0.7 to 1) are "
+        "near-duplicates: "
         "grouped at import and in the items browser, and an eval item near a train item is a "
         "warning in train exports (which may leave the train side out).",
         default=0.8,

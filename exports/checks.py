@@ -16,7 +16,7 @@ EXAMPLES = 20
 
 
 class NearDuplicateCheck:
-    """Train records whose prompt near-duplicates an eval item's (Jaccard over word pairs at
+    """Train records whose prompt near-duplicates an eval item's (Jaccard of word sets at
     least ``threshold``): counted and listed for the manifest, and left out with ``exclude``.
 
     Records stream through ``filter`` in chunks, so memory holds the eval index and one chunk.
@@ -93,7 +93,7 @@ class NearDuplicateCheck:
                 "code": "eval_near_duplicate",
                 "message": (
                     f"{len(train_items)} train item(s) have a prompt that near-duplicates an eval "
-                    f"item's (Jaccard >= {self.threshold:g} over word pairs; {len(self.pairs)} "
+                    f"item's (Jaccard >= {self.threshold:g} of word sets; {len(self.pairs)} "
                     f"pair(s)); {action}."
                 ),
                 "count": len(self.pairs),

@@ -22,41 +22,58 @@ Finding is ``scan(text)``; redacting is ``redact(text)``, which puts ``[EMAIL]``
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import phonenumbers
 
 EMAIL, PHONE, CARD, IBAN, SSN, API_KEY = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "API_KEY"
 TYPES = (EMAIL, PHONE, CARD, IBAN, SSN, API_KEY)
 ITEM_IDS_MAX = 1_000  # item ids listed per type in a manifest
 
-_PATTERNS = {
-    API_KEY: (
-        r"\bAKIA[0-9A-Z]{16}\b"
-        r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b"
-        r"|\bgithub_pat_[A-Za-z0-9_]{60,255}\b"
-        r"|\bglpat-[A-Za-z0-9_-]{20,}"
-        r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
-        r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b"
-        r"|\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{32,}"
-        r"|\bAIza[0-9A-Za-z_-]{35}"
-        r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"
-    ),
-    EMAIL: r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z]{2,24}\b",
-    IBAN: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b",
-    SSN: r"\b\d{3}-\d{2}-\d{4}\b",
-    CARD: r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])",
-}
-# One pass over the text finds every shape; an alternation tries the named groups in order,
-# so an API key or an IBAN is not read again as a card number.
-_ALL = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _PATTERNS.items()))
-# Where a phone number may be: a run of 7+ digits with the separators numbers are written
-# with. Only such runs go to phonenumbers, whose matcher is slow on long text.
-_PHONE_RUN = re.compile(r"(?:\+|\b)\d[\d ().\-/]{5,20}\d\b")
-_QUICK = re.compile(r"[@\d]|-----BEGIN|AKIA|gh|xox|sk|AIza|glpat")
+_KEYS = (
+    r"\bAKIA[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b"
+    r"|\bgithub_pat_[A-Za-z0-9_]{60,255}\b"
+    r"|\bglpat-[A-Za-z0-9_-]{20,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b"
+    r"|\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{32,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}"
+    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"
+)
+_EMAIL = re.compile(
+    r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}\b"
+)
+# The shapes that need digits, in one pass: an alternation tries the named groups in order at
+# each position, so an IBAN or an SSN is not read again as a card number, nor a card number as
+# a phone number. PHONE_RUN is where a phone number may be (7+ digits with the separators
+# numbers are written with); only such runs go to phonenumbers, whose matcher is slow.
+_NUMBERS = re.compile(
+    r"(?P<IBAN>\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"
+    r"|(?P<SSN>\b\d{3}-\d{2}-\d{4}\b)"
+    r"|(?P<CARD>(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-]))"
+    r"|(?P<PHONE_RUN>(?:\+|\b)\d[\d ().\-/]{5,20}\d\b)"
+)
+_KEY = re.compile(_KEYS)
+# Cheap tests that rule a text out before any of the patterns above runs on it: every shape
+# found holds an "@", a key's prefix, or seven or more digits with separators between them.
+# The whole hint starts with one character class, so the regex engine skips straight to the
+# characters in it.
+_HINT_PATTERN = (
+    r"[@0-9Agxsr-](?:(?<=@)|(?<=[0-9])[0-9 ().\-/]{5,}[0-9]|KIA|Iza|h[pousr]_|ithub_pat_"
+    r"|lpat-|ox[abposr]-|k_(?:live|test)_|k-|----BEGIN)"
+)
+_HINT = re.compile(_HINT_PATTERN)
+_KEY_HINT = re.compile(
+    r"AKIA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_(?:live|test)_|sk-|-----BEGIN"
+)
+_NUMBER_HINT = re.compile(r"[0-9][0-9 ().\-/]{5,}[0-9]")
+# The same over a whole row's JSON (one C call rules out most rows of an export).
+_ROW_HINT = re.compile(_HINT_PATTERN.encode())
 
 
 def luhn_valid(digits: str) -> bool:
@@ -112,21 +129,32 @@ class Scanner:
         self.region = region.upper() if region else None
 
     def scan(self, text: str) -> list[Finding]:
-        if not text or not _QUICK.search(text):
+        if not text or not _HINT.search(text):
             return []
         found: list[Finding] = []
-        for match in _ALL.finditer(text):
-            kind = match.lastgroup
-            assert kind is not None
-            value = match.group()
-            if _valid(kind, value):
-                found.append(Finding(kind, match.start(), match.end(), value))
-        taken = [(f.start, f.end) for f in found]
-        for run in _PHONE_RUN.finditer(text):
-            if any(start < run.end() and run.start() < end for start, end in taken):
-                continue
-            found.extend(self._phones(text, run.start(), run.end()))
-        found.sort(key=lambda f: (f.start, f.end))
+        if _KEY_HINT.search(text):
+            found.extend(
+                Finding(API_KEY, m.start(), m.end(), m.group()) for m in _KEY.finditer(text)
+            )
+        if "@" in text:
+            found.extend(
+                Finding(EMAIL, m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text)
+            )
+        if _NUMBER_HINT.search(text):
+            taken = [(f.start, f.end) for f in found]
+            for match in _NUMBERS.finditer(text):
+                kind, start, end = match.lastgroup, match.start(), match.end()
+                if any(s < end and start < e for s, e in taken):
+                    continue  # inside an email address or a key
+                if kind == "PHONE_RUN":
+                    found.extend(self._phones(text, start, end))
+                elif _valid(kind, match.group()):
+                    found.append(Finding(kind, start, end, match.group()))
+                elif kind == CARD:
+                    # A Luhn-invalid run of digits may still be a phone number.
+                    found.extend(self._phones(text, start, end))
+        if len(found) > 1:
+            found.sort(key=lambda f: (f.start, f.end))
         return found
 
     def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
@@ -179,27 +207,42 @@ class RowScanner:
                 seen.add(item_id)
                 self.items.setdefault(kind, []).append(item_id)
 
-    def _walk(self, value: Any, visit: Callable[[str], str]) -> Any:
+    def _walk(self, value: Any, item_id: int) -> Any:
+        """The value with its strings redacted (the same object when nothing changed)."""
         if isinstance(value, str):
-            return visit(value)
+            findings = self.scanner.scan(value)
+            if not findings:
+                return value
+            self._note(item_id, findings)
+            return self.scanner.redact(value, findings) if self.redact else value
         if isinstance(value, dict):
-            return {key: self._walk(inner, visit) for key, inner in value.items()}
+            out = None
+            for key, inner in value.items():
+                new = self._walk(inner, item_id)
+                if new is not inner:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+            return value if out is None else out
         if isinstance(value, list):
-            return [self._walk(inner, visit) for inner in value]
+            changed = None
+            for index, inner in enumerate(value):
+                new = self._walk(inner, item_id)
+                if new is not inner:
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+            return value if changed is None else changed
         return value
 
     def __call__(self, item_id: int, row: dict[str, Any]) -> dict[str, Any]:
         self.rows_scanned += 1
-        scanner = self.scanner
-
-        def visit(text: str) -> str:
-            findings = scanner.scan(text)
-            if not findings:
-                return text
-            self._note(item_id, findings)
-            return scanner.redact(text, findings) if self.redact else text
-
-        return self._walk(row, visit)
+        try:
+            if not _ROW_HINT.search(orjson.dumps(row)):
+                return row
+        except (TypeError, orjson.JSONEncodeError):
+            pass  # what orjson refuses is walked as it is
+        return self._walk(row, item_id)
 
     def summary(self) -> dict[str, Any]:
         """The manifest's ``personal_data``: findings by type, the item ids per type (sorted,

@@ -1,0 +1,228 @@
+"""Dataset hygiene: near-duplicate grouping of prompts, and the personal data scan of an export.
+
+1. Near-duplicate grouping, ``hygiene.neardup.group`` (MinHash over word shingles, 10 LSH
+   bands of 3 rows, exact Jaccard of the candidates, union-find), over synthetic prompts
+   (20 to 40 words of a 50,000-word vocabulary); every tenth prompt is a light edit of the
+   one before it (one or three words replaced). Each run is a fresh subprocess, so its peak
+   RSS is its own; the prompts are made before the clock starts. Baseline: exact duplicates
+   as the import finds them (a digest of the case-folded, whitespace-collapsed prompt in a
+   dict), over the same prompts. Also printed: the recall of the planted pairs whose
+   Jaccard is at least 0.8.
+2. The personal data scan (``hygiene.pii.RowScanner``) over a trl-sft export:
+   ``exports.formats.write_export`` of records made in memory (a share of them holding an
+   email, a phone number, a card number), written to a temporary file without the scan,
+   with it, and with redaction. The database read of a real export is left out, so the
+   ratio is the scan against the formatting and writing alone: a real export's is lower.
+
+    .venv/bin/python bench/hygiene.py [--prompts 1000000] [--rows 1000000]
+    .venv/bin/python bench/hygiene.py --smoke   # 2,000 prompts, 1,000 rows
+
+Targets (issue 17): grouping 1,000,000 prompts under 60 s and 1 GB; the scan adds under 50 %
+to the export's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from _support import ROOT, add_smoke_option, apply_smoke, load_average
+from agreement_alpha import peak_rss, reset_peak_rss
+
+SEED = 20_261_204
+TARGET_SECONDS, TARGET_MB, TARGET_SCAN = 60, 1_000, 0.5
+VOCABULARY = 50_000
+
+
+def make_prompts(n: int) -> tuple[list[str], list[tuple[int, int]]]:
+    """n prompts; every tenth a light edit of the one before (the planted pairs)."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    vocabulary = np.array([f"w{i:05d}" for i in range(VOCABULARY)])
+    lengths = rng.integers(20, 41, n)
+    words = rng.integers(0, VOCABULARY, (n, 40))
+    prompts: list[str] = []
+    planted: list[tuple[int, int]] = []
+    for index in range(n):
+        row = words[index, : lengths[index]]
+        if index % 10 == 9:
+            row = words[index - 1, : lengths[index - 1]].copy()
+            changed = 1 if index % 20 == 9 else 3
+            row[rng.integers(0, len(row), changed)] = rng.integers(0, VOCABULARY, changed)
+            planted.append((index - 1, index))
+        prompts.append(" ".join(vocabulary[row].tolist()))
+    return prompts, planted
+
+
+def child_group(n: int, method: str) -> dict:
+    from hygiene import neardup
+
+    prompts, planted = make_prompts(n)
+    before = reset_peak_rss()
+    started = time.perf_counter()
+    if method == "minhash":
+        grouping = neardup.group(prompts)
+        groups = len(grouping.groups)
+    else:
+        seen: dict[bytes, int] = {}
+        groups_of: dict[int, list[int]] = {}
+        for index, prompt in enumerate(prompts):
+            digest = hashlib.blake2b(" ".join(prompt.casefold().split()).encode(), digest_size=16)
+            first = seen.setdefault(digest.digest(), index)
+            if first != index:
+                groups_of.setdefault(first, [first]).append(index)
+        groups = len(groups_of)
+    seconds = time.perf_counter() - started
+    result = {
+        "seconds": seconds,
+        "peak_mb": peak_rss(),
+        "own_mb": max(peak_rss() - before, 0.0),
+        "groups": groups,
+    }
+    if method == "minhash":
+        found = {(i, j) for i, j, _ in grouping.pairs}
+        similar = [
+            (i, j)
+            for i, j in planted
+            if neardup.jaccard(neardup.shingle_set(prompts[i]), neardup.shingle_set(prompts[j]))
+            >= 0.8
+        ]
+        result["planted_08"] = len(similar)
+        result["recall_08"] = sum(pair in found for pair in similar) / max(len(similar), 1)
+        result["candidates"] = grouping.candidates
+    return result
+
+
+def run_child(*arguments: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+SENSITIVE = [
+    "Please email the summary to jane.doe@example.com before Friday.",
+    "Call the office on +1 212-555-0198 if the parcel is late.",
+    "My card 4111 1111 1111 1111 was charged twice, what do I do?",
+]
+
+
+def make_records(n: int):
+    import numpy as np
+
+    from exports.formats import ExportRecord
+
+    rng = np.random.default_rng(SEED)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocabulary = ["".join(rng.choice(letters, rng.integers(2, 10))) for _ in range(5_000)]
+    words = rng.integers(0, len(vocabulary), (1_000, 30))
+    texts = [" ".join(vocabulary[w] for w in row) for row in words]
+    for index in range(n):
+        prompt = texts[index % 1_000]
+        if index % 50 == 0:
+            prompt = f"{prompt} {SENSITIVE[index // 50 % len(SENSITIVE)]}"
+        yield ExportRecord(
+            item_id=index + 1,
+            external_id=f"item-{index}",
+            kind="instruction",
+            data={"prompt": prompt},
+            final={
+                "response": f"Answer {index}: {texts[(index * 7) % 1_000]}",
+                "category": "other",
+            },
+        )
+
+
+def time_export(rows: int, scan: str) -> tuple[float, str, dict]:
+    from exports.formats import write_export
+    from hygiene.pii import RowScanner
+
+    scanner = None if scan == "none" else RowScanner(redact=scan == "redact")
+    with tempfile.TemporaryFile() as handle:
+        started = time.perf_counter()
+        result = write_export("trl-sft", make_records(rows), handle, row_filter=scanner)
+        seconds = time.perf_counter() - started
+    return seconds, result.sha256, scanner.summary() if scanner else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompts", type=int, default=1_000_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    add_smoke_option(parser)
+    args = parser.parse_args()
+    apply_smoke(parser, args, prompts=2_000, rows=1_000)
+    if args.child:
+        method, n = args.child
+        print(json.dumps(child_group(int(n), method)))
+        return
+
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+    with load_average():
+        print(f"near-duplicate grouping: {args.prompts:,} prompts (every tenth a light edit)")
+        print(f"  {'method':<42} {'seconds':>9} {'peak MB':>9} {'own MB':>8} {'groups':>9}")
+        ours = run_child("minhash", str(args.prompts))
+        base = run_child("exact", str(args.prompts))
+        for label, figures in (
+            ("MinHash LSH + exact Jaccard >= 0.8", ours),
+            ("exact duplicates (baseline)", base),
+        ):
+            print(
+                f"  {label:<42} {figures['seconds']:>9.2f} {figures['peak_mb']:>9.1f} "
+                f"{figures['own_mb']:>8.1f} {figures['groups']:>9,}"
+            )
+        ratio = ours["seconds"] / max(base["seconds"], 1e-9)
+        print(
+            f"  near/exact time {ratio:.2f}x; recall of the {ours['planted_08']:,} planted pairs "
+            f"at Jaccard >= 0.8: {ours['recall_08']:.4f}; {ours['candidates']:,} candidate pairs"
+        )
+        met = ours["seconds"] < TARGET_SECONDS and ours["peak_mb"] < TARGET_MB
+        print(
+            f"target < {TARGET_SECONDS} s and < {TARGET_MB:,} MB at {args.prompts:,} prompts: "
+            f"{'met' if met else 'MISSED'}"
+        )
+
+        print(f"personal data scan: trl-sft export of {args.rows:,} rows (1 in 50 with data)")
+        print(f"  {'export':<42} {'seconds':>9} {'rows/s':>11} {'ratio':>7}")
+        plain_s, plain_sha, _ = time_export(args.rows, "none")
+        scan_s, scan_sha, summary = time_export(args.rows, "scan")
+        redact_s, redact_sha, _ = time_export(args.rows, "redact")
+        for label, seconds in (
+            ("without the scan (baseline)", plain_s),
+            ("with the scan", scan_s),
+            ("with the scan, redacting", redact_s),
+        ):
+            print(
+                f"  {label:<42} {seconds:>9.2f} {args.rows / seconds:>11,.0f} "
+                f"{seconds / plain_s:>7.2f}"
+            )
+        findings = ", ".join(f"{kind} {n:,}" for kind, n in summary["findings"].items())
+        print(
+            f"  findings: {findings}; sha256 plain {plain_sha[:12]}, scanned {scan_sha[:12]}, "
+            f"redacted {redact_sha[:12]}"
+        )
+        added = scan_s / plain_s - 1
+        print(
+            f"target: the scan adds < {TARGET_SCAN:.0%} to the export's time: "
+            f"{'met' if added < TARGET_SCAN else 'MISSED'} (+{added:.0%})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -60,12 +60,13 @@ _NUMBERS = re.compile(
 )
 _KEY = re.compile(_KEYS)
 # Cheap tests that rule a text out before any of the patterns above runs on it: every shape
-# found holds an "@", a key's prefix, or seven or more digits with separators between them.
-# The whole hint starts with one character class, so the regex engine skips straight to the
-# characters in it.
+# found holds an "@", seven or more digits with separators between them, or a key's prefix,
+# which each have an "_", a "-" or an "A". The hint starts with a class of those characters
+# (rare in prose), so the regex engine skips straight to them and looks behind.
 _HINT_PATTERN = (
-    r"[@0-9Agxsr-](?:(?<=@)|(?<=[0-9])[0-9 ().\-/]{5,}[0-9]|KIA|Iza|h[pousr]_|ithub_pat_"
-    r"|lpat-|ox[abposr]-|k_(?:live|test)_|k-|----BEGIN)"
+    r"[@0-9_A-](?:(?<=@)|(?<=[0-9])[0-9 ().\-/]{5,}[0-9]|(?<=A)(?:KIA|Iza)"
+    r"|(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?:live|test)_"
+    r"|(?<=glpat-)|(?<=xox[abposr]-)|(?<=sk-)|(?<=-)----BEGIN)"
 )
 _HINT = re.compile(_HINT_PATTERN)
 _KEY_HINT = re.compile(
@@ -158,7 +159,20 @@ class Scanner:
         return found
 
     def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
-        # A little context either side lets the matcher see a "+" or a bracket it needs.
+        if start > 0 and text[start - 1] in "(+":
+            start -= 1  # "(415) 555-2671": the bracket belongs to the number
+        candidate = text[start:end]
+        try:
+            number = phonenumbers.parse(candidate, self.region)
+            if phonenumbers.is_valid_number(number):
+                yield Finding(PHONE, start, end, candidate)
+                return
+        except phonenumbers.NumberParseException:
+            pass
+        if len(candidate) < 14:
+            return
+        # A long run may hold two numbers, or a number and more digits: the matcher (slower)
+        # finds each in it. A little context either side lets it see a "+" or a bracket.
         left = max(start - 1, 0)
         window = text[left : end + 1]
         try:

@@ -42,6 +42,11 @@ CHUNK_DOCS = 4_096  # prompts hashed at once: about 50 MB of temporaries for typ
 FULL_RUN = 24
 
 _WORD = re.compile(r"\w+")
+# A chunk of prompts is tokenised in one call, joined by NUL (never part of a word), whose
+# hash is a value no CRC-32 takes.
+_SEP = "\x00"
+_TOKEN = re.compile(r"\w+|\x00")
+_SENTINEL = 1 << 40
 _rng = np.random.default_rng(20261204)  # fixed: keys stored at import must match later ones
 _A = _rng.integers(1, 2**63, NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _B = _rng.integers(0, 2**63, NUM_PERM, dtype=np.uint64)
@@ -64,7 +69,7 @@ class _WordHashes:
     """CRC-32 of each word, remembered (prompts repeat their words a lot)."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, int] = {}
+        self._cache: dict[str, int] = {_SEP: _SENTINEL}
 
     def __call__(self, tokens: list[str]) -> list[int]:
         cache = self._cache
@@ -99,16 +104,16 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
 def _signatures(texts: Sequence[str], word_hashes: _WordHashes) -> np.ndarray:
     """(len(texts), NUM_PERM) uint32 MinHash signatures; a prompt without words gets all
     0xFFFFFFFF (and no band keys: see ``band_keys``)."""
-    lengths = np.zeros(len(texts), dtype=np.int64)
-    flat: list[int] = []
-    for index, text in enumerate(texts):
-        hashed = word_hashes(words(text))
-        lengths[index] = len(hashed)
-        flat.extend(hashed)
+    joined = _SEP.join(texts)
+    if joined.count(_SEP) != max(len(texts) - 1, 0):
+        joined = _SEP.join(text.replace(_SEP, " ") for text in texts)
+    every = np.asarray(word_hashes(_TOKEN.findall(joined.casefold())), dtype=np.uint64)
+    separators = np.flatnonzero(every == _SENTINEL)
+    lengths = np.diff(np.concatenate(([-1], separators, [len(every)]))) - 1
     signatures = np.full((len(texts), NUM_PERM), _EMPTY, dtype=np.uint32)
-    if not flat:
+    word_array = every[every != _SENTINEL]
+    if not len(word_array):
         return signatures
-    word_array = np.asarray(flat, dtype=np.uint64)
     starts = np.cumsum(lengths) - lengths
     if SHINGLE_WORDS == 1:
         counts, offsets, keys = lengths, starts, word_array

@@ -231,7 +231,7 @@ def main() -> None:
         added = scan_s / plain_s - 1
         print(
             f"target: the scan adds < {TARGET_SCAN:.0%} to the export's time: "
-            f"{'met' if added < TARGET_SCAN else 'MISSED'} (+{added:.0%})"
+            f"{'met' if added < TARGET_SCAN else 'MISSED'} ({added:+.0%})"
         )
 
 

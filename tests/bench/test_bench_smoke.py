@@ -69,6 +69,17 @@ FIGURES = {
         rf"  report/COPY time {NUMBER}x; 1,000 items, 1,000 comparisons, 8 models, .*",
         r"target < 15 s and < 300 MB at 2,000 annotations: (met|MISSED)",
     ],
+    "hygiene": [
+        rf"  MinHash LSH \+ exact Jaccard >= 0\.8 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"  exact duplicates \(baseline\) +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"  near/exact time {NUMBER}x; recall of the {NUMBER} planted pairs at Jaccard >= 0\.8: "
+        rf"{NUMBER}; {NUMBER} candidate pairs",
+        r"target < 60 s and < 1,000 MB at 2,000 prompts: (met|MISSED)",
+        rf"  without the scan \(baseline\) +{NUMBER} +{NUMBER} +1\.00",
+        rf"  with the scan +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"  with the scan, redacting +{NUMBER} +{NUMBER} +{NUMBER}",
+        r"target: the scan adds < 50% to the export's time: (met|MISSED) \([+-]\d+%\)",
+    ],
 }
 # Printed first and last by every bench (_support.load_average).
 LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"

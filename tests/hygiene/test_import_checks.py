@@ -1,6 +1,8 @@
 """Near-duplicate groups and personal data flags kept at import, shown in the items browser,
 and recomputed by manage.py hygiene_scan."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
@@ -162,3 +164,22 @@ def test_the_threshold_is_a_project_setting_with_a_range(make_api, lead, project
     response = api.patch(f"/api/v1/projects/{project.pk}/", {field: 0.9}, format="json")
     assert response.status_code == 200, response.content
     assert response.json()[field] == 0.9
+
+
+def test_the_upload_page_reports_near_duplicate_groups_and_personal_data(client, lead, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    rows = [row("a", POEM), row("c", POEM_EDIT), row("m", "write to <b>x@example.com</b>")]
+    body = "\n".join(json.dumps(r) for r in rows).encode()
+    client.force_login(lead)
+    response = client.post(
+        reverse("console:upload", args=[project.pk]),
+        {"file": SimpleUploadedFile("items.jsonl", body)},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    group = group_of(project, "a")
+    assert 'data-testid="near-duplicates"' in html
+    assert f"?near_group={group}" in html and "a, c" in html
+    assert "EMAIL 1" in html and "?personal_data=true" in html
+    assert "<b>x@" not in html  # never rendered, and escaped wherever text is shown

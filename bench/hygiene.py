@@ -40,23 +40,31 @@ VOCABULARY = 50_000
 
 
 def make_prompts(n: int) -> tuple[list[str], list[tuple[int, int]]]:
-    """n prompts; every tenth a light edit of the one before (the planted pairs)."""
+    """n prompts; every tenth a light edit of the one before (the planted pairs). Made a
+    chunk at a time, so only the prompts stay in memory."""
     import numpy as np
 
     rng = np.random.default_rng(SEED)
-    vocabulary = np.array([f"w{i:05d}" for i in range(VOCABULARY)])
-    lengths = rng.integers(20, 41, n)
-    words = rng.integers(0, VOCABULARY, (n, 40))
+    vocabulary = [f"w{i:05d}" for i in range(VOCABULARY)]
     prompts: list[str] = []
     planted: list[tuple[int, int]] = []
-    for index in range(n):
-        row = words[index, : lengths[index]]
-        if index % 10 == 9:
-            row = words[index - 1, : lengths[index - 1]].copy()
-            changed = 1 if index % 20 == 9 else 3
-            row[rng.integers(0, len(row), changed)] = rng.integers(0, VOCABULARY, changed)
-            planted.append((index - 1, index))
-        prompts.append(" ".join(vocabulary[row].tolist()))
+    chunk = 10_000
+    previous: list[int] = []
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        lengths = rng.integers(20, 41, size)
+        words = rng.integers(0, VOCABULARY, (size, 40), dtype=np.int32).tolist()
+        for offset in range(size):
+            index = start + offset
+            row = words[offset][: lengths[offset]]
+            if index % 10 == 9:
+                row = list(previous)
+                changed = 1 if index % 20 == 9 else 3
+                for position in rng.integers(0, len(row), changed).tolist():
+                    row[position] = int(rng.integers(0, VOCABULARY))
+                planted.append((index - 1, index))
+            previous = row
+            prompts.append(" ".join([vocabulary[w] for w in row]))
     return prompts, planted
 
 

@@ -236,18 +236,16 @@ def group(texts: Sequence[str], *, threshold: float = DEFAULT_THRESHOLD) -> Grou
     Jaccard similarity reaches ``threshold`` (found through LSH, see the module docstring)."""
     keys = band_keys(texts)
     candidates = candidate_pairs(keys)
-    shingles: dict[int, frozenset[int]] = {}
-
-    def of(index: int) -> frozenset[int]:
-        found = shingles.get(index)
-        if found is None:
-            found = shingles[index] = shingle_set(texts[index])
-        return found
-
+    del keys
     union = UnionFind()
     pairs = []
+    # Shingle sets are made again for each pair rather than kept: a few microseconds each,
+    # where keeping those of a million prompts would take gigabytes.
+    previous, previous_set = -1, frozenset()
     for i, j in candidates.tolist():
-        similarity = jaccard(of(i), of(j))
+        if i != previous:
+            previous, previous_set = i, shingle_set(texts[i])
+        similarity = jaccard(previous_set, shingle_set(texts[j]))
         if similarity >= threshold:
             pairs.append((i, j, similarity))
             union.union(i, j)

@@ -167,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=1_000_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="export runs of each variant")
+    parser.add_argument("--repeat", type=int, default=2, help="export runs of each variant")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     add_smoke_option(parser)
     args = parser.parse_args()

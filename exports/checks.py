@@ -54,7 +54,8 @@ class NearDuplicateCheck:
         for record in chunk:
             if split_of(record) == Split.TRAIN and record.item_id not in self._decided:
                 todo.setdefault(record.item_id, record)
-        decided = {k: v for k, v in self._decided.items() if k in {r.item_id for r in chunk}}
+        in_chunk = {record.item_id for record in chunk}
+        decided = {k: v for k, v in self._decided.items() if k in in_chunk}
         if todo:
             records = list(todo.values())
             found = self.index.matches([prompt_text(r.data) for r in records])

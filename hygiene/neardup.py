@@ -3,17 +3,20 @@
 Pure numpy and Python (no Django), so the import hook, the export check, the bench and the
 tests call the same code.
 
-- A prompt's words are ``\\w+`` runs of its case-folded text; its shingles are runs of
-  ``SHINGLE_WORDS`` consecutive words (a shorter prompt: all its words). A prompt without
-  words has no shingle and is never anyone's near-duplicate. Shingles are single words by
-  default: prompts are short, and with pairs of words one word changed in a 15-word prompt
-  already takes the similarity under 0.8 (it stays at 0.88 with single words).
-- Each shingle is a 64-bit key (its words' CRC-32s combined: stable across processes and
-  machines, unlike Python's ``hash``). ``NUM_PERM`` multiply-shift hashes of the keys give
-  the MinHash signature; all prompts of a chunk are hashed at once in numpy.
+- A prompt's words are the runs of letters, digits and ``_`` in its case-folded UTF-8 text
+  (any non-ASCII character counts as a letter, so accented and non-Latin words stay whole;
+  ASCII punctuation and spaces separate). Its shingles are its single words: prompts are
+  short, and with pairs of words one word changed in a 15-word prompt already takes the
+  similarity to 0.75 (it stays at 0.88 with single words). A prompt without words is never
+  anyone's near-duplicate.
+- Each word is a 64-bit key, a polynomial hash of its bytes with fixed constants (stable
+  across processes and machines, unlike Python's ``hash``), computed for a whole chunk of
+  prompts at once in numpy (prefix sums over the chunk's bytes: no Python per word).
+  ``NUM_PERM`` multiply-shift hashes of the keys give the MinHash signature.
 - The signature is cut into ``BANDS`` bands of ``ROWS`` values; each band gives a 64-bit key.
   Two prompts sharing any band key are candidates; a candidate pair is kept when the exact
-  Jaccard similarity of their shingle sets reaches the threshold (no estimate error).
+  Jaccard similarity of their word sets reaches the threshold (no estimate error; the sets
+  compare the words themselves, so a hash collision never joins two prompts).
 
 With 10 bands of 3 rows a pair at Jaccard s is a candidate with probability
 ``1 - (1 - s**3) ** 10``: 0.9992 at 0.8, 0.985 at 0.7 (the lowest threshold a project may
@@ -23,37 +26,38 @@ bands would cost more hashing (the bench's budget) for no recall gained above 0.
 
 from __future__ import annotations
 
-import itertools
 import re
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-SHINGLE_WORDS = 1  # 1 or 2
 BANDS = 10
 ROWS = 3
 NUM_PERM = BANDS * ROWS
 DEFAULT_THRESHOLD = 0.8
-CHUNK_DOCS = 4_096  # prompts hashed at once: about 50 MB of temporaries for typical prompts
+CHUNK_DOCS = 4_096  # prompts hashed at once: a few MB of temporaries for typical prompts
 # Runs of equal band keys up to this size are paired all against all; a larger run (many
 # copies of one template) is paired as a chain and a star, which links the same groups.
 FULL_RUN = 24
 
-_WORD = re.compile(r"\w+")
-# A chunk of prompts is tokenised in one call, joined by NUL (never part of a word), whose
-# hash is a value no CRC-32 takes.
-_SEP = "\x00"
-_TOKEN = re.compile(r"\w+|\x00")
-_SENTINEL = 1 << 40
+_WORD_BYTES = re.compile(rb"[0-9A-Za-z_\x80-\xff]+")
+_IS_WORD = np.zeros(256, dtype=bool)
+for _chars in (b"0123456789_", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"):
+    _IS_WORD[list(_chars)] = True
+_IS_WORD[0x80:] = True
+_SEP = "\x00"  # joins a chunk's prompts: never part of a word
 _rng = np.random.default_rng(20261204)  # fixed: keys stored at import must match later ones
 _A = _rng.integers(1, 2**63, NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _B = _rng.integers(0, 2**63, NUM_PERM, dtype=np.uint64)
 _BAND_MIX = _rng.integers(1, 2**63, ROWS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _BAND_SALT = _rng.integers(0, 2**63, BANDS, dtype=np.uint64)
+_POLY = int(_rng.integers(1, 2**63)) * 2 + 1  # odd: invertible modulo 2**64
+_POLY_INVERSE = pow(_POLY, -1, 2**64)
+_LENGTH_MIX = np.uint64(int(_rng.integers(1, 2**63)) * 2 + 1)
 _SHIFT = np.uint64(32)
 _EMPTY = np.uint32(0xFFFFFFFF)
+_powers: dict[str, np.ndarray] = {}
 
 
 def candidate_probability(similarity: float) -> float:
@@ -61,77 +65,73 @@ def candidate_probability(similarity: float) -> float:
     return 1.0 - (1.0 - similarity**ROWS) ** BANDS
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.casefold())
+def _encode(text: str) -> bytes:
+    return text.casefold().encode("utf-8", "surrogatepass")
 
 
-class _WordHashes:
-    """CRC-32 of each word, remembered (prompts repeat their words a lot)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, int] = {_SEP: _SENTINEL}
-
-    def __call__(self, tokens: list[str]) -> list[int]:
-        cache = self._cache
-        out = list(map(cache.get, tokens))
-        if None in out:
-            for position, value in enumerate(out):
-                if value is None:
-                    token = tokens[position]
-                    value = out[position] = zlib.crc32(token.encode("utf-8", "surrogatepass"))
-                    if len(cache) < 2_000_000:
-                        cache[token] = value
-        return out  # type: ignore[return-value]
+def shingle_set(text: str) -> frozenset[bytes]:
+    """The prompt's words (see the module docstring), as a set."""
+    return frozenset(_WORD_BYTES.findall(_encode(text)))
 
 
-def shingle_set(text: str) -> frozenset[int]:
-    """The prompt's shingle keys (see the module docstring)."""
-    hashes = [zlib.crc32(w.encode("utf-8", "surrogatepass")) for w in words(text)]
-    if SHINGLE_WORDS == 1:
-        return frozenset(hashes)
-    if len(hashes) == 1:
-        return frozenset((hashes[0] << 32 | hashes[0],))
-    return frozenset(a << 32 | b for a, b in itertools.pairwise(hashes))
-
-
-def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+def jaccard(a: frozenset, b: frozenset) -> float:
     if not a or not b:
         return 0.0
     shared = len(a & b)
     return shared / (len(a) + len(b) - shared)
 
 
-def _signatures(texts: Sequence[str], word_hashes: _WordHashes) -> np.ndarray:
-    """(len(texts), NUM_PERM) uint32 MinHash signatures; a prompt without words gets all
-    0xFFFFFFFF (and no band keys: see ``band_keys``)."""
+def _power_table(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """POLY**i and POLY**-i modulo 2**64 for i < n (kept and grown as needed)."""
+    if len(_powers.get("up", ())) < n:
+        size = max(n, 2 * len(_powers.get("up", ())), 1 << 16)
+        with np.errstate(over="ignore"):
+            up = np.cumprod(np.full(size, _POLY, dtype=np.uint64), dtype=np.uint64)
+            down = np.cumprod(np.full(size, _POLY_INVERSE, dtype=np.uint64), dtype=np.uint64)
+        _powers["up"] = np.concatenate(([np.uint64(1)], up[:-1]))
+        _powers["down"] = np.concatenate(([np.uint64(1)], down[:-1]))
+    return _powers["up"], _powers["down"]
+
+
+def _word_keys(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, lengths): the 64-bit key of every word of every prompt, prompt after prompt,
+    and each prompt's number of words."""
     joined = _SEP.join(texts)
     if joined.count(_SEP) != max(len(texts) - 1, 0):
         joined = _SEP.join(text.replace(_SEP, " ") for text in texts)
-    every = np.asarray(word_hashes(_TOKEN.findall(joined.casefold())), dtype=np.uint64)
-    separators = np.flatnonzero(every == _SENTINEL)
-    lengths = np.diff(np.concatenate(([-1], separators, [len(every)]))) - 1
+    data = np.frombuffer(_encode(joined), dtype=np.uint8)
+    word = _IS_WORD[data]
+    edges = np.diff(np.concatenate(([0], word.view(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    up, down = _power_table(len(data) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.concatenate(
+            ([np.uint64(0)], np.cumsum(data.astype(np.uint64) * up[: len(data)], dtype=np.uint64))
+        )
+        keys = (prefix[ends] - prefix[starts]) * down[starts]
+        keys ^= (ends - starts).astype(np.uint64) * _LENGTH_MIX
+    separators = np.flatnonzero(data == 0)
+    doc = np.searchsorted(separators, starts)
+    lengths = np.bincount(doc, minlength=len(texts)).astype(np.int64)
+    return keys, lengths
+
+
+def _signatures(texts: Sequence[str]) -> np.ndarray:
+    """(len(texts), NUM_PERM) uint32 MinHash signatures; a prompt without words gets all
+    0xFFFFFFFF (and no band keys: see ``band_keys``)."""
+    keys, lengths = _word_keys(texts)
     signatures = np.full((len(texts), NUM_PERM), _EMPTY, dtype=np.uint32)
-    word_array = every[every != _SENTINEL]
-    if not len(word_array):
+    if not len(keys):
         return signatures
-    starts = np.cumsum(lengths) - lengths
-    if SHINGLE_WORDS == 1:
-        counts, offsets, keys = lengths, starts, word_array
-    else:
-        # Shingles per prompt: n-1 pairs, or the one word of a one-word prompt.
-        counts = np.where(lengths >= 2, lengths - 1, lengths)
-        total = int(counts.sum())
-        offsets = np.cumsum(counts) - counts
-        doc_start = np.repeat(starts, counts)
-        left = doc_start + (np.arange(total, dtype=np.int64) - np.repeat(offsets, counts))
-        right = left + np.repeat((lengths >= 2).astype(np.int64), counts)
-        keys = (word_array[left] << _SHIFT) | word_array[right]
-    hashed = np.multiply.outer(keys, _A)
-    hashed += _B
+    offsets = np.cumsum(lengths) - lengths
+    folded = (keys ^ (keys >> _SHIFT)) & np.uint64(0xFFFFFFFF)
+    # (NUM_PERM, words): each hash function's values lie contiguous for the reduction.
+    hashed = np.multiply.outer(_A, folded)
+    hashed += _B[:, None]
     hashed >>= _SHIFT
-    present = counts > 0
-    mins = np.minimum.reduceat(hashed, offsets[present], axis=0)
-    signatures[present] = mins.astype(np.uint32)
+    present = lengths > 0
+    mins = np.minimum.reduceat(hashed.astype(np.uint32), offsets[present], axis=1)
+    signatures[present] = mins.T
     return signatures
 
 
@@ -148,11 +148,10 @@ def _band_keys_of(signatures: np.ndarray) -> np.ndarray:
 def band_keys(texts: Sequence[str], *, chunk: int = CHUNK_DOCS) -> np.ndarray:
     """(len(texts), BANDS) int64 LSH band keys, hashed ``chunk`` prompts at a time. A prompt
     without words has keys 0, which ``group`` and the indexes skip."""
-    word_hashes = _WordHashes()
     out = np.zeros((len(texts), BANDS), dtype=np.int64)
     for start in range(0, len(texts), chunk):
         part = texts[start : start + chunk]
-        out[start : start + len(part)] = _band_keys_of(_signatures(part, word_hashes))
+        out[start : start + len(part)] = _band_keys_of(_signatures(part))
     return out
 
 

@@ -131,7 +131,7 @@ def items_check(*, project: Project, item_ids: list[int], result: ImportResult |
             for position in new_positions[key]:
                 candidates.add((position, stored_id))
     stored_ids = sorted({stored for _, stored in candidates})
-    stored_shingles: dict[int, frozenset[int]] = {}
+    stored_shingles: dict[int, frozenset[bytes]] = {}
     for start in range(0, len(stored_ids), READ_BATCH):
         chunk = stored_ids[start : start + READ_BATCH]
         for item_id, data in Item.objects.filter(pk__in=chunk).values_list("id", "data"):

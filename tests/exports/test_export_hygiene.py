@@ -222,3 +222,27 @@ def test_the_exports_page_offers_the_options_and_shows_findings(
     assert job.options.get("redact_personal_data") is True
     page = client.get(url).content.decode()
     assert 'data-testid="personal-data"' in page and "redacted" in page
+
+
+def test_the_api_takes_the_hygiene_options_and_returns_the_manifest(
+    project, lead, near, personal, make_api, django_capture_on_commit_callbacks
+):
+    api = make_api(lead)
+    body = {"format": "trl-sft", "redact_personal_data": True, "exclude_near_duplicates": True}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"/api/v1/projects/{project.pk}/exports/", body, format="json")
+    assert response.status_code == 202, response.content
+    job = api.get(f"/api/v1/exports/{response.json()['id']}/").json()
+    assert job["status"] == "done"
+    assert job["options"]["redact_personal_data"] is True
+    assert job["options"]["exclude_near_duplicates"] is True
+    manifest = job["manifest"]
+    assert manifest["personal_data"]["redacted"] is True
+    assert manifest["near_duplicates"]["excluded_records"] == 1
+    assert {w["code"] for w in manifest["warnings"]} == {"eval_near_duplicate"}
+    bad = api.post(
+        f"/api/v1/projects/{project.pk}/exports/",
+        {"format": "trl-sft", "redact_personal_data": "maybe"},
+        format="json",
+    )
+    assert bad.status_code == 400

@@ -577,6 +577,17 @@ class ImportItemsSerializer(serializers.Serializer):
     items = by_kind(ImportItemSerializer, "ImportItem", many=True)
 
 
+@extend_schema_serializer(component_name="NearDuplicateGroup")
+class NearDuplicateGroupSerializer(serializers.Serializer):
+    group = serializers.IntegerField(
+        help_text="Names the group: the id of its first item (`?near_group=` lists them)."
+    )
+    size = serializers.IntegerField(help_text="Items in the group, this import's and earlier.")
+    external_ids = serializers.ListField(
+        child=serializers.CharField(), help_text="The first ten items' external_ids."
+    )
+
+
 class ImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
@@ -585,6 +596,16 @@ class ImportResultSerializer(serializers.Serializer):
         many=True,
         help_text="Items with the same content (kind, system prompt, prompt or conversation, "
         "and a preference's two responses) as another: reported, not dropped.",
+    )
+    near_duplicates = NearDuplicateGroupSerializer(
+        many=True,
+        help_text="Groups of near-duplicate prompts (Jaccard of their word sets at least the "
+        "project's `near_duplicate_threshold`) holding an item of this import (first 100).",
+    )
+    personal_data = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Items of this import whose data holds personal data, by type (EMAIL, "
+        "PHONE, CARD, IBAN, SSN, API_KEY).",
     )
 
 

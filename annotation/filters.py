@@ -2,6 +2,8 @@
 ItemFilter (everything a lead or reviewer may filter by) and OwnItemFilter (what an annotator
 may filter their own items by)."""
 
+from typing import Any
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
@@ -35,6 +37,17 @@ class ItemFilter(django_filters.FilterSet):
         method="filter_flagged", label="Flagged by an annotator who skipped it"
     )
     q = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
+    # Kept by the hygiene app's import check (its ItemCheck rows, read through the items'
+    # reverse relation: this app does not import hygiene).
+    near_duplicates = django_filters.BooleanFilter(
+        method="filter_near_duplicates", label="In a near-duplicate group"
+    )
+    near_group = django_filters.NumberFilter(
+        method="filter_near_group", label="The near-duplicate group (its first item's id)"
+    )
+    personal_data = django_filters.BooleanFilter(
+        method="filter_personal_data", label="Personal data found in the item"
+    )
 
     class Meta:
         model = Item
@@ -74,6 +87,23 @@ class ItemFilter(django_filters.FilterSet):
 
     def filter_duplicates(self, queryset: QuerySet[Item], name: str, value: bool | None):
         return queryset.filter(has_duplicate=True) if value else queryset
+
+    def filter_near_duplicates(self, queryset: QuerySet[Item], name: str, value: bool | None):
+        if value is None:
+            return queryset
+        grouped = Q(hygiene_check__near_group__isnull=False)
+        return queryset.filter(grouped) if value else queryset.exclude(grouped)
+
+    def filter_near_group(self, queryset: QuerySet[Item], name: str, value: Any):
+        if value is None:
+            return queryset
+        return queryset.filter(hygiene_check__near_group=int(value))
+
+    def filter_personal_data(self, queryset: QuerySet[Item], name: str, value: bool | None):
+        if value is None:
+            return queryset
+        found = Q(hygiene_check__has_personal_data=True)
+        return queryset.filter(found) if value else queryset.exclude(found)
 
     def filter_search(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
         value = value.strip()

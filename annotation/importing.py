@@ -7,7 +7,7 @@ duplicate flags and the item tally, and audits the import.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.apps import apps as global_apps
 from django.db import IntegrityError, connection, transaction
@@ -21,6 +21,7 @@ from annotation.rollups import tally_add
 from core import db, events, jsonutil
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
+from core.registry import Registry
 
 
 @dataclass
@@ -31,6 +32,20 @@ class ImportResult:
     # {index, external_id, duplicate_of, duplicate_index}: an item of this request with the
     # same content as another of it (duplicate_index) or as a stored one (duplicate_index None).
     duplicates: list[dict[str, Any]] = field(default_factory=list)
+    # Filled by the import checks (hygiene): near-duplicate groups that hold an item of this
+    # import, and items of it with personal data by type.
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    personal_data: dict[str, int] = field(default_factory=dict)
+
+
+class ImportCheck(Protocol):
+    def __call__(self, *, project: Project, item_ids: list[int], result: ImportResult) -> None: ...
+
+
+# Checks another app runs on the items an import created or whose content it changed, inside
+# the import's transaction (so a failing check writes nothing), adding to the result: hygiene
+# groups near-duplicate prompts and scans for personal data. Registered when that app is ready.
+import_checks: Registry[ImportCheck] = Registry("import check")
 
 
 _FETCH_BATCH = 5_000
@@ -228,6 +243,7 @@ def _import_clean(
     if shared:
         duplicates_refresh(project_id=project.pk, hashes=sorted(shared))
     result.created, result.updated = len(to_create), len(to_update)
+    _run_import_checks(project, to_create, to_update, existing, result)
     audit_record(
         actor=actor,
         action="items.import",
@@ -264,6 +280,35 @@ def _route_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
             key = f"{row['route']}:{row['route_rule']}"
             counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _run_import_checks(
+    project: Project,
+    to_create: list[dict[str, Any]],
+    to_update: list[dict[str, Any]],
+    existing: dict[str, dict[str, Any]],
+    result: ImportResult,
+) -> None:
+    if not len(import_checks):
+        return
+    external_ids = [row["external_id"] for row in to_create]
+    external_ids += [
+        row["external_id"]
+        for row in to_update
+        if existing[row["external_id"]]["content_hash"] != row["content_hash"]
+        or row["locked_change"]
+    ]
+    if not external_ids:
+        return
+    item_ids: list[int] = []
+    for start in range(0, len(external_ids), _FETCH_BATCH):
+        item_ids.extend(
+            Item.objects.filter(
+                project=project, external_id__in=external_ids[start : start + _FETCH_BATCH]
+            ).values_list("id", flat=True)
+        )
+    for check in import_checks:
+        check(project=project, item_ids=sorted(item_ids), result=result)
 
 
 def _tally_changes(

@@ -66,6 +66,10 @@ class Project(TimeStampedModel):
     agreement_every = models.PositiveIntegerField(default=settings_spec.default("agreement_every"))
     # Annotators whose gold accuracy falls below this are flagged on the dashboard.
     gold_threshold = models.FloatField(default=settings_spec.default("gold_threshold"))
+    # Prompts at least this similar (Jaccard of their word sets) are near-duplicates (hygiene).
+    near_duplicate_threshold = models.FloatField(
+        default=settings_spec.default("near_duplicate_threshold")
+    )
     suggestions = models.CharField(
         max_length=16, choices=SuggestionMode.choices, default=settings_spec.default("suggestions")
     )

@@ -289,6 +289,18 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
         maximum=1_000_000,
     ),
+    Setting(
+        "near_duplicate_threshold",
+        Type.FRACTION,
+        "Prompts whose Jaccard similarity (of their sets of words) reaches this (0.7 to 1) are "
+        "near-duplicates: "
+        "grouped at import and in the items browser, and an eval item near a train item is a "
+        "warning in train exports (which may leave the train side out).",
+        default=0.8,
+        minimum=0.7,
+        maximum=1,
+        constraint="project_near_duplicate_threshold_range",
+    ),
     _fraction(
         "gold_threshold",
         0.7,

@@ -519,7 +519,11 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
         except ValueError:
             raise Http404("No such page.") from None
     fields = ("id", "external_id", "kind", "status", "agreement", "split", "is_gold", "data")
-    found = list(page.only(*fields, "submitted_count")[: PAGE_SIZE + 1])
+    # Each row's near-duplicate group and personal data (the hygiene app's checks) in the
+    # same query.
+    checks = ("hygiene_check__near_group", "hygiene_check__personal_data")
+    page = page.select_related("hygiene_check")
+    found = list(page.only(*fields, "submitted_count", *checks)[: PAGE_SIZE + 1])
     rows = [
         {
             "item": item,

@@ -99,6 +99,31 @@ class ProjectExportsApi(APIView):
             help_text="only records approved since the previous export of the same format "
             "and split (everything when there was none): increments for a training pipeline",
         )
+        extra_columns = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="add the item's external_id and metadata to every row (an object in JSON, "
+            "JSON text in Parquet); training libraries ignore extra columns",
+        )
+        redact_personal_data = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="replace personal data found in the rows ([EMAIL], [PHONE], [CARD], "
+            "[IBAN], [SSN], [API_KEY]); the manifest counts findings either way",
+        )
+        exclude_near_duplicates = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="leave out train items whose prompt near-duplicates an eval item's "
+            "(the manifest lists the pairs either way)",
+        )
+        annotator_names = serializers.ChoiceField(
+            choices=list(services.ANNOTATOR_NAMES),
+            required=False,
+            allow_null=True,
+            help_text="annotations format only: annotators by their per-project pseudonym "
+            "(default) or by username",
+        )
 
     @extend_schema(responses={200: ExportOutputSerializer(many=True), **error_responses(403, 404)})
     def get(self, request, project_id: int):

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,8 +30,8 @@ from review.models import Provenance
 # export, and the job's progress is committed on the same connection as it goes.
 PAGE_SIZE = 5_000
 
-# (item id, external_id, kind, split, item data, final payload)
-RecordRow = tuple[int, str, str, str, dict, dict]
+# (item id, external_id, kind, split, item data, final payload, item metadata or None)
+RecordRow = tuple[int, str, str, str, dict, dict, dict | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,20 +98,24 @@ def export_record_count(*, selection: ExportSelection) -> int:
     return export_items(selection=selection).count()
 
 
-def _page_query(selection: ExportSelection, after: int, page_size: int) -> tuple[str, tuple]:
-    items = (
-        export_items(selection=selection, after=after)
-        .annotate(
-            data_text=Cast("data", TextField()),
-            payload_text=Cast("final_records__payload", TextField()),
-        )
-        .order_by("id")
-        .values_list("id", "external_id", "kind", "split", "data_text", "payload_text")
+def _page_query(
+    selection: ExportSelection, after: int, page_size: int, with_metadata: bool = False
+) -> tuple[str, tuple]:
+    columns = ["id", "external_id", "kind", "split", "data_text", "payload_text"]
+    items = export_items(selection=selection, after=after).annotate(
+        data_text=Cast("data", TextField()),
+        payload_text=Cast("final_records__payload", TextField()),
     )
+    if with_metadata:
+        items = items.annotate(metadata_text=Cast("metadata", TextField()))
+        columns.append("metadata_text")
+    items = items.order_by("id").values_list(*columns)
     return items[:page_size].query.sql_with_params()
 
 
-def _pages(selection: ExportSelection, page_size: int) -> Iterator[list[tuple]]:
+def _pages(
+    selection: ExportSelection, page_size: int, with_metadata: bool = False
+) -> Iterator[list[tuple]]:
     """The raw pages. On PostgreSQL the next page is fetched in a helper thread while the
     caller works through the current one, so the database's work (the join, JSON to text) and
     the network overlap Python's. The helper uses this thread's own psycopg connection (safe to
@@ -121,7 +125,7 @@ def _pages(selection: ExportSelection, page_size: int) -> Iterator[list[tuple]]:
     if connection.vendor != "postgresql":
         last = 0
         while True:
-            page = fetch_all(*_page_query(selection, last, page_size))
+            page = fetch_all(*_page_query(selection, last, page_size, with_metadata))
             yield page
             if len(page) < page_size:
                 return
@@ -138,12 +142,15 @@ def _pages(selection: ExportSelection, page_size: int) -> Iterator[list[tuple]]:
             return cursor.fetchall()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-fetch") as helper:
-        upcoming = helper.submit(fetch, *_page_query(selection, 0, page_size))
+        upcoming = helper.submit(fetch, *_page_query(selection, 0, page_size, with_metadata))
         try:
             while True:
                 page = upcoming.result()
                 if len(page) == page_size:
-                    upcoming = helper.submit(fetch, *_page_query(selection, page[-1][0], page_size))
+                    after = page[-1][0]
+                    upcoming = helper.submit(
+                        fetch, *_page_query(selection, after, page_size, with_metadata)
+                    )
                 yield page
                 if len(page) < page_size:
                     return
@@ -154,14 +161,16 @@ def _pages(selection: ExportSelection, page_size: int) -> Iterator[list[tuple]]:
 
 
 def export_record_rows(
-    *, selection: ExportSelection, page_size: int | None = None
+    *, selection: ExportSelection, page_size: int | None = None, with_metadata: bool = False
 ) -> Iterator[RecordRow]:
     """The selected records as plain tuples, ordered by item id, a page query at a time
     (see ``_pages``). JSON comes as text and is parsed with orjson, several times faster than
-    the JSON field's own decoding."""
-    for page in _pages(selection, page_size or PAGE_SIZE):
-        for item_id, external_id, kind, split, data, payload in page:
-            yield item_id, external_id, kind, split, _loads(data), _loads(payload)
+    the JSON field's own decoding. The items' metadata only ``with_metadata`` (else None)."""
+    for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
+        for row in page:
+            item_id, external_id, kind, split, data, payload = row[:6]
+            metadata = _loads(row[6]) if with_metadata else None
+            yield item_id, external_id, kind, split, _loads(data), _loads(payload), metadata
 
 
 def export_source_counts(*, selection: ExportSelection) -> dict[str, Any]:
@@ -200,7 +209,141 @@ def export_guideline_versions(*, selection: ExportSelection) -> list[int]:
     return list(versions)
 
 
+# --- raw annotations -----------------------------------------------------------------------------
+
+
+def export_annotations(*, selection: ExportSelection) -> QuerySet:
+    """Every annotation of the selection's non-gold items (split and kinds filters), whatever
+    the item's status."""
+    from annotation.models import Annotation
+
+    annotations = Annotation.objects.filter(project_id=selection.project_id, item__is_gold=False)
+    if selection.split != ExportSplit.ALL:
+        annotations = annotations.filter(item__split=selection.split)
+    if selection.kinds is not None:
+        annotations = annotations.filter(item__kind__in=selection.kinds)
+    return annotations
+
+
+def export_annotation_count(*, selection: ExportSelection) -> int:
+    return export_annotations(selection=selection).count()
+
+
+def export_annotation_records(
+    *,
+    selection: ExportSelection,
+    project: Project,
+    usernames: bool = False,
+    with_metadata: bool = False,
+    page_size: int | None = None,
+) -> Iterator[Any]:
+    """AnnotationRecords of the selection, by annotation id, a keyset page at a time; each
+    page reads its items' skips and current final records in two more queries. Annotators go
+    by their per-project pseudonym unless ``usernames``."""
+    from django.contrib.auth import get_user_model
+
+    from annotation.models import Assignment, AssignmentStatus
+    from annotation.pseudonyms import annotator_pseudonym
+    from exports.formats import AnnotationRecord
+    from review.models import FinalRecord
+
+    page_size = page_size or PAGE_SIZE
+    names: dict[int, str] = {}
+    columns = [
+        "id",
+        "item_id",
+        "item__external_id",
+        "item__kind",
+        "item__split",
+        "data_text",
+        "payload_text",
+        "annotator_id",
+        "seconds_spent",
+        "guidelines_version",
+        "round",
+        "display_order",
+        "created_at",
+    ]
+    base = export_annotations(selection=selection).annotate(
+        data_text=Cast("item__data", TextField()), payload_text=Cast("payload", TextField())
+    )
+    if with_metadata:
+        base = base.annotate(metadata_text=Cast("item__metadata", TextField()))
+        columns.append("metadata_text")
+    base = base.order_by("id").values_list(*columns)
+    last = 0
+    while True:
+        page = list(base.filter(id__gt=last)[:page_size])
+        if not page:
+            return
+        item_ids = sorted({row[1] for row in page})
+        skips: dict[int, list[str]] = {}
+        for item_id, reason in Assignment.objects.filter(
+            item_id__in=item_ids, status=AssignmentStatus.SKIPPED
+        ).values_list("item_id", "skip_reason"):
+            skips.setdefault(item_id, []).append(reason or "none")
+        finals = {
+            item_id: _loads(text)
+            for item_id, text in FinalRecord.objects.filter(item_id__in=item_ids, is_current=True)
+            .annotate(text=Cast("payload", TextField()))
+            .values_list("item_id", "text")
+        }
+        unknown = {row[7] for row in page} - names.keys()
+        if unknown and usernames:
+            users = get_user_model().objects.filter(pk__in=unknown)
+            names.update(users.values_list("pk", "username"))
+        for user_id in unknown - names.keys():
+            names[user_id] = annotator_pseudonym(project, user_id)
+        for row in page:
+            created_at = row[12].astimezone(UTC).isoformat().replace("+00:00", "Z")
+            yield AnnotationRecord(
+                item_id=row[1],
+                external_id=row[2],
+                kind=row[3],
+                split=row[4],
+                data=_loads(row[5]),
+                annotation_id=row[0],
+                payload=_loads(row[6]),
+                annotator=names[row[7]],
+                seconds_spent=row[8],
+                guidelines_version=row[9],
+                round=row[10],
+                display_order=row[11],
+                created_at=created_at,
+                skip_reasons=tuple(sorted(skips.get(row[1], ()))),
+                final=finals.get(row[1]),
+                metadata=_loads(row[13]) if with_metadata else None,
+            )
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
+
+
+def export_annotation_guideline_versions(*, selection: ExportSelection) -> list[int]:
+    versions = (
+        export_annotations(selection=selection)
+        .order_by("guidelines_version")
+        .values_list("guidelines_version", flat=True)
+        .distinct()
+    )
+    return list(versions)
+
+
 # --- independence of evaluation data -----------------------------------------------------------
+
+
+def eval_prompts(*, project_id: int, page_size: int | None = None) -> list[tuple[int, str, Any]]:
+    """(id, external_id, data) of every eval item of the project, whatever its status."""
+    page_size = page_size or PAGE_SIZE
+    items = Item.objects.filter(project_id=project_id, split=Split.EVAL).order_by("id")
+    out: list[tuple[int, str, Any]] = []
+    last = 0
+    while True:
+        page = list(items.filter(id__gt=last).values_list("id", "external_id", "data")[:page_size])
+        out.extend(page)
+        if len(page) < page_size:
+            return out
+        last = page[-1][0]
 
 
 def prompt_text(data: Any) -> str:

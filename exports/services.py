@@ -38,6 +38,7 @@ from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
 from exports import selectors
+from exports.checks import NearDuplicateCheck
 from exports.formats import (
     ExportFormatError,
     ExportRecord,
@@ -47,12 +48,16 @@ from exports.formats import (
     write_export,
 )
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
+from hygiene.pii import RowScanner
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 2_000  # records between progress callbacks
 PROGRESS_SECONDS = 0.5  # at most one progress write per this many seconds
 LEAK_EXAMPLES = 20  # train external_ids listed in the eval-overlap warning
+# How the annotations format names annotators: the per-project pseudonym, or usernames.
+PSEUDONYMS, USERNAMES = "pseudonym", "username"
+ANNOTATOR_NAMES = (PSEUDONYMS, USERNAMES)
 MAX_CATEGORIES = 200
 FILE_NAME_MAX = 100  # ExportJob.file's max_length
 ERROR_MAX = 2_000
@@ -112,6 +117,10 @@ def export_options_clean(
     pass_fail: Any = False,
     exclude_auto: Any = False,
     since_last: Any = False,
+    extra_columns: Any = False,
+    redact_personal_data: Any = False,
+    exclude_near_duplicates: Any = False,
+    annotator_names: Any = None,
 ) -> dict[str, Any]:
     """The job's options, checked: raises ApplicationError with an ``errors`` list.
 
@@ -126,6 +135,20 @@ def export_options_clean(
     if since_last and approved_since not in (None, ""):
         errors.append(_error("since_last", "Give since_last or approved_since, not both."))
     fmt = None
+    flags: dict[str, bool] = {}
+    for name, value in (
+        ("extra_columns", extra_columns),
+        ("redact_personal_data", redact_personal_data),
+        ("exclude_near_duplicates", exclude_near_duplicates),
+    ):
+        if value not in (None, True, False):
+            errors.append(_error(name, "Must be true or false."))
+        flags[name] = bool(value) if value in (None, True, False) else False
+    if annotator_names in (None, ""):
+        annotator_names = PSEUDONYMS
+    if annotator_names not in ANNOTATOR_NAMES:
+        errors.append(_error("annotator_names", f"One of {', '.join(ANNOTATOR_NAMES)}."))
+        annotator_names = PSEUDONYMS
     pass_fail = bool(pass_fail) if pass_fail in (None, True, False) else pass_fail
     if not isinstance(pass_fail, bool):
         errors.append(_error("pass_fail", "Must be true or false."))
@@ -191,6 +214,15 @@ def export_options_clean(
     except ValueError:
         since = None
         errors.append(_error("approved_since", "Must be a date (YYYY-MM-DD) or an ISO datetime."))
+    per_annotation = fmt is not None and fmt.per_annotation
+    if per_annotation:
+        # The annotations format reads every annotation, not final records.
+        if categories is not None:
+            errors.append(_error("categories", "Applies to final records, not to annotations."))
+        if approved_since not in (None, ""):
+            errors.append(_error("approved_since", "Applies to final records, not to annotations."))
+    elif annotator_names != PSEUDONYMS:
+        errors.append(_error("annotator_names", "Applies to the annotations format only."))
     if errors:
         first = errors[0]
         raise ApplicationError(
@@ -220,6 +252,8 @@ def export_options_clean(
         "categories": category_list,
         "approved_since": since.isoformat() if since else None,
         "pass_fail": pass_fail,
+        **flags,
+        "annotator_names": annotator_names,
     }
 
 
@@ -236,8 +270,13 @@ def export_request(
     pass_fail: bool = False,
     exclude_auto: bool = False,
     since_last: bool = False,
+    extra_columns: bool = False,
+    redact_personal_data: bool = False,
+    exclude_near_duplicates: bool = False,
+    annotator_names: str | None = None,
 ) -> ExportJob:
-    """Queue an export of the project's approved records; a worker builds it after commit."""
+    """Queue an export of the project's approved records (or, in the annotations format, of
+    every annotation); a worker builds it after commit."""
     options = export_options_clean(
         exclude_auto=exclude_auto,
         since_last=since_last,
@@ -249,16 +288,28 @@ def export_request(
         approved_since=approved_since,
         shape=shape,
         pass_fail=pass_fail,
+        extra_columns=extra_columns,
+        redact_personal_data=redact_personal_data,
+        exclude_near_duplicates=exclude_near_duplicates,
+        annotator_names=annotator_names,
     )
-    # `pass_fail` is kept only when asked for, so other jobs' options stay as they were.
+    # Options that are off by default are kept only when asked for, so other jobs' options
+    # stay as they were.
+    optional = (
+        "pass_fail",
+        "exclude_auto",
+        "extra_columns",
+        "redact_personal_data",
+        "exclude_near_duplicates",
+    )
     kept = (
         "shape",
         "kinds",
         "categories",
         "approved_since",
-        *(("pass_fail",) if pass_fail else ()),
-        *(("exclude_auto",) if options["exclude_auto"] else ()),
+        *(name for name in optional if options[name]),
         *(("since_last", "since_export") if options["since_last"] else ()),
+        *(("annotator_names",) if options["annotator_names"] != PSEUDONYMS else ()),
     )
     with transaction.atomic():
         job = ExportJob.objects.create(
@@ -413,6 +464,8 @@ class _Built:
     result: ExportResult
     warnings: list[dict[str, Any]]
     guideline_versions: list[int]
+    personal_data: dict[str, Any]
+    near_duplicates: dict[str, Any] | None
     sources: dict[str, Any] | None = None
 
 
@@ -434,37 +487,104 @@ class _Progress:
 
 
 def _records(
-    selection: selectors.ExportSelection, leaks: LeakCheck | None, system_prompt: str
+    selection: selectors.ExportSelection,
+    leaks: LeakCheck | None,
+    system_prompt: str,
+    with_metadata: bool,
 ) -> Iterator[ExportRecord]:
-    for item_id, external_id, kind, split, data, payload in selectors.export_record_rows(
-        selection=selection
-    ):
+    for (
+        item_id,
+        external_id,
+        kind,
+        split,
+        data,
+        payload,
+        item_metadata,
+    ) in selectors.export_record_rows(selection=selection, with_metadata=with_metadata):
         if leaks is not None and split == Split.TRAIN:
             leaks.check(external_id, data)
-        yield ExportRecord(item_id, external_id, kind, data, payload, system_prompt)
+        yield ExportRecord(
+            item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
+        )
+
+
+def _split_of(record: Any) -> str:
+    return record.split
 
 
 def _write(job: ExportJob, fileobj: Any) -> _Built:
+    options = job.options or {}
+    fmt = format_get(job.format, shape=options.get("shape"))
     selection = selection_of(job)
-    total = selectors.export_record_count(selection=selection)
+    extra_columns = bool(options.get("extra_columns"))
+    records: Iterator[Any]
     leaks = None
+    if fmt.per_annotation:
+        total = selectors.export_annotation_count(selection=selection)
+        records = selectors.export_annotation_records(
+            selection=selection,
+            project=job.project,
+            usernames=options.get("annotator_names") == USERNAMES,
+            with_metadata=extra_columns,
+        )
+        versions = selectors.export_annotation_guideline_versions(selection=selection)
+    else:
+        total = selectors.export_record_count(selection=selection)
+        if job.split != ExportSplit.EVAL:
+            digests = selectors.eval_prompt_digests(project_id=job.project_id)
+            leaks = LeakCheck(digests) if digests else None
+        records = _records(selection, leaks, job.project.system_prompt, extra_columns)
+        versions = selectors.export_guideline_versions(selection=selection)
+    near = None
     if job.split != ExportSplit.EVAL:
-        digests = selectors.eval_prompt_digests(project_id=job.project_id)
-        leaks = LeakCheck(digests) if digests else None
+        eval_items = selectors.eval_prompts(project_id=job.project_id)
+        if eval_items:
+            near = NearDuplicateCheck(
+                eval_items,
+                threshold=job.project.near_duplicate_threshold,
+                exclude=bool(options.get("exclude_near_duplicates")),
+            )
+            records = near.filter(records, split_of=_split_of)
+    scanner = RowScanner(
+        redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
+    )
     result = write_export(
         job.format,
-        _records(selection, leaks, job.project.system_prompt),
+        records,
         fileobj,
-        shape=job.options.get("shape"),
-        pass_fail=bool(job.options.get("pass_fail")),
+        shape=options.get("shape"),
+        pass_fail=bool(options.get("pass_fail")),
         on_progress=_Progress(job, total),
         progress_every=PROGRESS_EVERY,
+        extra_columns=extra_columns,
+        row_filter=scanner,
     )
+    warnings = leaks.warnings() if leaks is not None else []
+    if near is not None:
+        warnings.extend(near.warnings())
+    personal_data = scanner.summary()
+    if personal_data["findings"] and not personal_data["redacted"]:
+        counts = ", ".join(f"{n} {kind}" for kind, n in personal_data["findings"].items())
+        warnings.append(
+            {
+                "code": "personal_data",
+                "message": (
+                    f"Possible personal data in the rows written ({counts}); export again with "
+                    "redact_personal_data to replace it with [EMAIL], [PHONE], ..."
+                ),
+                "count": sum(personal_data["findings"].values()),
+                "item_ids": sorted({i for ids in personal_data["item_ids"].values() for i in ids})[
+                    :LEAK_EXAMPLES
+                ],
+            }
+        )
     return _Built(
         result=result,
-        warnings=leaks.warnings() if leaks is not None else [],
-        guideline_versions=selectors.export_guideline_versions(selection=selection),
-        sources=selectors.export_source_counts(selection=selection),
+        warnings=warnings,
+        guideline_versions=versions,
+        personal_data=personal_data,
+        near_duplicates=near.summary() if near is not None else None,
+        sources=None if fmt.per_annotation else selectors.export_source_counts(selection=selection),
     )
 
 
@@ -496,6 +616,8 @@ def export_manifest(job: ExportJob, built: _Built, *, file_name: str) -> dict[st
         "code_version": code_version(),
         "guideline_versions": built.guideline_versions,
         "warnings": built.warnings,
+        "personal_data": built.personal_data,
+        "near_duplicates": built.near_duplicates,
     }
 
 

@@ -60,6 +60,24 @@ class ExportForm(forms.Form):
         required=False,
         label="Only what was approved since the last export of this format and split",
     )
+    extra_columns = forms.BooleanField(
+        required=False, label="Add each item's external_id and metadata as extra columns"
+    )
+    redact_personal_data = forms.BooleanField(
+        required=False,
+        label="Redact personal data found in the rows ([EMAIL], [PHONE], [CARD], ...)",
+    )
+    exclude_near_duplicates = forms.BooleanField(
+        required=False, label="Leave out train items that near-duplicate an eval item"
+    )
+    annotator_names = forms.ChoiceField(
+        choices=[
+            (services.PSEUDONYMS, "Pseudonyms (Annotator 3f9a1c)"),
+            (services.USERNAMES, "Usernames"),
+        ],
+        required=False,
+        label="Annotators in the annotations format",
+    )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +104,13 @@ class ExportForm(forms.Form):
             "pass_fail": bool(data.get("pass_fail")),
             "exclude_auto": bool(data.get("exclude_auto")),
             "since_last": bool(data.get("since_last")),
+            "extra_columns": bool(data.get("extra_columns")),
+            "redact_personal_data": bool(data.get("redact_personal_data")),
+            "exclude_near_duplicates": bool(data.get("exclude_near_duplicates")),
+            "annotator_names": (data.get("annotator_names") or None)
+            if FORMATS[data["format"]].per_annotation
+            or (data["format"] == "parquet" and data["shape"] == "annotations")
+            else None,
         }
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "core",
     "annotation",
     "review",
+    "hygiene",
     "agreement",
     "exports",
     "routing",
@@ -270,3 +271,8 @@ SECURE_CSP = {
 }
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Personal data scan of exports (hygiene.pii): the region phone numbers written without a
+# country code are read for (an ISO 3166 code); numbers in international form are found
+# whatever it is.
+RUBRIC_PHONE_REGION = os.environ.get("RUBRIC_PHONE_REGION", "US")

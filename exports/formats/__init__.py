@@ -4,9 +4,11 @@ An export job calls ``write_export(format_name, records, fileobj)``; ``FORMATS``
 with the kinds each takes, its container, file extension and content type.
 """
 
+from .annotations import AnnotationRecord
 from .records import ExportRecord, ExportRecordError, Pair, preference_pair, prompt_messages
 from .registry import (
     DEFAULT_PARQUET_SHAPE,
+    EXTRA_COLUMNS,
     FORMATS,
     SHAPES,
     ExportFormat,
@@ -19,8 +21,10 @@ from .writers import WriteStats, encode_json, write_json_array, write_jsonl, wri
 
 __all__ = [
     "DEFAULT_PARQUET_SHAPE",
+    "EXTRA_COLUMNS",
     "FORMATS",
     "SHAPES",
+    "AnnotationRecord",
     "ExportFormat",
     "ExportFormatError",
     "ExportRecord",

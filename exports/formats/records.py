@@ -44,6 +44,8 @@ class ExportRecord:
     data: dict  # the item's data exactly as imported (its kind's fields, annotation.kinds)
     final: dict  # the approved final payload, the annotation payload shape of the kind
     system_prompt: str = ""  # the project's system prompt; the item's data["system"] wins when set
+    metadata: dict | None = None  # the item's metadata (the extra columns option writes it)
+    split: str = ""  # the item's split ("" when the caller does not say)
 
 
 class ExportRecordError(ValueError):

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Literal
 from annotation import kinds
 
 from .alpaca import alpaca_rows
+from .annotations import ANNOTATION_COLUMNS, annotation_rows
 from .evaluation import eval_results_rows
 from .openai import openai_chat_rows, openai_dpo_rows
 from .records import (
@@ -33,6 +34,7 @@ from .trl import (
 from .writers import (
     PARQUET_ROW_GROUP_SIZE,
     WriteStats,
+    encode_json,
     write_json_array,
     write_jsonl,
     write_parquet,
@@ -41,6 +43,15 @@ from .writers import (
 Container = Literal["jsonl", "json-array", "parquet"]
 RowFunction = Callable[[ExportRecord], Iterable[Row]]
 ProgressCallback = Callable[[int, int], Any]
+# Called with (item id, row) for every row before it is written; returns the row to write
+# (the personal data scanner, which may redact).
+RowFilter = Callable[[int, Row], Row]
+
+# The columns the ``extra_columns`` option adds to every row of a format: the item's
+# ``external_id`` and its ``metadata`` (an object in JSON, JSON text in Parquet). Training
+# libraries (datasets, TRL) keep or ignore extra columns; they never change what trains.
+EXTRA_COLUMNS = frozenset({"external_id", "metadata"})
+ALL_KINDS = frozenset(kind.name for kind in kinds.registry)
 
 # The kinds whose final payload gives an SFT reply, and a preference pair.
 SFT_KINDS = frozenset(kind.name for kind in kinds.registry if kind.gives_reply)
@@ -72,6 +83,8 @@ class ExportFormat:
     columns: frozenset[str]  # the keys of every row
     shape: str  # the JSON format whose rows it writes (itself, except for parquet)
     description: str = ""
+    # One row per annotation (``annotations``), from AnnotationRecords, not final records.
+    per_annotation: bool = False
 
     @property
     def extension(self) -> str:
@@ -154,6 +167,17 @@ _SHAPES: dict[str, ExportFormat] = {
             eval_results_rows,
             {"id", "prompt", "model", "response", "scores", "group", "tags"},
             "Evaluation results: prompt, model, response, final scores, group, tags",
+        ),
+        ExportFormat(
+            "annotations",
+            ALL_KINDS,
+            annotation_rows,  # type: ignore[arg-type]
+            "jsonl",
+            ANNOTATION_COLUMNS,
+            "annotations",
+            "Every annotation, one row each (pseudonymous annotator, time, guidelines "
+            "version, round, skip reasons, the final record)",
+            per_annotation=True,
         ),
     )
 }
@@ -266,13 +290,18 @@ def write_export(
     on_progress: ProgressCallback | None = None,
     progress_every: int = 1_000,
     row_group_size: int = PARQUET_ROW_GROUP_SIZE,
+    extra_columns: bool = False,
+    row_filter: RowFilter | None = None,
 ) -> ExportResult:
     """Write ``records`` to ``fileobj`` (binary, opened for writing) in ``format_name``.
 
     Streams: records are read one at a time and rows written as they come. ``on_progress(records
     read, rows written)`` is called every ``progress_every`` records and once at the end. The
     caller chooses and orders the records (approved, split, no gold); the same records in the same
-    order give a byte-identical file.
+    order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
+    every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is written.
+    A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
+    kind, without categories.
     """
     fmt = format_get(format_name, shape=shape, pass_fail=pass_fail)
     counts_by_kind: Counter[str] = Counter()
@@ -280,6 +309,21 @@ def write_export(
     skipped: Counter[str] = Counter()
     skipped_by_kind: Counter[str] = Counter()
     progress = {"records": 0, "rows": 0}
+    json_columns: frozenset[str] = frozenset()
+    if fmt.container == "parquet":
+        from .schemas import parquet_json_columns
+
+        json_columns = parquet_json_columns(fmt.shape, extra_columns=extra_columns)
+
+    def finish(record: ExportRecord, row: Row) -> Row:
+        if extra_columns:
+            row = {**row, "external_id": record.external_id, "metadata": record.metadata or {}}
+        if row_filter is not None:
+            row = row_filter(record.item_id, row)
+        for column in json_columns:
+            value = row[column]
+            row[column] = None if value is None else encode_json(value).decode("utf-8")
+        return row
 
     def rows() -> Iterator[Row]:
         for record in records:
@@ -292,10 +336,10 @@ def write_export(
                         )
                     given += 1
                     progress["rows"] += 1
-                    yield row
+                    yield finish(record, row)
             if given:
                 counts_by_kind[record.kind] += 1
-                category = category_of(record)
+                category = None if fmt.per_annotation else category_of(record)
                 if category is not None:
                     counts_by_category.setdefault(record.kind, Counter())[category] += 1
             else:
@@ -320,7 +364,10 @@ def write_export(
         from .schemas import parquet_schema
 
         stats = write_parquet(
-            rows(), fileobj, schema=parquet_schema(fmt.shape), row_group_size=row_group_size
+            rows(),
+            fileobj,
+            schema=parquet_schema(fmt.shape, extra_columns=extra_columns),
+            row_group_size=row_group_size,
         )
     if on_progress is not None:
         on_progress(progress["records"], progress["rows"])

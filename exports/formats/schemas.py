@@ -30,9 +30,45 @@ _SCHEMAS: dict[str, pa.Schema] = {
         [("input", pa.string()), ("instruction", pa.string()), ("output", pa.string())]
     ),
     "sharegpt": pa.schema([("conversations", _SHAREGPT_TURNS), ("id", pa.string())]),
+    # data, payload and final differ in shape by kind: JSON text (parquet_json_columns).
+    "annotations": pa.schema(
+        [
+            ("annotation_id", pa.int64()),
+            ("annotator", pa.string()),
+            ("created_at", pa.string()),
+            ("data", pa.string()),
+            ("display_order", pa.string()),
+            ("external_id", pa.string()),
+            ("final", pa.string()),
+            ("guidelines_version", pa.int64()),
+            ("item_id", pa.int64()),
+            ("kind", pa.string()),
+            ("payload", pa.string()),
+            ("round", pa.int64()),
+            ("seconds_spent", pa.float64()),
+            ("skip_reasons", pa.list_(pa.string())),
+            ("split", pa.string()),
+        ]
+    ),
 }
+_JSON_COLUMNS: dict[str, frozenset[str]] = {"annotations": frozenset({"data", "payload", "final"})}
+# The extra columns option: the item's external_id, and its metadata as JSON text (its keys
+# are the team's own, so no fixed struct fits).
+_EXTRA_FIELDS = (("external_id", pa.string()), ("metadata", pa.string()))
 
 
-def parquet_schema(shape: str) -> pa.Schema:
-    """The schema of a row shape (a JSON format's name)."""
-    return _SCHEMAS[shape]
+def parquet_schema(shape: str, *, extra_columns: bool = False) -> pa.Schema:
+    """The schema of a row shape (a JSON format's name), with the extra columns when asked."""
+    schema = _SCHEMAS[shape]
+    if not extra_columns:
+        return schema
+    fields = {f.name: f for f in schema}
+    for name, kind in _EXTRA_FIELDS:
+        fields.setdefault(name, pa.field(name, kind))
+    return pa.schema([fields[name] for name in sorted(fields)])
+
+
+def parquet_json_columns(shape: str, *, extra_columns: bool = False) -> frozenset[str]:
+    """The columns written as JSON text in Parquet."""
+    columns = _JSON_COLUMNS.get(shape, frozenset())
+    return columns | {"metadata"} if extra_columns else columns

@@ -27,7 +27,14 @@ def test_import_creates_items_from_a_json_array(client, project):
     rows = [item_row("preference", n) for n in range(3)] + [item_row("refusal", 1)]
     response = push(client, project, rows)
     assert response.status_code == 201
-    assert response.json() == {"created": 4, "updated": 0, "unchanged": 0, "duplicates": []}
+    assert response.json() == {
+        "created": 4,
+        "updated": 0,
+        "unchanged": 0,
+        "duplicates": [],
+        "near_duplicates": [],
+        "personal_data": {},
+    }
     assert Item.objects.filter(project=project).count() == 4
 
 
@@ -43,7 +50,14 @@ def test_identical_repush_counts_as_unchanged(client, project):
     rows = [item_row("preference", n) for n in range(5)]
     push(client, project, rows)
     response = push(client, project, rows)
-    assert response.json() == {"created": 0, "updated": 0, "unchanged": 5, "duplicates": []}
+    assert response.json() == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 5,
+        "duplicates": [],
+        "near_duplicates": [],
+        "personal_data": {},
+    }
 
 
 def test_changed_data_updates_an_item_without_annotations(client, project):

@@ -106,6 +106,20 @@ FIGURES = {
         r"targets: import within 1\.3x \((met|MISSED)\), report under 5 s \((met|MISSED)\), "
         r"uncertainty claim p50 within 1\.2x \((met|MISSED)\)",
     ],
+    "hygiene": [
+        rf"  MinHash LSH \+ exact Jaccard >= 0\.8 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"  exact duplicates \(baseline\) +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"  near/exact time {NUMBER}x; recall of the {NUMBER} planted pairs at Jaccard >= 0\.8: "
+        rf"{NUMBER}; {NUMBER} candidate pairs",
+        r"target < 60 s and < 1,000 MB at 2,000 prompts: (met|MISSED)",
+        r"  export_build \(database to stored file\)",
+        r"  format and write only \(records in memory\)",
+        rf"    without the scan \(baseline\) +{NUMBER} +{NUMBER} +1\.00",
+        rf"    with the scan +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"    with the scan, redacting +{NUMBER} +{NUMBER} +{NUMBER}",
+        r"  findings: CARD \d+, EMAIL \d+, PHONE \d+",
+        r"target: the scan adds < 50% to the export's time: (met|MISSED) \([+-]\d+%\)",
+    ],
 }
 # Printed first and last by every bench (_support.load_average).
 LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"

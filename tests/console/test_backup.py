@@ -86,6 +86,11 @@ def dump(project) -> str:
 def delete_everything(project) -> None:
     """The project's rows and its users go: as in a database that never held them."""
     users = list(get_user_model().objects.filter(memberships__project=project))
+    for label in backup.SKIPPED:  # not moved; they refer to the project or its items
+        model = apps.get_model(label)
+        names = {field.name for field in model._meta.concrete_fields}
+        selector = "project" if "project" in names else "item__project"
+        model.objects.filter(**{selector: project.pk}).delete()
     for label, selector in reversed(backup.DUMPED):
         rows = apps.get_model(label).objects.filter(**{selector: project.pk})
         rows._raw_delete(rows.db)  # in dependency order, past the PROTECTed references

@@ -138,7 +138,14 @@ def test_the_import_takes_an_array_an_items_object_ndjson_or_csv():
         assert content[media]["schema"]["type"] == "string"
     assert "external_id" in content["text/csv"]["schema"]["description"]
     result = component(response_schema("/api/v1/projects/{project_id}/items/", "post", 201)["$ref"])
-    assert set(result["properties"]) == {"created", "updated", "unchanged", "duplicates"}
+    assert set(result["properties"]) == {
+        "created",
+        "updated",
+        "unchanged",
+        "duplicates",
+        "near_duplicates",
+        "personal_data",
+    }
 
 
 def test_lists_are_paginated_as_they_are():

@@ -32,10 +32,16 @@ from exports.formats.schemas import parquet_schema
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-JSON_FORMATS = [name for name, fmt in FORMATS.items() if fmt.container != "parquet"]
-JSONL_FORMATS = [name for name, fmt in FORMATS.items() if fmt.container == "jsonl"]
-# (format, shape) for every file an export can produce
-ALL_OUTPUTS = [(name, None) for name in JSON_FORMATS] + [("parquet", shape) for shape in SHAPES]
+# The formats of final records (the annotations format reads AnnotationRecords: its own tests
+# are in tests/exports/test_annotations_export.py).
+RECORD_FORMATS = {name: fmt for name, fmt in FORMATS.items() if not fmt.per_annotation}
+RECORD_SHAPES = [shape for shape in SHAPES if shape in RECORD_FORMATS]
+JSON_FORMATS = [name for name, fmt in RECORD_FORMATS.items() if fmt.container != "parquet"]
+JSONL_FORMATS = [name for name, fmt in RECORD_FORMATS.items() if fmt.container == "jsonl"]
+# (format, shape) for every file an export of final records can produce
+ALL_OUTPUTS = [(name, None) for name in JSON_FORMATS] + [
+    ("parquet", shape) for shape in RECORD_SHAPES
+]
 
 # emoji with a zero-width joiner, RTL marks around Hebrew, a combining accent, an RTL override, CJK,
 # a flag (two regional indicators); Hebrew spelled with escapes so linters see no lookalikes.
@@ -482,7 +488,7 @@ def test_kto_label_loads_as_bool(tmp_path):
     assert dataset["label"] == [True, False, True, False, True, False]
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", RECORD_SHAPES)
 def test_parquet_loads_with_datasets_with_the_features_of_its_json_shape(tmp_path, shape):
     json_path = tmp_path / f"export.{FORMATS[shape].extension}"
     json_path.write_bytes(export_bytes(shape, mixed_records())[0])
@@ -547,7 +553,7 @@ def test_unicode_survives_byte_exact_in_the_file(format_name):
     assert UNICODE.encode("utf-8") in data
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", RECORD_SHAPES)
 def test_unicode_survives_exactly_in_parquet(shape):
     data, result = export_bytes("parquet", unicode_records(), shape=shape)
 
@@ -734,7 +740,7 @@ def test_empty_alpaca_export_is_an_empty_json_array():
     assert result.rows == 0
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", RECORD_SHAPES)
 def test_empty_parquet_export_has_the_schema_and_no_rows(shape):
     data, result = export_bytes("parquet", [], shape=shape)
 

@@ -1,0 +1,272 @@
+"""Personal data in text: regular expressions, each match checked before it counts.
+
+Pure Python (no Django). Types and their checks:
+
+- ``EMAIL``: an address with a dotted domain whose last label is 2+ letters.
+- ``CARD``: 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn
+  check (a Luhn-invalid number is not a card number).
+- ``IBAN``: a country code, two check digits and 11 to 30 letters or digits (grouped by
+  spaces or not), passing the ISO 13616 mod-97 check.
+- ``SSN``: a US social security number written ``AAA-GG-SSSS``, with the area not 000, 666 or
+  9xx, the group not 00 and the serial not 0000.
+- ``API_KEY``: common secret shapes: AWS access key ids, GitHub, GitLab, Slack, Stripe,
+  OpenAI, Anthropic and Google API keys, and PEM private key headers.
+- ``PHONE``: a run of digits and separators that the ``phonenumbers`` library (Google's
+  libphonenumber) finds and validates as a possible, valid number, in international form
+  (``+44 ...``) or national form for ``region``.
+
+Finding is ``scan(text)``; redacting is ``redact(text)``, which puts ``[EMAIL]``, ``[CARD]``,
+... in place of each finding. ``RowScanner`` walks every string of an export row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import phonenumbers
+
+EMAIL, PHONE, CARD, IBAN, SSN, API_KEY = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "API_KEY"
+TYPES = (EMAIL, PHONE, CARD, IBAN, SSN, API_KEY)
+ITEM_IDS_MAX = 1_000  # item ids listed per type in a manifest
+
+_KEYS = (
+    r"\bAKIA[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{36,255}\b"
+    r"|\bgithub_pat_[A-Za-z0-9_]{60,255}\b"
+    r"|\bglpat-[A-Za-z0-9_-]{20,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b"
+    r"|\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{32,}"
+    r"|\bAIza[0-9A-Za-z_-]{35}"
+    r"|-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"
+)
+_EMAIL = re.compile(
+    r"\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}\b"
+)
+# The shapes that need digits, in one pass: an alternation tries the named groups in order at
+# each position, so an IBAN or an SSN is not read again as a card number, nor a card number as
+# a phone number. PHONE_RUN is where a phone number may be (7+ digits with the separators
+# numbers are written with); only such runs go to phonenumbers, whose matcher is slow.
+_NUMBERS = re.compile(
+    r"(?P<IBAN>\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b)"
+    r"|(?P<SSN>\b\d{3}-\d{2}-\d{4}\b)"
+    r"|(?P<CARD>(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-]))"
+    r"|(?P<PHONE_RUN>(?:\+|\b)\d[\d ().\-/]{5,20}\d\b)"
+)
+_KEY = re.compile(_KEYS)
+# Cheap tests that rule a text out before any of the patterns above runs on it: every shape
+# found holds an "@", seven or more digits with separators between them, or a key's prefix,
+# which each have an "_", a "-" or an "A". The hint starts with a class of those characters
+# (rare in prose), so the regex engine skips straight to them and looks behind.
+_HINT_PATTERN = (
+    r"[@0-9_A-](?:(?<=@)|(?<=[0-9])[0-9 ().\-/]{5,}[0-9]|(?<=A)(?:KIA|Iza)"
+    r"|(?<=gh[pousr]_)|(?<=github_pat_)|(?<=[sr]k_)(?:live|test)_"
+    r"|(?<=glpat-)|(?<=xox[abposr]-)|(?<=sk-)|(?<=-)----BEGIN)"
+)
+_HINT = re.compile(_HINT_PATTERN)
+_KEY_HINT = re.compile(
+    r"AKIA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_(?:live|test)_|sk-|-----BEGIN"
+)
+_NUMBER_HINT = re.compile(r"[0-9][0-9 ().\-/]{5,}[0-9]")
+# The same over a whole row's JSON (one C call rules out most rows of an export).
+_ROW_HINT = re.compile(_HINT_PATTERN.encode())
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    compact = text.replace(" ", "")
+    if not 15 <= len(compact) <= 34:
+        return False
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return int(number) % 97 == 1
+
+
+def ssn_valid(text: str) -> bool:
+    area, group, serial = text.split("-")
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _valid(kind: str, text: str) -> bool:
+    if kind == CARD:
+        digits = text.replace(" ", "").replace("-", "")
+        return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and luhn_valid(digits)
+    if kind == IBAN:
+        return iban_valid(text)
+    if kind == SSN:
+        return ssn_valid(text)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    type: str
+    start: int
+    end: int
+    text: str
+
+
+class Scanner:
+    """``scan(text)`` and ``redact(text)`` with phone numbers read for ``region`` (an ISO
+    3166 code such as ``US``; numbers in international form are found whatever it is)."""
+
+    def __init__(self, *, region: str = "US") -> None:
+        self.region = region.upper() if region else None
+
+    def scan(self, text: str) -> list[Finding]:
+        if not text or not _HINT.search(text):
+            return []
+        found: list[Finding] = []
+        if _KEY_HINT.search(text):
+            found.extend(
+                Finding(API_KEY, m.start(), m.end(), m.group()) for m in _KEY.finditer(text)
+            )
+        if "@" in text:
+            found.extend(
+                Finding(EMAIL, m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text)
+            )
+        if _NUMBER_HINT.search(text):
+            taken = [(f.start, f.end) for f in found]
+            for match in _NUMBERS.finditer(text):
+                kind, start, end = match.lastgroup, match.start(), match.end()
+                if any(s < end and start < e for s, e in taken):
+                    continue  # inside an email address or a key
+                if kind == "PHONE_RUN":
+                    found.extend(self._phones(text, start, end))
+                elif _valid(kind, match.group()):
+                    found.append(Finding(kind, start, end, match.group()))
+                elif kind == CARD:
+                    # A Luhn-invalid run of digits may still be a phone number.
+                    found.extend(self._phones(text, start, end))
+        if len(found) > 1:
+            found.sort(key=lambda f: (f.start, f.end))
+        return found
+
+    def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
+        if start > 0 and text[start - 1] in "(+":
+            start -= 1  # "(415) 555-2671": the bracket belongs to the number
+        candidate = text[start:end]
+        try:
+            number = phonenumbers.parse(candidate, self.region)
+            if phonenumbers.is_valid_number(number):
+                yield Finding(PHONE, start, end, candidate)
+                return
+        except phonenumbers.NumberParseException:
+            pass
+        if len(candidate) < 14:
+            return
+        # A long run may hold two numbers, or a number and more digits: the matcher (slower)
+        # finds each in it. A little context either side lets it see a "+" or a bracket.
+        left = max(start - 1, 0)
+        window = text[left : end + 1]
+        try:
+            matches = phonenumbers.PhoneNumberMatcher(
+                window, self.region, leniency=phonenumbers.Leniency.VALID, max_tries=10
+            )
+            for match in matches:
+                yield Finding(PHONE, left + match.start, left + match.end, match.raw_string)
+        except phonenumbers.NumberParseException:
+            return
+
+    def redact(self, text: str, findings: list[Finding] | None = None) -> str:
+        findings = self.scan(text) if findings is None else findings
+        if not findings:
+            return text
+        parts, last = [], 0
+        for finding in findings:
+            if finding.start < last:
+                continue  # overlapping findings: the first one's placeholder covers both
+            parts.append(text[last : finding.start])
+            parts.append(f"[{finding.type}]")
+            last = finding.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+
+class RowScanner:
+    """Scans (and with ``redact``, rewrites) every string in export rows, counting findings
+    by type with the item ids they were found in. Call it as ``scanner(item_id, row)``; it
+    returns the row (a new one when something was redacted)."""
+
+    def __init__(self, *, redact: bool = False, region: str = "US") -> None:
+        self.scanner = Scanner(region=region)
+        self.redact = redact
+        self.counts: dict[str, int] = {}
+        self.items: dict[str, list[int]] = {}
+        self._item_sets: dict[str, set[int]] = {}
+        self.rows_scanned = 0
+
+    def _note(self, item_id: int, findings: list[Finding]) -> None:
+        for finding in findings:
+            kind = finding.type
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            seen = self._item_sets.setdefault(kind, set())
+            if item_id not in seen:
+                seen.add(item_id)
+                self.items.setdefault(kind, []).append(item_id)
+
+    def _walk(self, value: Any, item_id: int) -> Any:
+        """The value with its strings redacted (the same object when nothing changed)."""
+        if isinstance(value, str):
+            findings = self.scanner.scan(value)
+            if not findings:
+                return value
+            self._note(item_id, findings)
+            return self.scanner.redact(value, findings) if self.redact else value
+        if isinstance(value, dict):
+            out = None
+            for key, inner in value.items():
+                new = self._walk(inner, item_id)
+                if new is not inner:
+                    if out is None:
+                        out = dict(value)
+                    out[key] = new
+            return value if out is None else out
+        if isinstance(value, list):
+            changed = None
+            for index, inner in enumerate(value):
+                new = self._walk(inner, item_id)
+                if new is not inner:
+                    if changed is None:
+                        changed = list(value)
+                    changed[index] = new
+            return value if changed is None else changed
+        return value
+
+    def __call__(self, item_id: int, row: dict[str, Any]) -> dict[str, Any]:
+        self.rows_scanned += 1
+        try:
+            if not _ROW_HINT.search(orjson.dumps(row)):
+                return row
+        except (TypeError, orjson.JSONEncodeError):
+            pass  # what orjson refuses is walked as it is
+        return self._walk(row, item_id)
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest's ``personal_data``: findings by type, the item ids per type (sorted,
+        at most ``ITEM_IDS_MAX``), and whether they were redacted."""
+        return {
+            "redacted": self.redact,
+            "rows_scanned": self.rows_scanned,
+            "findings": dict(sorted(self.counts.items())),
+            "item_ids": {
+                kind: sorted(ids)[:ITEM_IDS_MAX] for kind, ids in sorted(self.items.items())
+            },
+            "items_with_findings": {kind: len(ids) for kind, ids in sorted(self.items.items())},
+        }

@@ -33,11 +33,12 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from annotation.models import Kind, Project, Split
-from core import outbox
+from core import events, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
 from exports import selectors
+from exports.events import ExportFinished
 from exports.formats import (
     ExportFormatError,
     ExportRecord,
@@ -535,6 +536,9 @@ def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
             before={"status": before},
             after={"status": JobStatus.DONE, "sha256": result.sha256, "records": result.records},
         )
+        events.announce(
+            ExportFinished(project_id=job.project_id, export_id=locked.pk, status=JobStatus.DONE)
+        )
     return True
 
 
@@ -569,6 +573,9 @@ def _fail(job: ExportJob, exc: BaseException | str) -> None:
             project=job.project,
             before={"status": before},
             after={"status": JobStatus.FAILED, "error": locked.error},
+        )
+        events.announce(
+            ExportFinished(project_id=job.project_id, export_id=locked.pk, status=JobStatus.FAILED)
         )
 
 

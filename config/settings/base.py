@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "evaluation",
     "console",
     "feedback",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +170,14 @@ RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS = float(
     os.environ.get("RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS", "600")
 )
 RUBRIC_OUTBOX_RETRY_SECONDS = float(os.environ.get("RUBRIC_OUTBOX_RETRY_SECONDS", "5"))
+# Webhooks (webhooks/services.py): an endpoint's URL may name a private, loopback or
+# link-local address only when this is on (tests and `make run`; never in production).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS", "10"))
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", "3600"))
+WEBHOOKS_RETRY_WINDOW_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_WINDOW_SECONDS", "86400"))
+WEBHOOKS_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_DISABLE_AFTER_SECONDS", "86400"))
 CELERY_BEAT_SCHEDULE = {
     # Leases that ran out are already free for claims; this keeps counters and resume tidy.
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},

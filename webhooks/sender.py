@@ -44,6 +44,7 @@ class Answer:
     excerpt: str
     error: str
     duration_ms: float
+    refused: bool = False  # the guard refused the address: not sent, not retried
 
 
 class _Watchdog:
@@ -100,7 +101,9 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
     try:
         target = guard.check(url)  # resolved now: a name may point elsewhere since registration
     except guard.UnsafeURL as exc:
-        return ended(None, {}, "", f"Refused: {exc.message}")
+        answer = ended(None, {}, "", f"Refused: {exc.message}")
+        answer.refused = True
+        return answer
     watchdog = _Watchdog(seconds)
     watchdog.timer.start()
     conn: http.client.HTTPConnection | None = None

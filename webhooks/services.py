@@ -6,8 +6,9 @@ Delivery, at least once:
   request's path waits for the broker or the receiver;
 * a worker runs the job: one signed POST (webhooks/sender.py), at most
   ``WEBHOOKS_TIMEOUT_SECONDS``, to an address resolved and checked then (webhooks/guard.py);
-* a 2xx delivers it. A network error, a timeout or a 5xx is retried with exponential backoff
-  and jitter (``WEBHOOKS_RETRY_BASE_SECONDS`` doubling up to ``WEBHOOKS_RETRY_MAX_SECONDS``)
+* a 2xx delivers it; an address the guard refuses at delivery fails it (nothing is sent). A
+  network error, a timeout or a 5xx is retried with exponential backoff and jitter
+  (``WEBHOOKS_RETRY_BASE_SECONDS`` doubling up to ``WEBHOOKS_RETRY_MAX_SECONDS``)
   for ``WEBHOOKS_RETRY_WINDOW_SECONDS`` (24 h) from the event; a 408 or 429 is retried after
   its ``Retry-After`` when it gives one; any other answer (a 3xx: redirects are not followed,
   a 4xx) fails the delivery at once;
@@ -363,6 +364,8 @@ def delivery_attempt(*, delivery_id: int, seq: int = 0) -> Delivery | None:
 def _outcome(answer: sender.Answer, *, now: datetime) -> tuple[str, float | None, str]:
     """(delivered | retry | failed, the wait before a retry if the receiver set one, error)."""
     status = answer.status
+    if answer.refused:
+        return "failed", None, answer.error
     if status is None:
         return "retry", None, answer.error
     if 200 <= status < 300:

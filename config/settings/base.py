@@ -5,7 +5,9 @@ PostgreSQL and REDIS_URL for Redis as broker and cache (then a separate worker r
 """
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -135,6 +137,38 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+def export_storage(url: str, environ: Mapping[str, str]) -> dict:
+    """The export storage for ``EXPORT_STORAGE_URL``: ``s3://bucket/prefix`` writes exports to
+    S3 or an S3-compatible store (``AWS_S3_ENDPOINT_URL``) through django-storages, with the
+    usual AWS variables (credentials from boto3's chain); empty: the local disk (MEDIA_ROOT)."""
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"EXPORT_STORAGE_URL must look like s3://bucket/prefix, not {url!r}")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": parts.netloc,
+            "location": parts.path.strip("/"),
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("AWS_S3_REGION_NAME")
+            or environ.get("AWS_DEFAULT_REGION")
+            or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            # Downloads redirect to a pre-signed URL that expires after this many seconds.
+            "querystring_auth": True,
+            "querystring_expire": int(environ.get("EXPORT_URL_EXPIRES_SECONDS", "300")),
+            "file_overwrite": True,  # an export's file keeps its one name
+            "default_acl": None,
+        },
+    }
+
+
+STORAGES["exports"] = export_storage(os.environ.get("EXPORT_STORAGE_URL", ""), os.environ)
 
 # Bulk imports: 10,000 items or 50 MB per request; the view answers 413 past them.
 RUBRIC_IMPORT_MAX_ITEMS = 10_000

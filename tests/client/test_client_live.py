@@ -151,6 +151,27 @@ def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path,
     assert not list(tmp_path.glob(".rubric-*"))
 
 
+def test_a_download_from_object_storage_follows_the_presigned_url_and_is_verified(
+    setup, s3, tmp_path
+):
+    url, project, lead = setup
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(n) for n in range(3)], progress=False)
+    with client_for(url, annotator) as worker:
+        for _ in range(3):
+            task = worker.claim(project.pk)
+            worker.submit(task["assignment"]["id"], {"rating": 1})
+    with client_for(url, lead) as client:
+        job = client.wait_export(client.start_export(project.pk, "trl-preference")["id"])
+        path = client.download_export(job["id"], tmp_path / "s3.jsonl", progress=False)
+        assert client.manifest(job["id"])["sha256"] == job["sha256"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == job["sha256"]
+    bucket_client, bucket, _ = s3
+    stored = bucket_client.list_objects_v2(Bucket=bucket)["Contents"]
+    assert len(stored) == 2  # the file and its manifest, in the bucket
+
+
 def test_errors_carry_the_apis_status_and_detail(setup):
     url, project, _ = setup
     outsider = UserFactory()

@@ -172,6 +172,36 @@ def test_a_download_from_object_storage_follows_the_presigned_url_and_is_verifie
     assert len(stored) == 2  # the file and its manifest, in the bucket
 
 
+def test_review_and_reports_through_the_client(live_server):
+    project = ProjectFactory(annotations_per_item=2, review_sample_rate=0, gold_rate=0)
+    lead = MembershipFactory(project=project, role=Role.LEAD).user
+    reviewer = MembershipFactory(project=project, role=Role.REVIEWER).user
+    annotators = [MembershipFactory(project=project, role=Role.ANNOTATOR).user for _ in range(2)]
+    url = live_server.url
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(n) for n in range(3)], progress=False)
+    for annotator, rating in zip(annotators, (-2, 3), strict=True):  # they disagree
+        with client_for(url, annotator) as worker:
+            while (task := worker.claim(project.pk)) is not None:
+                worker.submit(task["assignment"]["id"], {"rating": rating})
+    with client_for(url, reviewer) as client:
+        queue = list(client.review_queue(project.pk))
+        assert len(queue) == 3
+        entry = queue[0]
+        decided = client.review(entry["id"], "approve", annotation=entry["annotations"][0]["id"])
+        assert decided["final_record"]["provenance"] == "adjudicated"
+        assert len(list(client.review_queue(project.pk))) == 2
+    with client_for(url, lead) as client:
+        assert client.request_agreement(project.pk)["status"] in ("queued", "running", "done")
+        report = client.agreement(project.pk)
+        assert "preference.rating" in report["fields"]
+        assert client.dashboard(project.pk)["progress"]["approved"] == 1
+        assert len(list(client.items(project.pk))) == 3
+        assert [i["external_id"] for i in client.items(project.pk, status="approved")] == [
+            next(i for i in client.items(project.pk) if i["id"] == entry["id"])["external_id"]
+        ]
+
+
 def test_errors_carry_the_apis_status_and_detail(setup):
     url, project, _ = setup
     outsider = UserFactory()

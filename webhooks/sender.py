@@ -126,6 +126,8 @@ def post(url: str, *, body: bytes, headers: dict[str, str], timeout: float | Non
         response = conn.getresponse()
         answer_headers = {k.lower(): v for k, v in response.getheaders()}
         raw = response.read(EXCERPT * 4)
+        if watchdog.fired:  # the answer did not complete in time (a trickle): no answer
+            return ended(None, {}, "", f"Timed out after {seconds:g} s.")
         return ended(response.status, answer_headers, raw.decode("utf-8", "replace")[:EXCERPT], "")
     except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
         if watchdog.fired or isinstance(exc, TimeoutError | socket.timeout):

@@ -273,6 +273,8 @@ def test_an_endpoint_failing_for_the_whole_window_is_disabled_and_the_page_says_
 def test_a_success_resets_the_failing_clock(
     project, people, make_api, receiver, fast_retries, django_capture_on_commit_callbacks
 ):
+    fast_retries.WEBHOOKS_RETRY_BASE_SECONDS = 2  # the retry waits: the clock is seen running
+    fast_retries.WEBHOOKS_RETRY_MAX_SECONDS = 2
     lead, reviewer = people
     hook = register(make_api(lead), project, receiver.url)
     receiver.script = [Reply(500), Reply(200)]
@@ -289,6 +291,8 @@ def test_a_success_resets_the_failing_clock(
 def test_deliveries_about_one_item_arrive_in_order(
     project, people, make_api, receiver, fast_retries, django_capture_on_commit_callbacks
 ):
+    fast_retries.WEBHOOKS_RETRY_BASE_SECONDS = 2  # the reopening comes while the approval waits
+    fast_retries.WEBHOOKS_RETRY_MAX_SECONDS = 2
     lead, reviewer = people
     register(make_api(lead), project, receiver.url, events=["item.approved", "item.reopened"])
     receiver.script = [Reply(503)]  # the approval fails once: the reopening must wait for it
@@ -298,6 +302,7 @@ def test_deliveries_about_one_item_arrive_in_order(
     with django_capture_on_commit_callbacks(execute=True):
         reopened = make_api(lead).post(f"/api/v1/items/{item.pk}/reopen/")
     assert reopened.status_code == 200, reopened.content
+    assert len(receiver.received) == 1  # the reopening waits behind the approval's retry
     drain()
     types = [r.headers["rubric-event"] for r in receiver.wait(3)]
     assert types == ["item.approved", "item.approved", "item.reopened"]

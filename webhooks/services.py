@@ -320,15 +320,24 @@ def _claim(delivery_id: int, seq: int) -> tuple[Delivery, int] | None:
             delivery.error = "The endpoint is disabled."
             delivery.save(update_fields=["state", "finished_at", "error"])
             return None
-        if delivery.item_id is not None and (
+        earlier = (
             Delivery.objects.filter(
                 endpoint_id=delivery.endpoint_id,
                 item_id=delivery.item_id,
                 state=DeliveryState.PENDING,
                 pk__lt=delivery.pk,
-            ).exists()
-        ):
-            _schedule(delivery, delay=ORDER_WAIT_SECONDS)
+            )
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)
+            .first()
+            if delivery.item_id is not None
+            else None
+        )
+        if earlier is not None:
+            # Look again just after the earlier one's next attempt (not every few seconds
+            # through a day of its retries).
+            wait = max((earlier - now).total_seconds(), 0) + ORDER_WAIT_SECONDS
+            _schedule(delivery, delay=wait)
             delivery.save(update_fields=["job_seq", "next_attempt_at"])
             return None
         if not delivery.body:

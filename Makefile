@@ -24,8 +24,9 @@ $(VENV)/.installed-run: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
+$(VENV)/.installed-test: pyproject.toml client/pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ./client
 	@touch $@ $(VENV)/.installed-run
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).

@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from agreement import reader
 from agreement.engine import ReportBuilder, ReportResult
+from agreement.events import AgreementFinished
 from agreement.models import REPORT_TASK, AgreementReport
 from agreement.selectors import agreement_report_active, agreement_report_is_active
 from annotation.models import Annotation, Project
-from core import outbox
+from core import events, outbox
 from core.audit import audit_record
 from core.models import JobStatus
 
@@ -185,6 +186,11 @@ def agreement_report_fail(*, report_id: int, error: str) -> None:
             before=before,
             after={"status": report.status, "error": report.error},
         )
+        events.announce(
+            AgreementFinished(
+                project_id=report.project_id, report_id=report.pk, status=JobStatus.FAILED
+            )
+        )
 
 
 def agreement_report_build(*, report_id: int) -> AgreementReport:
@@ -225,6 +231,11 @@ def agreement_report_build(*, report_id: int) -> AgreementReport:
             project=report.project,
             before=before,
             after={"status": report.status, "annotation_count": report.annotation_count},
+        )
+        events.announce(
+            AgreementFinished(
+                project_id=report.project_id, report_id=report.pk, status=JobStatus.DONE
+            )
         )
     return report
 

@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("evaluation.urls_api")),
     path("", include("console.urls_api")),
     path("", include("feedback.urls_api")),
+    path("", include("webhooks.urls_api")),
 ]
 
 urlpatterns = [
@@ -36,6 +37,7 @@ urlpatterns = [
     path("", include("evaluation.urls")),
     path("", include("console.urls")),
     path("", include("feedback.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 handler404 = "core.views.not_found"

@@ -163,14 +163,17 @@ def _job_type(name: str) -> JobType | None:
 # --- recording ---------------------------------------------------------------------------------
 
 
-def enqueue(task: str, *, key: str | None = None, **kwargs: Any) -> OutboxJob:
-    """Record a job in the current transaction; it is handed to Celery once that commits."""
+def enqueue(task: str, *, key: str | None = None, delay: float = 0, **kwargs: Any) -> OutboxJob:
+    """Record a job in the current transaction; it is handed to Celery once that commits, or,
+    with a ``delay`` in seconds, by the first relay tick after that delay (a webhook's retry)."""
     kind = _job_type(task)
+    extra = {"available_at": timezone.now() + timedelta(seconds=delay)} if delay > 0 else {}
     outbox_job = OutboxJob.objects.create(
         task=task,
         kwargs=kwargs,
         key=key,
         max_attempts=kind.max_attempts if kind is not None else 3,
+        **extra,
     )
     transaction.on_commit(partial(_hand_over, outbox_job.pk))
     return outbox_job

@@ -2,7 +2,12 @@
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
@@ -178,6 +183,10 @@ class ExportDownloadApi(APIView):
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             (200, "application/json"): OpenApiTypes.OBJECT,
+            302: OpenApiResponse(
+                description="Exports kept in object storage (EXPORT_STORAGE_URL): a redirect to "
+                "a pre-signed URL of the file that expires (EXPORT_URL_EXPIRES_SECONDS)."
+            ),
             **error_responses(400, 404, 409, conflict=StatusConflictSerializer),
         },
         description="The file, as its format's content type (JSONL, CSV, Parquet), or with "

@@ -12,17 +12,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, TextField
 from django.db.models.functions import Cast
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseRedirect
 
 from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
 from core.db import fetch_all
 from exports.models import ExportJob, ExportSplit
+from exports.storage import export_storage, signed_url
 from review.models import Provenance
 
 # Rows fetched per query. Each page is one short keyset query (`id > last ORDER BY id LIMIT n`):
@@ -416,7 +416,9 @@ def manifest_name(file_name: str) -> str:
     return f"{file_name}.manifest.json"
 
 
-def export_download_response(*, job: ExportJob, part: str = "file") -> FileResponse:
+def export_download_response(
+    *, job: ExportJob, part: str = "file"
+) -> FileResponse | HttpResponseRedirect:
     """The stored file (``part="file"``) or manifest (``part="manifest"``) of a done export, as
     an attachment (the page and the API alike). The caller checks the job is done."""
     from exports.formats import format_get
@@ -427,8 +429,12 @@ def export_download_response(*, job: ExportJob, part: str = "file") -> FileRespo
         content_type = "application/json"
     else:
         content_type = format_get(job.format, shape=job.options.get("shape")).content_type
+    filename = name.rsplit("/", 1)[-1]
+    signed = signed_url(name, filename=filename, content_type=content_type)
+    if signed is not None:
+        return HttpResponseRedirect(signed)  # object storage: a pre-signed URL that expires
     try:
-        fileobj = default_storage.open(name, "rb")
+        fileobj = export_storage().open(name, "rb")
     except FileNotFoundError:
         raise Http404("The export's file is missing from storage.") from None
     return FileResponse(

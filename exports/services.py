@@ -26,19 +26,19 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from annotation.models import Kind, Project, Split
-from core import outbox
+from core import events, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
 from exports import selectors
 from exports.checks import NearDuplicateCheck
+from exports.events import ExportFinished
 from exports.formats import (
     ExportFormatError,
     ExportRecord,
@@ -48,6 +48,7 @@ from exports.formats import (
     write_export,
 )
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
+from exports.storage import export_storage
 from hygiene.pii import RowScanner
 
 logger = logging.getLogger(__name__)
@@ -424,8 +425,8 @@ def _remove_leftovers(job_id: int) -> None:
 
 def _remove_stored(name: str) -> None:
     for stored in (name, selectors.manifest_name(name)):
-        if default_storage.exists(stored):
-            default_storage.delete(stored)
+        if export_storage().exists(stored):
+            export_storage().delete(stored)
 
 
 class LeakCheck:
@@ -658,9 +659,10 @@ def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
     name = export_file_name(job)
     _remove_stored(name)  # a killed attempt's leftovers: the name must be free to stay the same
     temp.seek(0)
-    stored = default_storage.save(name, File(temp, name=name.rsplit("/", 1)[-1]))
+    storage = export_storage()
+    stored = storage.save(name, File(temp, name=name.rsplit("/", 1)[-1]))
     manifest = export_manifest(job, built, file_name=stored)
-    default_storage.save(selectors.manifest_name(stored), ContentFile(manifest_bytes(manifest)))
+    storage.save(selectors.manifest_name(stored), ContentFile(manifest_bytes(manifest)))
     result = built.result
     with transaction.atomic():
         locked = ExportJob.objects.select_for_update().get(pk=job.pk)
@@ -696,6 +698,9 @@ def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
             before={"status": before},
             after={"status": JobStatus.DONE, "sha256": result.sha256, "records": result.records},
         )
+        events.announce(
+            ExportFinished(project_id=job.project_id, export_id=locked.pk, status=JobStatus.DONE)
+        )
     return True
 
 
@@ -717,7 +722,10 @@ def _fail(job: ExportJob, exc: BaseException | str) -> None:
         if locked.status in (JobStatus.DONE, JobStatus.FAILED):
             return
         before = locked.status
-        _remove_stored(export_file_name(job))
+        try:
+            _remove_stored(export_file_name(job))
+        except Exception:  # the storage itself may be what failed: the job fails all the same
+            logger.warning("export %s: could not remove what was stored", job.pk, exc_info=True)
         message = exc[:ERROR_MAX] if isinstance(exc, str) else export_error_message(exc)
         locked.status, locked.error = JobStatus.FAILED, message
         locked.finished_at = timezone.now()
@@ -730,6 +738,9 @@ def _fail(job: ExportJob, exc: BaseException | str) -> None:
             project=job.project,
             before={"status": before},
             after={"status": JobStatus.FAILED, "error": locked.error},
+        )
+        events.announce(
+            ExportFinished(project_id=job.project_id, export_id=locked.pk, status=JobStatus.FAILED)
         )
 
 

@@ -5,7 +5,9 @@ PostgreSQL and REDIS_URL for Redis as broker and cache (then a separate worker r
 """
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "evaluation",
     "console",
     "feedback",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +140,38 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+
+def export_storage(url: str, environ: Mapping[str, str]) -> dict:
+    """The export storage for ``EXPORT_STORAGE_URL``: ``s3://bucket/prefix`` writes exports to
+    S3 or an S3-compatible store (``AWS_S3_ENDPOINT_URL``) through django-storages, with the
+    usual AWS variables (credentials from boto3's chain); empty: the local disk (MEDIA_ROOT)."""
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"EXPORT_STORAGE_URL must look like s3://bucket/prefix, not {url!r}")
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": parts.netloc,
+            "location": parts.path.strip("/"),
+            "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("AWS_S3_REGION_NAME")
+            or environ.get("AWS_DEFAULT_REGION")
+            or None,
+            "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+            # Downloads redirect to a pre-signed URL that expires after this many seconds.
+            "querystring_auth": True,
+            "querystring_expire": int(environ.get("EXPORT_URL_EXPIRES_SECONDS", "300")),
+            "file_overwrite": True,  # an export's file keeps its one name
+            "default_acl": None,
+        },
+    }
+
+
+STORAGES["exports"] = export_storage(os.environ.get("EXPORT_STORAGE_URL", ""), os.environ)
+
 # Bulk imports: 10,000 items or 50 MB per request; the view answers 413 past them.
 RUBRIC_IMPORT_MAX_ITEMS = 10_000
 RUBRIC_IMPORT_MAX_BYTES = 50 * 1024 * 1024
@@ -171,6 +206,14 @@ RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS = float(
     os.environ.get("RUBRIC_OUTBOX_SENT_TIMEOUT_SECONDS", "600")
 )
 RUBRIC_OUTBOX_RETRY_SECONDS = float(os.environ.get("RUBRIC_OUTBOX_RETRY_SECONDS", "5"))
+# Webhooks (webhooks/services.py): an endpoint's URL may name a private, loopback or
+# link-local address only when this is on (tests and `make run`; never in production).
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", "10"))
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS", "10"))
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", "3600"))
+WEBHOOKS_RETRY_WINDOW_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_WINDOW_SECONDS", "86400"))
+WEBHOOKS_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_DISABLE_AFTER_SECONDS", "86400"))
 CELERY_BEAT_SCHEDULE = {
     # Leases that ran out are already free for claims; this keeps counters and resume tidy.
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},

@@ -11,3 +11,6 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "local-development-only-key-
 # Static files straight from the app folders (no collectstatic needed to try the app).
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
+
+# Local development: a webhook receiver on this machine (127.0.0.1) may be registered.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", True)

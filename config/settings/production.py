@@ -32,4 +32,5 @@ X_FRAME_OPTIONS = "DENY"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "exports": STORAGES["exports"],  # noqa: F405 (EXPORT_STORAGE_URL, from base)
 }

@@ -29,6 +29,7 @@ LAYER = {
     "evaluation": 4,
     "console": 4,
     "feedback": 4,
+    "webhooks": 4,
 }
 KIND_CONSTANTS = {"INSTRUCTION", "PREFERENCE", "REFUSAL", "RUBRIC"}
 

@@ -120,6 +120,14 @@ FIGURES = {
         r"  findings: CARD \d+, EMAIL \d+, PHONE \d+",
         r"target: the scan adds < 50% to the export's time: (met|MISSED) \([+-]\d+%\)",
     ],
+    "webhooks": [
+        rf"  endpoint off \(baseline\) +{NUMBER} +{NUMBER}",
+        rf"  one endpoint on, item\.approved +{NUMBER} +{NUMBER}",
+        rf"added by webhooks: p50 [+-]{NUMBER} ms \(x{NUMBER} of the baseline\); "
+        r"target < 1 ms: (met|MISSED)",
+        r"deliveries: 100 approvals, 100 received, 0 duplicates, 0 missing, 100 marked delivered",
+        rf"commit to receipt \(40 approvals, .*\): p50 {NUMBER} ms, p99 {NUMBER} ms .*",
+    ],
 }
 # Printed first and last by every bench (_support.load_average).
 LOAD = r"load average at {}: (\d+\.\d\d \d+\.\d\d \d+\.\d\d \(1, 5, 15 min; \d+ CPUs\)|unavailable)"

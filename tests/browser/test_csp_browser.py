@@ -12,11 +12,12 @@ from review.services import final_record_create
 from routing.services import calibration_report_request
 from tests.browser.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, annotate
+from webhooks.models import Endpoint
 
 pytestmark = pytest.mark.browser
 
 
-def _pages(project, item, annotation) -> dict[str, list[str]]:
+def _pages(project, item, annotation, endpoint) -> dict[str, list[str]]:
     p = project.pk
     everyone = [
         reverse("home"),
@@ -42,6 +43,8 @@ def _pages(project, item, annotation) -> dict[str, list[str]]:
         reverse("console:members", args=[p]),
         reverse("exports:list", args=[p]),
         reverse("routing:report", args=[p]),
+        reverse("webhooks:list", args=[p]),
+        reverse("webhooks:deliveries", args=[endpoint.pk]),
     ]
     return {
         "annotator": [*everyone, reverse("feedback:change", args=[p, annotation.pk])],
@@ -84,8 +87,11 @@ def test_every_page_of_every_role_runs_under_the_policy(
     with django_capture_on_commit_callbacks(execute=True):
         agreement_report_request(project=project, actor=people[Role.LEAD])
         calibration_report_request(project=project, actor=people[Role.LEAD])
+    endpoint = Endpoint.objects.create(
+        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
+    )
     page = browser_page
-    for role, urls in _pages(project, item, annotation).items():
+    for role, urls in _pages(project, item, annotation, endpoint).items():
         page.context.clear_cookies()
         login(page, people[role])
         for url in urls:

@@ -83,14 +83,30 @@ def dump(project) -> str:
     return out.getvalue()
 
 
+def _path_to_project(model, depth: int = 3) -> str | None:
+    """The lookup from a row to its project: a foreign key to the project, or through the
+    rows it refers to (an item, a webhook delivery's endpoint)."""
+    relations = [
+        field
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.related_model is not get_user_model()
+    ]
+    for field in relations:
+        if field.related_model is Project:
+            return field.name
+    for field in relations if depth > 1 else []:
+        path = _path_to_project(field.related_model, depth - 1)
+        if path is not None:
+            return f"{field.name}__{path}"
+    return None
+
+
 def delete_everything(project) -> None:
     """The project's rows and its users go: as in a database that never held them."""
     users = list(get_user_model().objects.filter(memberships__project=project))
-    for label in backup.SKIPPED:  # not moved; they refer to the project or its items
+    for label in reversed(backup.SKIPPED):  # not moved; they refer to the project's rows
         model = apps.get_model(label)
-        names = {field.name for field in model._meta.concrete_fields}
-        selector = "project" if "project" in names else "item__project"
-        model.objects.filter(**{selector: project.pk}).delete()
+        model.objects.filter(**{_path_to_project(model): project.pk}).delete()
     for label, selector in reversed(backup.DUMPED):
         rows = apps.get_model(label).objects.filter(**{selector: project.pk})
         rows._raw_delete(rows.db)  # in dependency order, past the PROTECTed references

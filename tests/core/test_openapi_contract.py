@@ -13,6 +13,7 @@ from annotation import kinds
 from annotation.models import Assignment
 from tests.core.openapi import openapi, operation, path_of, response_schema, validate
 from tests.factories import UserFactory, item_row, rubric_scores
+from webhooks.models import Delivery
 
 PAYLOADS = {
     kinds.INSTRUCTION: (
@@ -226,6 +227,23 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "get", f"/api/v1/exports/{export}/download/?part=manifest")
     walk(lead, "get", f"/api/v1/exports/{export}/download/?part=nope")
     walk(a1, "get", f"{base}/exports/")  # 403
+
+    # Webhooks: nothing listens on 127.0.0.1:9, so the delivery fails and waits for a retry.
+    events = ["item.approved", "export.finished"]
+    hook = walk(
+        lead, "post", f"{base}/webhooks/", {"url": "http://127.0.0.1:9/hook", "events": events}
+    ).json()["id"]
+    walk(lead, "post", f"{base}/webhooks/", {"url": "ftp://x/", "events": events})  # 400
+    walk(reviewer, "get", f"{base}/webhooks/")  # 403
+    walk(lead, "get", f"{base}/webhooks/")
+    walk(lead, "get", f"/api/v1/webhooks/{hook}/")
+    walk(lead, "patch", f"/api/v1/webhooks/{hook}/", {"description": "CI"})
+    walk(lead, "post", f"{base}/exports/", {"format": "trl-sft"})  # export.finished
+    walk(lead, "get", f"/api/v1/webhooks/{hook}/deliveries/")
+    delivery = Delivery.objects.filter(endpoint_id=hook).first()
+    walk(lead, "post", f"/api/v1/deliveries/{delivery.pk}/redeliver/")
+    walk(reviewer, "post", f"/api/v1/deliveries/{delivery.pk}/redeliver/")  # 403
+    walk(lead, "delete", f"/api/v1/webhooks/{hook}/")
 
     assert walk.problems == []
     documented = {

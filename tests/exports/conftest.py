@@ -11,6 +11,7 @@ from annotation.models import Item, ItemStatus
 from review.models import FinalRecord, Provenance
 from review.services import final_record_create
 from tests.factories import ItemFactory
+from tests.s3 import s3, s3_endpoint  # noqa: F401 (fixtures: a real S3 API server)
 
 FINALS = {
     kinds.INSTRUCTION: lambda n: {"response": f"Summary {n}.", "category": "summarization"},

@@ -572,7 +572,13 @@ class ItemsApi(APIView):
 
     @extend_schema(
         request=_IMPORT_BODY,
-        responses={201: ImportResultSerializer, **error_responses(400, 403, 404, 409, 413)},
+        responses={
+            201: ImportResultSerializer,
+            200: ImportResultSerializer,
+            **error_responses(400, 403, 404, 409, 413),
+        },
+        description="201 when the push created an item, 200 when it only updated items or "
+        "left them as they were (an unchanged re-push).",
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -581,7 +587,8 @@ class ItemsApi(APIView):
             parsing.check_size(int(declared))
         rows = parsing.rows_from_body(request.body, request.content_type or "")
         result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
-        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(ImportResultSerializer(result).data, status=code)
 
 
 class ItemDetailApi(APIView):

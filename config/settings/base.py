@@ -174,7 +174,11 @@ CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
     "outbox-tick": {"task": "core.outbox_tick", "schedule": RUBRIC_OUTBOX_TICK_SECONDS},
     "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
+    "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
 }
+# Agreement reports each project keeps (the newest); older finished ones are deleted hourly.
+# Audit events are never pruned.
+RUBRIC_AGREEMENT_REPORTS_KEPT = int(os.environ.get("RUBRIC_AGREEMENT_REPORTS_KEPT", "50"))
 
 if REDIS_URL:
     CACHES = {

@@ -65,8 +65,8 @@ class AgreementApi(APIView):
     @extend_schema(
         request=None,
         responses={202: AgreementJobSerializer, **error_responses(403, 404)},
-        description="Queue a report (reviewers and leads); while one is queued or running, that one is "
-        "returned instead of a second.",
+        description="Queue a report (reviewers and leads); while one is queued or running, that "
+        "one is returned instead of a second.",
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)

@@ -54,9 +54,7 @@ def test_a_push_that_creates_one_item_answers_201_and_an_update_alone_200(client
     assert push(client, project, [changed, item_row("refusal", 2)]).status_code == 201
 
 
-@pytest.mark.parametrize(
-    "content_type", ["application/json", "application/x-www-form-urlencoded"]
-)
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
 @pytest.mark.parametrize("separator", ["\n", ""])  # "": curl -d drops the newlines
 def test_ndjson_sent_with_another_content_type_names_the_one_to_use(
     client, project, content_type, separator

@@ -21,8 +21,7 @@ def test_the_annotators_table_fits_at_1280_px_with_its_flags(page, project):
     report(
         project,
         annotators=[
-            annotator_entry(p, position_bias_left=0.8, position_choices=40, agreement_with_others=0.5)
-            for p in annotators
+            annotator_entry(p, position_bias_left=0.8, position_choices=40) for p in annotators
         ],
     )
     login(page, lead)

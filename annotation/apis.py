@@ -513,11 +513,29 @@ _ITEM_FILTERS = [
     OpenApiParameter(
         "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
     ),
-    OpenApiParameter("gold", str, enum=["yes", "no"], description=_NOT_FOR_ANNOTATORS),
     OpenApiParameter(
-        "duplicates", bool, description=f"items sharing their content. {_NOT_FOR_ANNOTATORS}"
+        "gold",
+        bool,
+        description=f"gold items only (true) or none (false); `yes` / `no` also read. "
+        f"{_NOT_FOR_ANNOTATORS}",
     ),
-    OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
+    OpenApiParameter(
+        "duplicates",
+        bool,
+        description=f"items sharing their content (true) or not (false). {_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "flagged",
+        bool,
+        description=f"items an annotator flagged when skipping (true) or not (false). "
+        f"{_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "q",
+        str,
+        description="case-insensitive text in the prompt, the conversation or a model "
+        "response, or (not for annotators) the start of an external_id",
+    ),
 ]
 
 

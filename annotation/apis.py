@@ -149,9 +149,12 @@ class ProjectListCreateApi(APIView):
 
     @extend_schema(
         request=ProjectSettingsSerializer,
-        responses={201: ProjectOutputSerializer, **error_responses(400)},
+        responses={201: ProjectOutputSerializer, **error_responses(400, 403)},
+        description="Staff create projects; every user does when the setting "
+        "PROJECT_CREATORS is `everyone`. The creator becomes the project's lead.",
     )
     def post(self, request):
+        services.project_create_check(request.user)
         data = ProjectSettingsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_create(actor=request.user, values=data.validated_data)

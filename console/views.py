@@ -74,7 +74,9 @@ def _page(
 @require_http_methods(["GET", "POST"])
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
-    """Any logged-in user creates a project and becomes its lead."""
+    """Staff (any user when PROJECT_CREATORS is `everyone`) create a project and become its
+    lead; others get a 403 page."""
+    services.project_create_check(request.user)
     form = ProjectCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("RUBRIC_VAR_DIR", BASE_DIR / "var"))
@@ -176,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
     "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
     "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
 }
+# Who may create projects (and become their lead): `staff`, or `everyone` logged in.
+PROJECT_CREATORS = os.environ.get("PROJECT_CREATORS", "staff").strip().lower()
+if PROJECT_CREATORS not in ("staff", "everyone"):
+    raise ImproperlyConfigured("PROJECT_CREATORS must be `staff` or `everyone`.")
 # Agreement reports each project keeps (the newest); older finished ones are deleted hourly.
 # Audit events are never pruned.
 RUBRIC_AGREEMENT_REPORTS_KEPT = int(os.environ.get("RUBRIC_AGREEMENT_REPORTS_KEPT", "50"))

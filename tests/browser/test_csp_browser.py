@@ -52,6 +52,8 @@ def test_every_page_of_every_role_runs_under_the_policy(
 ):
     project = ProjectFactory(annotations_per_item=2, review_sample_rate=0, gold_rate=0)
     people = {role: MembershipFactory(project=project, role=role).user for role in Role.values}
+    people[Role.LEAD].is_staff = True  # staff create projects: the new project page
+    people[Role.LEAD].save(update_fields=["is_staff"])
     others = [MembershipFactory(project=project).user for _ in range(2)]
     item = None
     for n, kind in enumerate(kinds.names()):

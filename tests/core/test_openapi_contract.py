@@ -83,7 +83,7 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     )
     users = get_user_model().objects
     ann1, ann2 = users.get(username="ann1"), users.get(username="ann2")
-    lead_user, reviewer_user = UserFactory(), UserFactory()
+    lead_user, reviewer_user = UserFactory(is_staff=True), UserFactory()
     lead, reviewer = make_api(lead_user), make_api(reviewer_user)
     a1, a2 = make_api(ann1), make_api(ann2)
     walk(a1, "post", "/api/v1/users/", {"username": "x"})  # 403

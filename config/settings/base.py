@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "core",
     "annotation",
     "review",
+    "team",
     "agreement",
     "exports",
     "evaluation",
@@ -177,6 +178,21 @@ CELERY_BEAT_SCHEDULE = {
     "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
     "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
 }
+# Email (invitations): the console backend unless an SMTP host is given.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "1") == "1"
+    EMAIL_USE_SSL = os.environ.get("EMAIL_USE_SSL", "0") == "1"
+else:
+    EMAIL_BACKEND = os.environ.get(
+        "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    )
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rubric@localhost")
 # Who may create projects (and become their lead): `staff`, or `everyone` logged in.
 PROJECT_CREATORS = os.environ.get("PROJECT_CREATORS", "staff").strip().lower()
 if PROJECT_CREATORS not in ("staff", "everyone"):

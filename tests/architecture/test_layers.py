@@ -3,7 +3,7 @@ knows kind names.
 
 Apps stand in layers; a module may import only from its own app and from apps below it:
 
-    core  <  annotation  <  review  <  agreement, exports  <  evaluation, console
+    core  <  annotation  <  review, team  <  agreement, exports  <  evaluation, console
 
 (core imports no app; annotation imports neither review, agreement, exports nor console;
 review imports neither agreement, exports nor console; agreement and exports not each other;
@@ -22,6 +22,7 @@ LAYER = {
     "core": 0,
     "annotation": 1,
     "review": 2,
+    "team": 2,
     "agreement": 3,
     "exports": 3,
     "evaluation": 4,

@@ -57,10 +57,8 @@ class InvitationForm(forms.Form):
     def options(self) -> dict[str, Any]:
         data = self.cleaned_data
         by_email = data["how"] == "email"
-        if by_email or data["uses"] == "single":
-            max_uses = 1
-        else:
-            max_uses = data.get("max_uses")  # None: any number
+        # A multi-use link with no number: anyone with it (None) until it expires.
+        max_uses = 1 if by_email or data["uses"] == "single" else data.get("max_uses")
         return {
             "role": data["role"],
             "email": data["email"] if by_email else "",

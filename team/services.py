@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.http import Http404
@@ -137,12 +137,12 @@ def _send(invitation: Invitation, link: str, actor: Any) -> None:
         "expires_at": invitation.expires_at,
     }
     try:
-        send_mail(
-            subject=f"You are invited to {invitation.project.name}",
-            message=render_to_string("team/invitation_email.txt", context),
-            from_email=None,  # DEFAULT_FROM_EMAIL
-            recipient_list=[invitation.email],
-        )
+        name = " ".join(invitation.project.name.split())  # no line breaks in a header
+        EmailMessage(
+            subject=f"You are invited to {name}",
+            body=render_to_string("team/invitation_email.txt", context),
+            to=[invitation.email],
+        ).send()
     except Exception:  # the invitation stands; the lead can copy the link shown once
         logger.exception("sending invitation %s failed", invitation.pk)
 
@@ -228,7 +228,14 @@ def invitation_sign_up(*, token: Any, username: Any, password: Any) -> Joined:
     except Conflict as error:
         raise Conflict(
             f"{error.message} Log in to it to join, or choose another username.",
-            {"errors": [{"field": "username", "message": "Taken."}]},
+            {
+                "errors": [
+                    {
+                        "field": "username",
+                        "message": "Taken: log in to it to join, or choose another username.",
+                    }
+                ]
+            },
         ) from None
     return invitation_accept(token=token, user=new.user)
 
@@ -239,4 +246,5 @@ def invitation_link_path(token: str) -> str:
 
 def email_configured() -> bool:
     """Whether mail leaves the server (an SMTP host is set) or goes to the console."""
-    return "console" not in settings.EMAIL_BACKEND and "locmem" not in settings.EMAIL_BACKEND
+    backend = settings.MAILERS.get("default", {}).get("BACKEND", "")
+    return "console" not in backend and "locmem" not in backend

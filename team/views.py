@@ -2,6 +2,7 @@
 account or the one logged in). Thin views over team.services."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.access import membership_get
@@ -200,6 +201,6 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
         "invitation": invitation,
         "role": Role(invitation.role).label.lower(),
         "form": form,
-        "login_url": f"{settings.LOGIN_URL}?next={request.path}",
+        "login_url": f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.path})}",
     }
     return render(request, "team/accept.html", context, status=status)

@@ -179,19 +179,24 @@ CELERY_BEAT_SCHEDULE = {
     "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
 }
 # Email (invitations): the console backend unless an SMTP host is given.
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "1") == "1"
-    EMAIL_USE_SSL = os.environ.get("EMAIL_USE_SSL", "0") == "1"
+# (Django 6.1's MAILERS; EMAIL_HOST and friends are read from the environment.)
+if os.environ.get("EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["EMAIL_HOST"],
+                "port": int(os.environ.get("EMAIL_PORT", "587")),
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": os.environ.get("EMAIL_USE_TLS", "1") == "1",
+                "use_ssl": os.environ.get("EMAIL_USE_SSL", "0") == "1",
+                "timeout": 10,
+            },
+        }
+    }
 else:
-    EMAIL_BACKEND = os.environ.get(
-        "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
-    )
-EMAIL_TIMEOUT = 10
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rubric@localhost")
 # Who may create projects (and become their lead): `staff`, or `everyone` logged in.
 PROJECT_CREATORS = os.environ.get("PROJECT_CREATORS", "staff").strip().lower()
@@ -244,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that share a field name get names of their own (not "Status03cEnum").
     "ENUM_NAME_OVERRIDES": {
         "KindEnum": "annotation.models.Kind",
+        "RoleEnum": "annotation.models.Role",
+        "InvitationStateEnum": "team.models.InvitationState",
         "ItemStatusEnum": "annotation.models.ItemStatus",
         "AssignmentStatusEnum": "annotation.models.AssignmentStatus",
         "JobStatusEnum": "core.models.JobStatus",

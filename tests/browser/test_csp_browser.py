@@ -8,15 +8,17 @@ from django.urls import reverse
 from agreement.services import agreement_report_request
 from annotation import kinds
 from annotation.models import Role
+from team.services import invitation_create
 from tests.browser.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, annotate
 
 pytestmark = pytest.mark.browser
 
 
-def _pages(project, item, annotation) -> dict[str, list[str]]:
+def _pages(project, item, annotation, token) -> dict[str, list[str]]:
     p = project.pk
     everyone = [
+        reverse("team:accept", args=[token]),
         reverse("home"),
         reverse("account"),
         reverse("annotation:project", args=[p]),
@@ -38,6 +40,7 @@ def _pages(project, item, annotation) -> dict[str, list[str]]:
         reverse("console:guidelines", args=[p]),
         reverse("console:settings", args=[p]),
         reverse("console:members", args=[p]),
+        reverse("team:invitations", args=[p]),
         reverse("exports:list", args=[p]),
     ]
     return {
@@ -67,7 +70,8 @@ def test_every_page_of_every_role_runs_under_the_policy(
     with django_capture_on_commit_callbacks(execute=True):
         agreement_report_request(project=project, actor=people[Role.LEAD])
     page = browser_page
-    for role, urls in _pages(project, item, annotation).items():
+    token = invitation_create(project=project, actor=people[Role.LEAD], role=Role.REVIEWER).token
+    for role, urls in _pages(project, item, annotation, token).items():
         page.context.clear_cookies()
         login(page, people[role])
         for url in urls:

@@ -111,6 +111,7 @@ class InvitationDetailApi(APIView):
 class InvitationAcceptApi(APIView):
     token_scope = TokenScope.ADMIN
 
+    @extend_schema_serializer(component_name="InvitationAcceptInput")
     class InputSerializer(serializers.Serializer):
         token = serializers.CharField(max_length=200)
 

@@ -700,7 +700,10 @@ class ItemDropApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: by_kind(ItemOutputSerializer, "Item"), **error_responses(403, 404, 409)},
+        responses={
+            200: by_kind(ItemOutputSerializer, "Item"),
+            **error_responses(400, 403, 404, 409),
+        },
         description="Lead: take an open or stalled item out of the data (its leases end; "
         "kept in the audit). Restore it with `.../requeue/`. 409 for an item in another state.",
     )

@@ -5,6 +5,7 @@ actions (annotation.queue, annotation.item_edit, review.services), so each chang
 its own audit event. Nothing runs in the background: a selection is at most BULK_MAX items."""
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,9 @@ def _run_one(action: str, value: Any, note: str) -> Callable[[Item, Project, Any
         case "metadata":
 
             def merge(item: Item, project: Project, actor: Any) -> bool:
-                merged = {**(item.metadata or {}), **value}
+                # Read under the row's lock, so a concurrent import's change is not lost.
+                current = Item.objects.select_for_update().only("metadata").get(pk=item.pk)
+                merged = {**(current.metadata or {}), **value}
                 merged = {k: v for k, v in merged.items() if v is not None}
                 changes = {"metadata": merged}
                 return bool(
@@ -97,7 +100,11 @@ def _check_value(action: str, value: Any) -> Any:
                 value = float(value)
             except ValueError:
                 value = None
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise _value_error("A number (higher is served first).")
     elif action == "split":
         if value not in ("train", "eval"):

@@ -122,10 +122,11 @@ def invitation_create(
                 "expires_at": invitation.expires_at.isoformat(),
             },
         )
-        if email and link_for is not None:
+        emailed = bool(email and link_for is not None and mailer_configured())
+        if emailed:
             link = link_for(token)
             transaction.on_commit(lambda: _send(invitation, link, actor))
-    return NewInvitation(invitation, token, emailed=bool(email and link_for is not None))
+    return NewInvitation(invitation, token, emailed=emailed)
 
 
 def _send(invitation: Invitation, link: str, actor: Any) -> None:
@@ -244,7 +245,12 @@ def invitation_link_path(token: str) -> str:
     return reverse("team:accept", args=[token])
 
 
+def mailer_configured() -> bool:
+    """Whether a mailer is set up at all (production without EMAIL_HOST has none)."""
+    return "default" in getattr(settings, "MAILERS", {})
+
+
 def email_configured() -> bool:
-    """Whether mail leaves the server (an SMTP host is set) or goes to the console."""
-    backend = settings.MAILERS.get("default", {}).get("BACKEND", "")
-    return "console" not in backend and "locmem" not in backend
+    """Whether mail leaves the server (an SMTP host is set), not the console or nowhere."""
+    backend = getattr(settings, "MAILERS", {}).get("default", {}).get("BACKEND", "")
+    return bool(backend) and "console" not in backend and "locmem" not in backend

@@ -313,3 +313,25 @@ def test_other_roles_get_403_and_non_members_404_on_the_lead_page(project, revie
 def test_the_members_page_links_to_invitations(project, lead):
     html = browser(lead).get(f"/projects/{project.pk}/members/").content.decode()
     assert f'href="/projects/{project.pk}/invitations/"' in html
+
+
+def test_without_a_mailer_the_invitation_stands_and_the_page_says_no_email_went(
+    project, lead, settings, django_capture_on_commit_callbacks
+):
+    settings.MAILERS = {}  # production without EMAIL_HOST
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser(lead).post(
+            f"/projects/{project.pk}/invitations/new/",
+            {
+                "how": "email",
+                "email": "x@example.org",
+                "role": "annotator",
+                "expires_in_days": 7,
+                "uses": "single",
+            },
+        )
+    html = response.content.decode()
+    assert response.status_code == 201
+    assert 'data-testid="not-emailed"' in html and "/invite/" in html
+    assert mail.outbox == []
+    assert Invitation.objects.get().email == "x@example.org"

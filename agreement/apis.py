@@ -1,4 +1,4 @@
-"""REST API of agreement reports: a lead requests one, leads and reviewers read the latest."""
+"""REST API of agreement reports: leads and reviewers request one and read the latest."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -52,10 +52,10 @@ class AgreementApi(APIView):
     @extend_schema(
         request=None,
         responses={202: AgreementJobSerializer, **error_responses(403, 404)},
-        description="Queue a report (leads); while one is queued or running, that one is "
-        "returned instead of a second.",
+        description="Queue a report (reviewers and leads); while one is queued or running, that "
+        "one is returned instead of a second.",
     )
     def post(self, request, project_id: int):
-        membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
         report = agreement_report_request(project=membership.project, actor=request.user)
         return Response(AgreementJobSerializer(report).data, status=status.HTTP_202_ACCEPTED)

@@ -18,7 +18,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from agreement import reader
@@ -252,6 +255,30 @@ def _thin_old_reports(project: Project) -> int:
     return (
         done.exclude(pk__in=kept).exclude(annotators=[], kappa={}).update(annotators=[], kappa={})
     )
+
+
+PRUNE_BATCH = 1_000
+
+
+def agreement_reports_prune(*, keep: int | None = None) -> int:
+    """Delete every project's finished (done or failed) reports older than its newest `keep`
+    (setting RUBRIC_AGREEMENT_REPORTS_KEPT, default 50); queued and running ones stay. Returns
+    how many were deleted. The audit events of the deleted reports stay: the audit is never
+    pruned (it records that each report was requested and computed, and by whom)."""
+    keep = settings.RUBRIC_AGREEMENT_REPORTS_KEPT if keep is None else keep
+    ranked = AgreementReport.objects.annotate(
+        newer=Window(RowNumber(), partition_by=[F("project_id")], order_by=[F("id").desc()])
+    )
+    old = ranked.filter(newer__gt=keep, status__in=[JobStatus.DONE, JobStatus.FAILED])
+    ids = list(old.values_list("pk", flat=True))
+    deleted = 0
+    for start in range(0, len(ids), PRUNE_BATCH):
+        with transaction.atomic():
+            batch = ids[start : start + PRUNE_BATCH]
+            deleted += AgreementReport.objects.filter(pk__in=batch).delete()[0]
+    if deleted:
+        logger.info("pruned %s agreement reports (newest %s per project kept)", deleted, keep)
+    return deleted
 
 
 def _compute(project: Project) -> ReportResult:

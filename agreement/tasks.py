@@ -2,12 +2,15 @@
 
 import logging
 
+from celery import shared_task
+
 from agreement.models import REPORT_TASK, AgreementReport
 from agreement.services import (
     agreement_report_build,
     agreement_report_fail,
     agreement_report_give_up,
     agreement_report_requeued,
+    agreement_reports_prune,
 )
 from core import outbox
 
@@ -30,3 +33,9 @@ def agreement_report(report_id: int) -> None:
     except Exception as exc:
         logger.exception("agreement report %s failed", report_id)
         agreement_report_fail(report_id=report_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="agreement.prune_reports", ignore_result=True)
+def prune_reports() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): each project keeps its newest reports only."""
+    return agreement_reports_prune()

@@ -143,7 +143,8 @@ def _context(membership: Membership) -> dict[str, Any]:
     context: dict[str, Any] = {
         "project": project,
         "membership": membership,
-        "can_compute": ROLE_RANK[membership.role] >= ROLE_RANK[Role.LEAD],
+        # Reviewers read the figures and may ask for fresh ones, as leads do.
+        "can_compute": ROLE_RANK[membership.role] >= ROLE_RANK[Role.REVIEWER],
         "report": latest,
         "pending": pending,
         "polling": agreement_report_is_active(pending),
@@ -177,7 +178,9 @@ def panel(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def compute(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
-    membership = _membership(request, project_id, Role.LEAD)
+    """Request a report (reviewers and leads); without htmx (the dashboard's button), the
+    agreement page, which polls until the report arrives."""
+    membership = _membership(request, project_id, Role.REVIEWER)
     agreement_report_request(project=membership.project, actor=request.user)
     if not request.htmx:
         return redirect("agreement:report", project_id=project_id)

@@ -14,7 +14,16 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation import importing, kinds, parsing, project_settings, queue, selectors, services
+from annotation import (
+    importing,
+    item_edit,
+    kinds,
+    parsing,
+    project_settings,
+    queue,
+    selectors,
+    services,
+)
 from annotation.access import item_get_for_member, membership_get, projects_for_member
 from annotation.filters import ItemFilter, OwnItemFilter
 from annotation.kinds.rubric import criterion_serializer
@@ -170,9 +179,12 @@ class ProjectListCreateApi(APIView):
 
     @extend_schema(
         request=ProjectSettingsSerializer,
-        responses={201: ProjectOutputSerializer, **error_responses(400)},
+        responses={201: ProjectOutputSerializer, **error_responses(400, 403)},
+        description="Staff create projects; every user does when the setting "
+        "PROJECT_CREATORS is `everyone`. The creator becomes the project's lead.",
     )
     def post(self, request):
+        services.project_create_check(request.user)
         data = ProjectSettingsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_create(actor=request.user, values=data.validated_data)
@@ -640,11 +652,29 @@ _ITEM_FILTERS = [
     OpenApiParameter(
         "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
     ),
-    OpenApiParameter("gold", str, enum=["yes", "no"], description=_NOT_FOR_ANNOTATORS),
     OpenApiParameter(
-        "duplicates", bool, description=f"items sharing their content. {_NOT_FOR_ANNOTATORS}"
+        "gold",
+        bool,
+        description=f"gold items only (true) or none (false); `yes` / `no` also read. "
+        f"{_NOT_FOR_ANNOTATORS}",
     ),
-    OpenApiParameter("q", str, description="case-insensitive text in the prompt"),
+    OpenApiParameter(
+        "duplicates",
+        bool,
+        description=f"items sharing their content (true) or not (false). {_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "flagged",
+        bool,
+        description=f"items an annotator flagged when skipping (true) or not (false). "
+        f"{_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "q",
+        str,
+        description="case-insensitive text in the prompt, the conversation or a model "
+        "response, or (not for annotators) the start of an external_id",
+    ),
 ]
 
 
@@ -699,7 +729,13 @@ class ItemsApi(APIView):
 
     @extend_schema(
         request=_IMPORT_BODY,
-        responses={201: ImportResultSerializer, **error_responses(400, 403, 404, 409, 413)},
+        responses={
+            201: ImportResultSerializer,
+            200: ImportResultSerializer,
+            **error_responses(400, 403, 404, 409, 413),
+        },
+        description="201 when the push created an item, 200 when it only updated items or "
+        "left them as they were (an unchanged re-push).",
     )
     def post(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -708,7 +744,8 @@ class ItemsApi(APIView):
             parsing.check_size(int(declared))
         rows = parsing.rows_from_body(request.body, request.content_type or "")
         result = importing.item_import(project=membership.project, rows=rows, actor=request.user)
-        return Response(ImportResultSerializer(result).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(ImportResultSerializer(result).data, status=code)
 
 
 class ItemDetailApi(APIView):
@@ -735,6 +772,79 @@ class ItemDetailApi(APIView):
             return Response(OwnItemSerializer(detail).data)
         context = {"privileged": detail.privileged}
         return Response(ItemDetailSerializer(detail, context=context).data)
+
+
+class ItemEditSerializer(serializers.Serializer):
+    """What a lead may change on an item; leave out what stays. Checked by the item's kind as
+    at import."""
+
+    data = ItemDataField(
+        required=False,
+        help_text="Only while the item has no annotation and no active lease (409 otherwise).",
+    )
+    priority = serializers.FloatField(required=False, help_text="Higher is served first.")
+    split = serializers.ChoiceField(Split.choices, required=False)
+    metadata = serializers.DictField(
+        required=False, help_text="Replaces the metadata (free-form JSON, at most 64 KB)."
+    )
+
+    def run_validation(self, data: Any = empty) -> dict[str, Any]:
+        # The item's kind checks the values (annotation.item_edit); here only the shape.
+        if not isinstance(data, dict):
+            raise ApplicationError("Send a JSON object of the fields to change.")
+        return data
+
+
+def _item_body(item: Item) -> dict:
+    return ItemOutputSerializer(item, context={"blind": False}).data
+
+
+class ItemEditApi(ItemDetailApi):
+    """The item: GET as ItemDetailApi, PATCH to edit (leads)."""
+
+    @extend_schema(
+        request=ItemEditSerializer,
+        responses={
+            200: by_kind(ItemOutputSerializer, "Item"),
+            **error_responses(400, 403, 404, 409),
+        },
+        description="Lead: change an item's data (only while nobody has annotated it or "
+        "holds a lease: 409 otherwise), priority, split or metadata. One audit event.",
+    )
+    def patch(self, request, item_id: int):
+        item, membership = item_get_for_member(user=request.user, item_id=item_id, role=Role.LEAD)
+        changes = ItemEditSerializer(data=request.data).run_validation(request.data)
+        item, _changed = item_edit.item_update(
+            project=membership.project, item_id=item.pk, actor=request.user, changes=changes
+        )
+        return Response(_item_body(item))
+
+
+class ItemDropApi(APIView):
+    @extend_schema_serializer(component_name="ItemDropInput")
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: by_kind(ItemOutputSerializer, "Item"),
+            **error_responses(400, 403, 404, 409),
+        },
+        description="Lead: take an open or stalled item out of the data (its leases end; "
+        "kept in the audit). Restore it with `.../requeue/`. 409 for an item in another state.",
+    )
+    def post(self, request, item_id: int):
+        item, membership = item_get_for_member(user=request.user, item_id=item_id, role=Role.LEAD)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = queue.item_drop(
+            item_id=item.pk,
+            actor=request.user,
+            project=membership.project,
+            note=data.validated_data.get("note", ""),
+        )
+        return Response(_item_body(item))
 
 
 class ItemRequeueApi(APIView):

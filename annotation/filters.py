@@ -5,21 +5,53 @@ may filter their own items by)."""
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from annotation import kinds
+from annotation import kinds, search
 from annotation.models import Agreement, Assignment, Item, ItemStatus, Kind, Split
+
+TRUE_VALUES = ("true", "yes", "1", "on")
+FALSE_VALUES = ("false", "no", "0", "off")
+
+
+class YesNoField(forms.ChoiceField):
+    """A boolean filter's field: `true` / `false`, and for links and scripts written before,
+    `yes` / `no`, `1` / `0` and `on` / `off` (any case); empty is no filter (None), anything
+    else an error naming the spellings."""
+
+    def __init__(self, *, yes: str = "Yes", no: str = "No", **kwargs):
+        kwargs.pop("choices", None)
+        kwargs["required"] = False
+        super().__init__(choices=[("true", yes), ("false", no)], **kwargs)
+
+    def to_python(self, value) -> bool | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+        raise forms.ValidationError("Use true or false.", code="invalid")
+
+    def validate(self, value) -> None:
+        pass
+
+
+class YesNoFilter(django_filters.Filter):
+    field_class = YesNoField
 
 
 class ItemFilter(django_filters.FilterSet):
     """The items browser's filters, also usable by the items API: kind, status, split,
-    category (given at import or final), agreement, gold, duplicates, and a search in the
-    prompt text.
-
-    The search is a case-insensitive substring match on the prompt (`data->>'prompt'`) and on
-    the messages' JSON text, or an exact external_id. On PostgreSQL the trigram indexes of
-    migration annotation 0005 answer a term of three or more characters; a shorter one, or
-    SQLite, reads the project's items."""
+    category (given at import or final), agreement, gold, duplicates, flagged (each boolean
+    `true` / `false`, old spellings accepted), and a search (annotation.search: the prompt,
+    the conversation, the response texts, an external_id prefix). On PostgreSQL the indexes of
+    migrations annotation 0005 and 0009 answer a term of three or more characters; a shorter
+    one, or SQLite, reads the project's items."""
 
     kind = django_filters.ChoiceFilter(choices=Kind.choices)
     status = django_filters.ChoiceFilter(choices=ItemStatus.choices)
@@ -29,13 +61,9 @@ class ItemFilter(django_filters.FilterSet):
     agreement = django_filters.ChoiceFilter(
         choices=[*Agreement.choices, ("none", "Not yet complete")], method="filter_agreement"
     )
-    gold = django_filters.ChoiceFilter(
-        choices=[("yes", "Gold items only"), ("no", "No gold items")], method="filter_gold"
-    )
-    duplicates = django_filters.BooleanFilter(method="filter_duplicates")
-    flagged = django_filters.BooleanFilter(
-        method="filter_flagged", label="Flagged by an annotator who skipped it"
-    )
+    gold = YesNoFilter(method="filter_gold", yes="Gold items only", no="No gold items")
+    duplicates = YesNoFilter(method="filter_duplicates")
+    flagged = YesNoFilter(method="filter_flagged", label="Flagged by an annotator who skipped it")
     q = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
     # Kept by the hygiene app's import check (its ItemCheck rows, read through the items'
     # reverse relation: this app does not import hygiene).
@@ -78,15 +106,14 @@ class ItemFilter(django_filters.FilterSet):
             return queryset.filter(agreement="")
         return queryset.filter(agreement=value) if value else queryset
 
-    def filter_gold(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
-        if value == "yes":
-            return queryset.filter(is_gold=True)
-        if value == "no":
-            return queryset.filter(is_gold=False)
-        return queryset
+    def filter_gold(self, queryset: QuerySet[Item], name: str, value: bool | None):
+        return queryset if value is None else queryset.filter(is_gold=value)
 
     def filter_duplicates(self, queryset: QuerySet[Item], name: str, value: bool | None):
-        return queryset.filter(has_duplicate=True) if value else queryset
+        return queryset if value is None else queryset.filter(has_duplicate=value)
+
+    # Whether the search also matches a prefix of the external_id (annotators do not read it).
+    search_external_id = True
 
     def filter_near_duplicates(self, queryset: QuerySet[Item], name: str, value: bool | None):
         if value is None:
@@ -106,18 +133,14 @@ class ItemFilter(django_filters.FilterSet):
         return queryset.filter(found) if value else queryset.exclude(found)
 
     def filter_search(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(
-            Q(data__prompt__icontains=value)
-            | Q(data__messages__icontains=value)
-            | Q(external_id=value)
-        )
+        return search.search(queryset, value, external_id=self.search_external_id)
 
 
 class OwnItemFilter(ItemFilter):
-    """What an annotator may filter their own items by: kind and the prompt text."""
+    """What an annotator may filter their own items by: kind and the text (not the
+    external_id, which annotators are not shown)."""
+
+    search_external_id = False
 
     class Meta(ItemFilter.Meta):
         fields = ["kind"]

@@ -44,7 +44,24 @@ def _loads(text: str) -> Any:
         raise ApplicationError("The JSON is nested too deeply.") from None
 
 
-def rows_from_json(body: bytes) -> list[Any]:
+def _several_json_values(text: str) -> int:
+    """How many JSON values the text holds one after another (NDJSON, or NDJSON whose newlines
+    were dropped, as `curl -d @file` does); 0 when it is not such a sequence."""
+    decoder = json.JSONDecoder()
+    count, position, end = 0, 0, len(text)
+    try:
+        while True:
+            while position < end and text[position] in " \t\r\n":
+                position += 1
+            if position == end:
+                return count
+            _value, position = decoder.raw_decode(text, position)
+            count += 1
+    except (json.JSONDecodeError, RecursionError):
+        return 0
+
+
+def rows_from_json(body: bytes, media_type: str = "application/json") -> list[Any]:
     check_size(len(body))
     text = _decode(body)
     if not text.strip():
@@ -52,6 +69,22 @@ def rows_from_json(body: bytes) -> list[Any]:
     try:
         parsed = _loads(text)
     except json.JSONDecodeError as exc:
+        if _several_json_values(text) > 1:
+            raise ApplicationError(
+                f"The body holds one JSON item per line (NDJSON) but was sent as "
+                f"{media_type or 'a body without a content type'}: send it with "
+                "Content-Type: application/x-ndjson (curl: -H 'Content-Type: "
+                "application/x-ndjson' --data-binary @items.jsonl; -d drops the newlines), "
+                "or send a JSON array.",
+                {
+                    "errors": [
+                        {
+                            "field": "Content-Type",
+                            "message": f"{media_type}: use application/x-ndjson for NDJSON.",
+                        }
+                    ]
+                },
+            ) from None
         raise ApplicationError(
             f"Malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
             {"errors": [{"line": exc.lineno, "column": exc.colno, "message": exc.msg}]},
@@ -94,7 +127,7 @@ def rows_from_body(body: bytes, content_type: str) -> list[Any]:
         return rows_from_ndjson(body)
     if media_type in CSV_TYPES:
         return rows_from_csv(body)
-    return rows_from_json(body)
+    return rows_from_json(body, media_type)
 
 
 def rows_from_file(name: str, body: bytes) -> list[Any]:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -16,7 +17,7 @@ from annotation.queue import (
 )
 from core import events
 from core.audit import audit_record
-from core.errors import ApplicationError, Conflict
+from core.errors import ApplicationError, Conflict, PermissionDenied
 
 User = get_user_model()
 
@@ -51,6 +52,23 @@ def project_settings_clean(changes: Any, *, creating: bool) -> dict[str, Any]:
 
 def _settings_snapshot(project: Project) -> dict[str, Any]:
     return {name: getattr(project, name) for name in SETTINGS}
+
+
+def project_create_allowed(user: Any) -> bool:
+    """Whether `user` may create projects: staff, or every logged-in user when the setting
+    PROJECT_CREATORS is `everyone` (default `staff`)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_staff or settings.PROJECT_CREATORS == "everyone"
+
+
+def project_create_check(user: Any) -> None:
+    """PermissionDenied (403) unless `user` may create projects (project_create_allowed)."""
+    if not project_create_allowed(user):
+        raise PermissionDenied(
+            "Only staff create projects here (PROJECT_CREATORS=staff); ask a staff member, or "
+            "a lead to invite you to a project."
+        )
 
 
 @transaction.atomic

@@ -12,7 +12,8 @@ urlpatterns = [
         name="api-member",
     ),
     path("projects/<int:project_id>/items/", apis.ItemsApi.as_view(), name="api-items"),
-    path("items/<int:item_id>/", apis.ItemDetailApi.as_view(), name="api-item"),
+    # GET reads an item (ItemDetailApi), PATCH edits it (leads).
+    path("items/<int:item_id>/", apis.ItemEditApi.as_view(), name="api-item"),
     path("projects/<int:project_id>/claim/", queue_apis.ClaimApi.as_view(), name="api-claim"),
     path(
         "assignments/<int:assignment_id>/submit/",
@@ -32,4 +33,5 @@ urlpatterns = [
         name="api-annotation",
     ),
     path("items/<int:item_id>/requeue/", apis.ItemRequeueApi.as_view(), name="api-requeue"),
+    path("items/<int:item_id>/drop/", apis.ItemDropApi.as_view(), name="api-drop"),
 ]

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import queue, selectors, workspace
+from annotation import queue, selectors, services, workspace
 from annotation.access import assignment_get_for_annotator, membership_get
 from annotation.models import Annotation, Assignment, Membership, Project, SkipReason
 from core.errors import ApplicationError, Conflict
@@ -112,7 +112,11 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         .select_related("project")
         .order_by("project__name", "project_id")
     )
-    return render(request, "annotation/home.html", {"memberships": memberships})
+    context = {
+        "memberships": memberships,
+        "can_create_project": services.project_create_allowed(request.user),
+    }
+    return render(request, "annotation/home.html", context)
 
 
 @require_GET

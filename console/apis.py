@@ -1,4 +1,4 @@
-"""REST API of the lead's console: the dashboard's figures as JSON.
+"""REST API of the lead's console: the dashboard's figures as JSON, and bulk item actions.
 
 Everything else a lead does in the console already has its endpoint: projects (POST, and PATCH
 for settings and guidelines), members, items (import, CSV included; list; detail), users
@@ -13,8 +13,10 @@ from rest_framework.views import APIView
 from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Role
-from console import dashboard
+from console import dashboard, item_actions
 from core.api_errors import error_responses
+from core.errors import Conflict
+from core.models import TokenScope
 
 
 @extend_schema_serializer(component_name="DashboardProgress")
@@ -177,3 +179,78 @@ class DashboardApi(APIView):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.REVIEWER)
         board = dashboard.dashboard_as_seen(membership=membership)
         return Response(self.OutputSerializer(board).data)
+
+
+class ItemsBulkApi(APIView):
+    """A lead's action over the items a filter selects, in one transaction."""
+
+    token_scope = TokenScope.ADMIN
+
+    @extend_schema_serializer(component_name="ItemsBulkInput")
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(
+            list(item_actions.ACTIONS),
+            help_text="drop, restore (dropped items back to annotation), requeue, reopen "
+            "(back to review), priority, split, metadata (keys merged; null removes one).",
+        )
+        value = serializers.JSONField(
+            required=False,
+            allow_null=True,
+            help_text="priority: a number; split: train or eval; metadata: an object.",
+        )
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        filters = serializers.DictField(
+            required=False,
+            help_text="The items browser's filters (as `GET .../items/` takes them: kind, "
+            "status, split, category, agreement, gold, duplicates, flagged, q); none: every "
+            "item of the project.",
+        )
+        confirm_count = serializers.IntegerField(
+            required=False,
+            allow_null=True,
+            help_text="The number of items the filters select: the action runs only when it "
+            "matches (otherwise 409 with `count`).",
+        )
+
+    @extend_schema_serializer(component_name="ItemsBulkResult")
+    class OutputSerializer(serializers.Serializer):
+        action = serializers.CharField()
+        count = serializers.IntegerField(help_text="Items selected.")
+        changed = serializers.IntegerField(help_text="Items changed (one audit event each).")
+        message = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 403, 404, 409, 413)},
+        description="Lead: apply an action to every item the filters select, all or nothing, "
+        "in one transaction. Send `confirm_count` with the number selected (a 409 without it "
+        "says the number). A selection of no items answers 200 with a message and does "
+        "nothing. 409 also lists the items the action does not fit (nothing is changed); "
+        f"413 beyond {item_actions.BULK_MAX:,} items.",
+    )
+    def post(self, request, project_id: int):
+        membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        ids = item_actions.items_selected(
+            project=membership.project, params=body.get("filters") or {}
+        )
+        if ids and body.get("confirm_count") != len(ids):
+            count = (
+                len(ids) if len(ids) <= item_actions.BULK_MAX else f"over {item_actions.BULK_MAX:,}"
+            )
+            raise Conflict(
+                f"The filters select {count} items: send confirm_count {len(ids)} to apply "
+                f"{body['action']} to them.",
+                {"count": len(ids)},
+            )
+        result = item_actions.items_bulk(
+            project=membership.project,
+            actor=request.user,
+            item_ids=ids,
+            action=body["action"],
+            value=body.get("value"),
+            note=body.get("note", ""),
+        )
+        return Response(self.OutputSerializer(result).data)

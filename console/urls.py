@@ -33,6 +33,12 @@ urlpatterns = [
     path("projects/<int:project_id>/dashboard/", views.dashboard_page, name="dashboard"),
     path("projects/<int:project_id>/items/", views.items, name="items"),
     path("projects/<int:project_id>/items/<int:item_id>/", views.item, name="item"),
+    path("projects/<int:project_id>/items/bulk/", views.items_bulk, name="items-bulk"),
+    path(
+        "projects/<int:project_id>/items/<int:item_id>/edit/",
+        views.item_edit_page,
+        name="item-edit",
+    ),
     path(
         "projects/<int:project_id>/items/<int:item_id>/action/",
         views.item_action,

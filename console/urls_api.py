@@ -8,4 +8,9 @@ urlpatterns = [
         apis.DashboardApi.as_view(),
         name="api-dashboard",
     ),
+    path(
+        "projects/<int:project_id>/items/bulk/",
+        apis.ItemsBulkApi.as_view(),
+        name="api-items-bulk",
+    ),
 ]

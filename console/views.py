@@ -6,22 +6,23 @@ for members who are not leads), one service or selector does the work, and a ser
 ApplicationError is put back on the form and the page re-rendered with a 4xx status.
 """
 
+import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from annotation import importing, kinds, parsing, queue, selectors, services
+from annotation import importing, item_edit, kinds, parsing, queue, selectors, services
 from annotation.access import item_in_project, membership_get
 from annotation.models import Item, ItemStatus, Membership, Role
-from console import charts, dashboard
+from console import charts, dashboard, item_actions
 from console.forms import (
     GuidelinesForm,
     ItemBrowseFilter,
@@ -74,7 +75,9 @@ def _page(
 @require_http_methods(["GET", "POST"])
 @login_required
 def project_new(request: HttpRequest) -> HttpResponse:
-    """Any logged-in user creates a project and becomes its lead."""
+    """Staff (any user when PROJECT_CREATORS is `everyone`) create a project and become its
+    lead; others get a 403 page."""
+    services.project_create_check(request.user)
     form = ProjectCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -546,8 +549,46 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
         first_url=f"?{query}" if after is not None else None,
         query=query,
         categories=list(dict.fromkeys([*project.categories, *project.harm_categories])),
+        filter_fields=_filter_fields(params),
+        bulk_actions=[(name, label) for name, (label, _) in item_actions.ACTIONS.items()],
     )
     return _page(request, "console/items.html", membership, "items", context)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _item_page(
+    request: HttpRequest,
+    membership: Membership,
+    found: Item,
+    *,
+    edit: dict[str, Any] | None = None,
+    edit_errors: list[dict[str, Any]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    detail = selectors.item_detail(item=found, membership=membership)
+    data = detail.data if isinstance(detail.data, dict) else {}
+    item_now = detail.item
+    context = {
+        "detail": detail,
+        "data": data,
+        "responses": data.get("responses") if isinstance(data.get("responses"), list) else [],
+        "back": reverse("console:items", args=[membership.project_id])
+        + (f"?{request.GET.urlencode()}" if request.GET else ""),
+        # The edit form: what was posted (after an error) or the item as it is.
+        "edit": edit
+        or {
+            "data": _pretty(item_now.data),
+            "metadata": _pretty(item_now.metadata or {}),
+            "priority": item_now.priority,
+            "split": item_now.split,
+        },
+        "edit_errors": edit_errors or [],
+        "data_locked": bool(item_now.submitted_count or item_now.active_count),
+    }
+    return _page(request, "console/item.html", membership, "items", context, status)
 
 
 @require_GET
@@ -555,16 +596,48 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
 def item(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
     membership = _lead(request, project_id)
     found = item_in_project(membership=membership, item_id=item_id)
-    detail = selectors.item_detail(item=found, membership=membership)
-    data = detail.data if isinstance(detail.data, dict) else {}
-    context = {
-        "detail": detail,
-        "data": data,
-        "responses": data.get("responses") if isinstance(data.get("responses"), list) else [],
-        "back": reverse("console:items", args=[membership.project_id])
-        + (f"?{request.GET.urlencode()}" if request.GET else ""),
+    return _item_page(request, membership, found)
+
+
+@require_POST
+@login_required
+def item_edit_page(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
+    """Edit one item's data (while unannotated), priority, split and metadata."""
+    membership = _lead(request, project_id)
+    found = item_in_project(membership=membership, item_id=item_id)
+    posted = {
+        name: request.POST.get(name, "") for name in ("data", "metadata", "priority", "split")
     }
-    return _page(request, "console/item.html", membership, "items", context)
+    changes: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for name in ("data", "metadata"):
+        try:
+            changes[name] = json.loads(posted[name])
+        except ValueError as exc:
+            problems.append({"field": name, "message": f"Not valid JSON: {exc}."})
+    try:
+        changes["priority"] = float(posted["priority"])
+    except ValueError:
+        problems.append({"field": "priority", "message": "Must be a number."})
+    changes["split"] = posted["split"]
+    status = 400
+    if not problems:
+        try:
+            _item, changed = item_edit.item_update(
+                project=membership.project, item_id=found.pk, actor=request.user, changes=changes
+            )
+        except ApplicationError as error:
+            problems = error.extra.get("errors") or [{"field": "", "message": error.message}]
+            if error.status_code == 409:
+                problems = [{"field": "data", "message": error.message}]
+            status = error.status_code
+        else:
+            if changed:
+                messages.success(request, f"Saved: {', '.join(changed)} changed.")
+            else:
+                messages.info(request, "No change: the item is as it was.")
+            return redirect("console:item", project_id=project_id, item_id=found.pk)
+    return _item_page(request, membership, found, edit=posted, edit_errors=problems, status=status)
 
 
 @require_POST
@@ -592,3 +665,69 @@ def item_action(request: HttpRequest, project_id: int, item_id: int) -> HttpResp
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect("console:item", project_id=project_id, item_id=found.pk)
+
+
+# --- many items at once ---------------------------------------------------------------------------
+
+
+def _filter_fields(params: Any) -> list[tuple[str, str]]:
+    """The items browser's filters as hidden fields: the bulk form carries the selection."""
+    skip = {"after", "csrfmiddlewaretoken", "action", "value", "note", "confirm_count"}
+    return [(name, value) for name, value in params.items() if name not in skip and value]
+
+
+@require_POST
+@login_required
+def items_bulk(request: HttpRequest, project_id: int) -> HttpResponse:
+    """An action over every item the browser's filters select: first a confirmation naming
+    the count, then (with confirm_count equal to it) the action in one transaction. No items:
+    a message and nothing else."""
+    membership = _lead(request, project_id)
+    project = membership.project
+    fields = _filter_fields(request.POST)
+    back = reverse("console:items", args=[project.pk])
+    if fields:
+        query = QueryDict(mutable=True)
+        for name, value in fields:
+            query[name] = value
+        back = reverse("console:items", args=[project.pk]) + "?" + query.urlencode()
+    action = request.POST.get("action", "")
+    value = request.POST.get("value", "")
+    note = request.POST.get("note", "")
+    try:
+        ids = item_actions.items_selected(project=project, params=dict(fields))
+        if action not in item_actions.ACTIONS:
+            raise ApplicationError("Choose an action.")
+        if not ids:
+            messages.info(request, "No item matches the selection: nothing was done.")
+            return redirect(back)
+        confirm = request.POST.get("confirm_count", "")
+        if confirm != str(len(ids)):
+            if len(ids) > item_actions.BULK_MAX:
+                raise errors.PayloadTooLarge(
+                    f"The filters select more than {item_actions.BULK_MAX:,} items; narrow them."
+                )
+            context = {
+                "count": len(ids),
+                "action": action,
+                "action_label": item_actions.ACTIONS[action][0],
+                "value": value,
+                "note": note,
+                "fields": fields,
+                "back": back,
+                "changed_meanwhile": bool(confirm),
+            }
+            return _page(request, "console/items_bulk.html", membership, "items", context)
+        result = item_actions.items_bulk(
+            project=project,
+            actor=request.user,
+            item_ids=ids,
+            action=action,
+            value=value if item_actions.ACTIONS[action][1] else None,
+            note=note,
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect(back)
+    messages.success(request, result.message)
+    return redirect(back)

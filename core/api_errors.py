@@ -89,6 +89,7 @@ ERROR_DESCRIPTIONS = {
     403: "A member whose role does not allow this.",
     404: "No such object, or not in a project the caller is a member of.",
     409: "The object's state does not allow this now.",
+    410: "Gone: no longer usable (an invitation expired, revoked or used up; `detail` says which).",
     413: "The body is over the import limits (10,000 items, 50 MB).",
     429: "Too many failed attempts: wait `Retry-After` seconds.",
 }

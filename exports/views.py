@@ -130,11 +130,25 @@ def _page_context(project: Project, form: ExportForm, **extra: Any) -> dict[str,
     }
 
 
+def _last_split(project: Project, user: Any) -> dict[str, Any]:
+    """The form's initial split: the one of the caller's last export of the project, so the
+    page keeps it from one export to the next."""
+    last = (
+        ExportJob.objects.filter(project=project, created_by=user)
+        .order_by("-id")
+        .values_list("split", flat=True)
+        .first()
+    )
+    return {"split": last} if last else {}
+
+
 @require_GET
 @login_required
 def export_list(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     membership = _lead(request, project_id)
-    form = ExportForm(project=membership.project)
+    form = ExportForm(
+        project=membership.project, initial=_last_split(membership.project, request.user)
+    )
     context = _page_context(membership.project, form, membership=membership)
     return render(request, "exports/list.html", context)
 
@@ -159,7 +173,7 @@ def export_create(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
         return redirect("exports:list", project_id=project.pk)
     if job is not None:
         job.refresh_from_db()  # built already when tasks run in-process
-        form = ExportForm(project=project)
+        form = ExportForm(project=project, initial={"split": job.split})
     context = _page_context(project, form, started=job, membership=membership)
     if request.htmx:
         return render(request, "exports/list.html#panel", context)

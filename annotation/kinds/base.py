@@ -433,6 +433,9 @@ class ItemKind:
     suggested_fields: ClassVar[tuple[str, ...]] = ()
     # CSV upload columns that hold data fields of this kind (beyond the shared ones).
     csv_data_columns: ClassVar[tuple[str, ...]] = ()
+    # The items search: paths in `data` to the texts of the model responses it shows (keys
+    # and list positions; model names are never searched). annotation/search.py indexes them.
+    response_text_paths: ClassVar[tuple[tuple[str | int, ...], ...]] = ()
     # Exports: whether its final payload gives an evaluation result row (`result_row`), and
     # a labelled single completion for KTO (`labelled_completion`) when a lead asks for it.
     gives_result: ClassVar[bool] = False

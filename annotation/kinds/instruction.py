@@ -83,6 +83,7 @@ class InstructionKind(ItemKind):
     coverage_plural = "categories"
     gives_reply = True
     csv_data_columns = ("context", "category", "draft")
+    response_text_paths = (("draft",),)
     suggested_fields = ("category",)
     text_field = "response"
 

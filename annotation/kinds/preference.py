@@ -199,6 +199,7 @@ class PreferenceKind(ItemKind):
     field_labels = {"rating": "Overall rating", "rationale": "Rationale"}
     gives_pair = True
     csv_data_columns = ("response_a", "response_b", "model_a", "model_b")
+    response_text_paths = (("responses", 0, "text"), ("responses", 1, "text"))
     # Evaluation reports count wins, ties and losses between the two responses' models.
     model_comparison = ModelComparison(
         first=("responses", 0, "model"), second=("responses", 1, "model"), outcome=("rating",)

@@ -103,6 +103,7 @@ class RefusalKind(ItemKind):
     gives_reply = True
     gives_pair = True
     csv_data_columns = ("model_response", "harm_category")
+    response_text_paths = (("model_response",),)
     suggested_fields = ("harm_category",)
     text_field = "response"
 

@@ -309,6 +309,7 @@ class RubricKind(ItemKind):
     task_heading = "Score the response"
     field_labels = {"scores": "Scores", "rationale": "Rationale", "flags": "Flags"}
     csv_data_columns = ("response", "model", "reference", "group", "tags")
+    response_text_paths = (("response", "text"), ("reference",))
     gives_result = True
     gives_label = True
     model_scoring = ModelScoring(

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("RUBRIC_VAR_DIR", BASE_DIR / "var"))
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "annotation",
     "review",
     "hygiene",
+    "team",
     "agreement",
     "exports",
     "routing",
@@ -219,7 +221,35 @@ CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
     "outbox-tick": {"task": "core.outbox_tick", "schedule": RUBRIC_OUTBOX_TICK_SECONDS},
     "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
+    "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
 }
+# Email (invitations): the console backend unless an SMTP host is given.
+# (Django 6.1's MAILERS; EMAIL_HOST and friends are read from the environment.)
+if os.environ.get("EMAIL_HOST"):
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": os.environ["EMAIL_HOST"],
+                "port": int(os.environ.get("EMAIL_PORT", "587")),
+                "username": os.environ.get("EMAIL_HOST_USER", ""),
+                "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+                "use_tls": os.environ.get("EMAIL_USE_TLS", "1") == "1",
+                "use_ssl": os.environ.get("EMAIL_USE_SSL", "0") == "1",
+                "timeout": 10,
+            },
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "rubric@localhost")
+# Who may create projects (and become their lead): `staff`, or `everyone` logged in.
+PROJECT_CREATORS = os.environ.get("PROJECT_CREATORS", "staff").strip().lower()
+if PROJECT_CREATORS not in ("staff", "everyone"):
+    raise ImproperlyConfigured("PROJECT_CREATORS must be `staff` or `everyone`.")
+# Agreement reports each project keeps (the newest); older finished ones are deleted hourly.
+# Audit events are never pruned.
+RUBRIC_AGREEMENT_REPORTS_KEPT = int(os.environ.get("RUBRIC_AGREEMENT_REPORTS_KEPT", "50"))
 
 if REDIS_URL:
     CACHES = {
@@ -264,6 +294,8 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that share a field name get names of their own (not "Status03cEnum").
     "ENUM_NAME_OVERRIDES": {
         "KindEnum": "annotation.models.Kind",
+        "RoleEnum": "annotation.models.Role",
+        "InvitationStateEnum": "team.models.InvitationState",
         "ItemStatusEnum": "annotation.models.ItemStatus",
         "AssignmentStatusEnum": "annotation.models.AssignmentStatus",
         "JobStatusEnum": "core.models.JobStatus",

@@ -20,6 +20,13 @@ if not REDIS_URL:
         "REDIS_URL must be set in production: agreement reports and exports run on Celery workers."
     )
 
+# Without an SMTP server (EMAIL_HOST) no mailer is configured (the console backend is for
+# development): invitation emails are not sent, and the lead's page says to pass the link on.
+if not os.environ.get("EMAIL_HOST"):
+    MAILERS = {}
+    # Django warns that sending would fail: the app does not send then (team.services).
+    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "mail.W001"]
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SESSION_COOKIE_SECURE = True

@@ -113,8 +113,13 @@ def test_a_reviewer_reads_reports_under_pseudonyms(seeded, make_api):
     assert "bob" not in page_html and sorted(aliases)[0] in page_html
 
 
-def test_reviewer_may_not_request_a_report(project, reviewer, make_api):
-    assert make_api(reviewer).post(url(project)).status_code == 403
+def test_reviewer_may_request_a_report(project, reviewer, make_api):
+    assert make_api(reviewer).post(url(project)).status_code == 202
+    assert AgreementReport.objects.get(project=project).requested_by == reviewer
+
+
+def test_annotator_may_not_request_a_report(project, annotator, make_api):
+    assert make_api(annotator).post(url(project)).status_code == 403
     assert not AgreementReport.objects.exists()
 
 
@@ -208,16 +213,29 @@ def test_compute_without_htmx_redirects_to_the_page(project, lead):
     assert response["Location"] == page(project)
 
 
-def test_reviewer_sees_the_page_without_the_compute_button(project, reviewer):
+def test_reviewer_sees_the_compute_button(project, reviewer):
     response = browser(reviewer).get(page(project))
     assert response.status_code == 200
-    assert "Compute now</button>" not in response.content.decode()
+    assert "Compute now</button>" in response.content.decode()
 
 
-def test_reviewer_cannot_compute_from_the_page(project, reviewer):
+def test_reviewer_computes_from_the_page(project, reviewer):
     response = browser(reviewer).post(f"/projects/{project.pk}/agreement/compute/")
+    assert response.status_code == 302
+    assert AgreementReport.objects.filter(project=project).count() == 1
+
+
+def test_annotator_cannot_compute_from_the_page(project, annotator):
+    response = browser(annotator).post(f"/projects/{project.pk}/agreement/compute/")
     assert response.status_code == 403
     assert not AgreementReport.objects.exists()
+
+
+def test_the_dashboard_button_posts_a_request(project, lead):
+    html = browser(lead).get(f"/projects/{project.pk}/dashboard/").content.decode()
+    action = f'action="/projects/{project.pk}/agreement/compute/"'
+    assert f'<form class="inline" method="post" {action}>' in html
+    assert 'data-testid="compute-agreement">Compute agreement now</button>' in html
 
 
 def test_annotator_gets_403_on_the_page(project, annotator):

@@ -50,6 +50,7 @@ def test_identical_repush_counts_as_unchanged(client, project):
     rows = [item_row("preference", n) for n in range(5)]
     push(client, project, rows)
     response = push(client, project, rows)
+    assert response.status_code == 200
     assert response.json() == {
         "created": 0,
         "updated": 0,
@@ -58,6 +59,33 @@ def test_identical_repush_counts_as_unchanged(client, project):
         "near_duplicates": [],
         "personal_data": {},
     }
+
+
+def test_a_push_that_creates_one_item_answers_201_and_an_update_alone_200(client, project):
+    push(client, project, [item_row("refusal", 1)])
+    changed = item_row("refusal", 1, priority=0.5)
+    assert push(client, project, [changed]).status_code == 200
+    assert push(client, project, [changed, item_row("refusal", 2)]).status_code == 201
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("separator", ["\n", ""])  # "": curl -d drops the newlines
+def test_ndjson_sent_with_another_content_type_names_the_one_to_use(
+    client, project, content_type, separator
+):
+    ndjson = separator.join(json.dumps(item_row("refusal", n)) for n in range(3))
+    response = push(client, project, ndjson, content_type)
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert content_type in detail
+    assert "application/x-ndjson" in detail
+    assert not Item.objects.filter(project=project).exists()
+
+
+def test_malformed_json_that_is_not_ndjson_keeps_the_json_message(client, project):
+    response = push(client, project, '[{"external_id": "a",')
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Malformed JSON")
 
 
 def test_changed_data_updates_an_item_without_annotations(client, project):

@@ -6,6 +6,12 @@ from core.models import AuditEvent
 from tests.factories import UserFactory
 
 
+@pytest.fixture
+def user(db):
+    """A staff user: staff create projects (PROJECT_CREATORS=staff, the default)."""
+    return UserFactory(is_staff=True)
+
+
 def test_creating_a_project_makes_the_caller_its_lead(make_api, user):
     response = make_api(user).post(
         "/api/v1/projects/", {"name": "Safety v2", "annotations_per_item": 3}, format="json"
@@ -98,3 +104,18 @@ def test_lead_removes_a_member(project, lead, annotator, make_api):
     response = make_api(lead).delete(f"/api/v1/projects/{project.pk}/members/{annotator.pk}/")
     assert response.status_code == 204
     assert not Membership.objects.filter(project=project, user=annotator).exists()
+
+
+def test_a_user_who_is_not_staff_gets_403_by_default(make_api, annotator, project):
+    response = make_api(annotator).post("/api/v1/projects/", {"name": "Mine"}, format="json")
+    assert response.status_code == 403
+    assert "PROJECT_CREATORS" in response.json()["detail"]
+    assert not Project.objects.filter(name="Mine").exists()
+
+
+def test_everyone_creates_projects_when_the_setting_says_so(make_api, settings, db):
+    settings.PROJECT_CREATORS = "everyone"
+    plain = UserFactory()
+    response = make_api(plain).post("/api/v1/projects/", {"name": "Mine"}, format="json")
+    assert response.status_code == 201
+    assert Membership.objects.get(project_id=response.json()["id"], user=plain).role == Role.LEAD

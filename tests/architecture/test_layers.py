@@ -3,7 +3,8 @@ knows kind names.
 
 Apps stand in layers; a module may import only from its own app and from apps below it:
 
-    core  <  annotation  <  review, hygiene  <  agreement, exports, routing  <  evaluation, console
+    core  <  annotation  <  review, hygiene, team  <  agreement, exports, routing
+          <  evaluation, console, feedback, webhooks
 
 (core imports no app; annotation imports neither review, agreement, exports nor console;
 review imports neither agreement, exports nor console; agreement and exports not each other;
@@ -23,6 +24,7 @@ LAYER = {
     "annotation": 1,
     "review": 2,
     "hygiene": 2,
+    "team": 2,
     "agreement": 3,
     "exports": 3,
     "routing": 3,

@@ -74,6 +74,12 @@ FIGURES = {
         rf"items search +{NUMBER} \( *{NUMBER}\) +{NUMBER} \( *{NUMBER}\) +{NUMBER}x .*",
         r"target: dashboard pages under 300 ms at 200 items and within 2x of 100 items",
     ],
+    "search": [
+        rf" +2,000  prompt word +1 +{NUMBER} +\S+ +{NUMBER} +seq +{NUMBER}x",
+        rf" +4,000  response word +1 +{NUMBER} +\S+ +{NUMBER} +seq +{NUMBER}x",
+        rf" +4,000  external_id prefix +100 +{NUMBER} +\S+ +{NUMBER} +seq +{NUMBER}x",
+        r"target: no seq plan and under 100 ms at 4,000 items: (met|MISSED)",
+    ],
     "evaluation": [
         r"evaluation report: 2,000 rubric annotations, 1,000 comparisons, 8 models .*",
         rf"  report build \(worker path\) +{NUMBER} +{NUMBER}",

@@ -47,7 +47,7 @@ def annotate_everything(project: Project, annotators) -> int:
 
 def test_a_lead_runs_a_project_from_the_browser(page, live_server, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    lead = UserFactory(username="lead-lin")
+    lead = UserFactory(username="lead-lin", is_staff=True)  # staff create projects
     annotators = [UserFactory(username="ann-a"), UserFactory(username="ann-b")]
     login(page, lead)
 

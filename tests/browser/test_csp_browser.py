@@ -10,6 +10,7 @@ from annotation import kinds
 from annotation.models import Role
 from review.services import final_record_create
 from routing.services import calibration_report_request
+from team.services import invitation_create
 from tests.browser.conftest import login
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, annotate
 from webhooks.models import Endpoint
@@ -17,9 +18,10 @@ from webhooks.models import Endpoint
 pytestmark = pytest.mark.browser
 
 
-def _pages(project, item, annotation, endpoint) -> dict[str, list[str]]:
+def _pages(project, item, annotation, endpoint, token) -> dict[str, list[str]]:
     p = project.pk
     everyone = [
+        reverse("team:accept", args=[token]),
         reverse("home"),
         reverse("account"),
         reverse("annotation:project", args=[p]),
@@ -41,6 +43,7 @@ def _pages(project, item, annotation, endpoint) -> dict[str, list[str]]:
         reverse("console:guidelines", args=[p]),
         reverse("console:settings", args=[p]),
         reverse("console:members", args=[p]),
+        reverse("team:invitations", args=[p]),
         reverse("exports:list", args=[p]),
         reverse("routing:report", args=[p]),
         reverse("webhooks:list", args=[p]),
@@ -58,6 +61,8 @@ def test_every_page_of_every_role_runs_under_the_policy(
 ):
     project = ProjectFactory(annotations_per_item=2, review_sample_rate=0, gold_rate=0)
     people = {role: MembershipFactory(project=project, role=role).user for role in Role.values}
+    people[Role.LEAD].is_staff = True  # staff create projects: the new project page
+    people[Role.LEAD].save(update_fields=["is_staff"])
     others = [MembershipFactory(project=project).user for _ in range(2)]
     item = None
     for n, kind in enumerate(kinds.names()):
@@ -91,7 +96,8 @@ def test_every_page_of_every_role_runs_under_the_policy(
         project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
     )
     page = browser_page
-    for role, urls in _pages(project, item, annotation, endpoint).items():
+    token = invitation_create(project=project, actor=people[Role.LEAD], role=Role.REVIEWER).token
+    for role, urls in _pages(project, item, annotation, endpoint, token).items():
         page.context.clear_cookies()
         login(page, people[role])
         for url in urls:

@@ -84,7 +84,13 @@ def test_posts_to_console_actions_are_404_for_non_members(project, lead):
 # --- a new project --------------------------------------------------------------------------------
 
 
-def test_any_user_creates_a_project_and_becomes_its_lead(user):
+@pytest.fixture
+def staff(db):
+    return UserFactory(is_staff=True)
+
+
+def test_staff_create_a_project_and_become_its_lead(staff):
+    user = staff
     client = client_for(user)
 
     response = client.post(
@@ -100,8 +106,8 @@ def test_any_user_creates_a_project_and_becomes_its_lead(user):
     assert Membership.objects.get(project=project, user=user).role == Role.LEAD
 
 
-def test_a_new_project_form_re_renders_the_services_errors(user):
-    response = client_for(user).post(
+def test_a_new_project_form_re_renders_the_services_errors(staff):
+    response = client_for(staff).post(
         reverse("console:new"), {"name": "X", "kinds": [], "annotations_per_item": 11}
     )
 
@@ -112,17 +118,35 @@ def test_a_new_project_form_re_renders_the_services_errors(user):
     assert not Project.objects.filter(name="X").exists()
 
 
-def test_the_new_project_page_renders_for_any_logged_in_user(user):
-    response = client_for(user).get(reverse("console:new"))
+def test_the_new_project_page_renders_for_staff(staff):
+    response = client_for(staff).get(reverse("console:new"))
 
     assert response.status_code == 200
     assert b'data-testid="new-project-form"' in response.content
 
 
-def test_the_home_page_offers_a_new_project_button(user):
-    response = client_for(user).get(reverse("home"))
+def test_the_home_page_offers_a_new_project_button_to_staff(staff):
+    response = client_for(staff).get(reverse("home"))
 
     assert reverse("console:new").encode() in response.content
+
+
+def test_others_neither_see_nor_use_the_new_project_page(user):
+    client = client_for(user)
+
+    assert reverse("console:new").encode() not in client.get(reverse("home")).content
+    assert client.get(reverse("console:new")).status_code == 403
+    response = client.post(reverse("console:new"), {"name": "Sneaky", "kinds": ["refusal"]})
+    assert response.status_code == 403
+    assert not Project.objects.filter(name="Sneaky").exists()
+
+
+def test_everyone_may_create_projects_when_the_setting_says_so(user, settings):
+    settings.PROJECT_CREATORS = "everyone"
+    client = client_for(user)
+
+    assert reverse("console:new").encode() in client.get(reverse("home")).content
+    assert client.get(reverse("console:new")).status_code == 200
 
 
 # --- navigation -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from annotation import kinds
-from annotation.models import Assignment
+from annotation.models import Assignment, Item
 from tests.core.openapi import openapi, operation, path_of, response_schema, validate
 from tests.factories import UserFactory, item_row, rubric_scores
 from webhooks.models import Delivery
@@ -84,7 +84,7 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     )
     users = get_user_model().objects
     ann1, ann2 = users.get(username="ann1"), users.get(username="ann2")
-    lead_user, reviewer_user = UserFactory(), UserFactory()
+    lead_user, reviewer_user = UserFactory(is_staff=True), UserFactory()
     lead, reviewer = make_api(lead_user), make_api(reviewer_user)
     a1, a2 = make_api(ann1), make_api(ann2)
     walk(a1, "post", "/api/v1/users/", {"username": "x"})  # 403
@@ -199,7 +199,7 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
         walk(client, "get", f"{base}/my-work/?status=approved")
     walk(a1, "get", f"{base}/my-work/?status=nope")  # 400
     walk(reviewer, "get", f"{base}/agreement/")
-    walk(reviewer, "post", f"{base}/agreement/")  # 403
+    walk(a1, "post", f"{base}/agreement/")  # 403
     walk(lead, "post", f"{base}/agreement/")
     walk(lead, "get", f"{base}/agreement/")
     walk(reviewer, "get", f"{base}/agreement/")
@@ -227,6 +227,38 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "get", f"/api/v1/exports/{export}/download/?part=manifest")
     walk(lead, "get", f"/api/v1/exports/{export}/download/?part=nope")
     walk(a1, "get", f"{base}/exports/")  # 403
+    walk(reviewer, "post", f"{base}/agreement/")  # 202: reviewers may request a report
+
+    # Invitations.
+    made = walk(lead, "post", f"{base}/invitations/", {"role": "reviewer", "max_uses": 2}).json()
+    walk(lead, "post", f"{base}/invitations/", {"role": "owner"})  # 400
+    walk(a1, "post", f"{base}/invitations/", {"role": "lead"})  # 403
+    walk(lead, "get", f"{base}/invitations/")
+    accept = "/api/v1/invitations/accept/"
+    joiner = make_api(UserFactory())
+    walk(joiner, "post", accept, {"token": made["token"]})  # 201
+    walk(joiner, "post", accept, {"token": made["token"]})  # 200: a member already
+    walk(joiner, "post", accept, {"token": "no-such-invitation-token"})  # 400
+    walk(lead, "delete", f"{base}/invitations/{made['id']}/")
+    walk(make_api(UserFactory()), "post", accept, {"token": made["token"]})  # 410: revoked
+    walk(lead, "delete", f"{base}/invitations/999999/")  # 404
+
+    # Item management, one item and many.
+    annotated = item_ids[0]
+    walk(lead, "patch", f"/api/v1/items/{annotated}/", {"priority": 2, "metadata": {"a": 1}})
+    walk(lead, "patch", f"/api/v1/items/{annotated}/", {"data": {"prompt": "new"}})  # 400/409
+    walk(lead, "patch", f"/api/v1/items/{annotated}/", {"split": "nope"})  # 400
+    walk(reviewer, "patch", f"/api/v1/items/{annotated}/", {"priority": 1})  # 403
+    walk(lead, "post", f"{base}/items/", [item_row(kinds.REFUSAL, 123)])
+    fresh = Item.objects.filter(project_id=project, status="open").order_by("-pk").first().pk
+    walk(lead, "post", f"/api/v1/items/{fresh}/drop/", {"note": "off-topic"})
+    walk(lead, "post", f"/api/v1/items/{fresh}/drop/", {})  # 409
+    bulk = f"{base}/items/bulk/"
+    count = walk(lead, "post", bulk, {"action": "priority", "value": 1}).json()["count"]  # 409
+    walk(lead, "post", bulk, {"action": "priority", "value": 1, "confirm_count": count})
+    walk(lead, "post", bulk, {"action": "drop", "filters": {"q": "nothing matches this"}})
+    walk(lead, "post", bulk, {"action": "nope"})  # 400
+    walk(reviewer, "post", bulk, {"action": "drop"})  # 403
 
     # Webhooks: nothing listens on 127.0.0.1:9, so the delivery fails and waits for a retry.
     events = ["item.approved", "export.finished"]

@@ -240,3 +240,23 @@ def test_anonymous_visitors_are_sent_to_log_in(project):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def _checked_split(html: str) -> str:
+    import re
+
+    found = re.findall(r'<input type="radio" name="split" value="(\w+)"[^>]*\bchecked\b', html)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_the_page_keeps_the_last_split(project, lead_client, htmx):
+    assert _checked_split(lead_client.get(page_url(project)).content.decode()) == "train"
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    response = lead_client.post(
+        f"/projects/{project.pk}/exports/new/", {"format": "alpaca", "split": "eval"}, **headers
+    )
+    if htmx:
+        assert _checked_split(response.content.decode()) == "eval"
+    assert _checked_split(lead_client.get(page_url(project)).content.decode()) == "eval"

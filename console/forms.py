@@ -120,6 +120,7 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
     audit_rate = setting_field("audit_rate")
     always_review = setting_field("always_review")
     calibration_target = setting_field("calibration_target")
+    near_duplicate_threshold = setting_field("near_duplicate_threshold")
 
     @classmethod
     def for_project(cls, project: Project) -> "ProjectSettingsForm":

@@ -28,6 +28,7 @@ VALID = {
     "audit_rate": "0.1",
     "always_review": '[{"signal": true}, {"tag": "vip"}]',
     "calibration_target": "0.05",
+    "near_duplicate_threshold": "0.85",
 }
 
 
@@ -73,6 +74,7 @@ def test_saving_settings_updates_every_one_and_audits_the_change(project, web):
     assert project.audit_rate == 0.1
     assert project.always_review == [{"signal": True}, {"tag": "vip"}]
     assert project.calibration_target == 0.05
+    assert project.near_duplicate_threshold == 0.85
     event = AuditEvent.objects.get(project=project, action="project.update")
     assert event.before["name"] != "Renamed"
     assert event.after["name"] == "Renamed"

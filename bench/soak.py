@@ -141,7 +141,7 @@ class Worker:
         command = [PY, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
         command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle"]
         command += ["-Q", self.queue, "-n", f"{self.queue}-{self.starts}@%h"]
-        command += ["-B", "-s", str(self.directory / f"beat-{self.starts}")]
+        command += ["-B", "--scheduler", "celery.beat:Scheduler"]  # in memory: no shelve file
         handle = open(self.log, "a")  # noqa: SIM115 (the process writes it)
         handle.write(f"\n--- start {self.starts} ---\n")
         handle.flush()

@@ -57,7 +57,7 @@ def start_worker(
 ) -> subprocess.Popen:
     """A Celery worker process (solo pool: one process, so SIGKILL kills the whole worker) on
     the test database, consuming `queue` from `broker`; `beat` embeds the beat schedule (the
-    outbox's relay and sweeper) with a schedule file of its own; `name` is the node name before
+    outbox's relay and sweeper) with its schedule in memory; `name` is the node name before
     the host (default: the queue and a random suffix)."""
     command = [
         sys.executable,
@@ -79,7 +79,9 @@ def start_worker(
         f"{name or f'{queue}-{uuid.uuid4().hex[:6]}'}@%h",
     ]
     if beat:
-        command += ["-B", "-s", str(log.with_suffix(".beat"))]
+        # The schedule in memory: a shelve file (SQLite under Python 3.13) failed with "locking
+        # protocol" once under load, which killed the beat and with it the outbox's relay.
+        command += ["-B", "--scheduler", "celery.beat:Scheduler"]
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",

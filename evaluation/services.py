@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -38,6 +35,7 @@ from core import jsonutil, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
+from core.version import code_version
 from evaluation import reader, stats
 from evaluation.models import REPORT_TASK, EvaluationReport
 from evaluation.reader import Filters
@@ -172,25 +170,6 @@ def evaluation_report_build(*, report_id: int) -> EvaluationReport:
             after={"status": report.status, "data_sha256": report.data_sha256},
         )
     return report
-
-
-def code_version() -> str:
-    try:
-        return metadata.version("rubric")
-    except metadata.PackageNotFoundError:
-        pass
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],  # noqa: S607
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return described.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 # --- computing -------------------------------------------------------------------------------

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from core import events, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
 from core.models import JobStatus
+from core.version import code_version
 from exports import selectors
 from exports.checks import NearDuplicateCheck
 from exports.events import ExportFinished
@@ -386,25 +385,6 @@ def export_file_name(job: ExportJob) -> str:
     room = max(FILE_NAME_MAX - len(folder) - len(tail), 0)
     slug = slugify(job.project.name)[:room].strip("-") or f"project-{job.project_id}"[:room]
     return f"{folder}{slug}{tail}"
-
-
-def code_version() -> str:
-    try:
-        return metadata.version("rubric")
-    except metadata.PackageNotFoundError:
-        pass
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],  # noqa: S607
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return described.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _temp_dir() -> Path:

@@ -25,13 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import subprocess
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, FloatField
 from django.db.models.fields.json import KT
@@ -40,6 +37,7 @@ from django.db.models.functions import Cast, Floor
 from annotation import kinds
 from annotation.models import Item, Project, Route
 from core import db
+from core.version import code_version
 from review.models import FinalRecord, Provenance
 
 BINS = 10
@@ -333,22 +331,3 @@ def report_compute(*, project: Project) -> dict[str, Any]:
     result["code_version"] = code_version()
     result["data_sha256"] = data_sha256
     return result
-
-
-def code_version() -> str:
-    try:
-        return metadata.version("rubric")
-    except metadata.PackageNotFoundError:
-        pass
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],  # noqa: S607
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return described.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"

@@ -36,7 +36,6 @@ from core.models import JobStatus
 
 logger = logging.getLogger(__name__)
 
-MAX_ERROR = 2_000  # characters of an error message kept on a failed report
 # Done reports of a project kept whole; older ones keep their per-field figures (the agreement
 # over time) and lose the per-annotator rows and kappa matrices, which the newest report
 # supersedes (with annotators x annotators kappa pairs they are most of a report's size).
@@ -82,9 +81,7 @@ def agreement_report_request(
 
 def agreement_report_requeued(reason: str, *, report_id: int) -> None:
     """The outbox hands a report whose worker stopped back to the queue: queued again."""
-    AgreementReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED
-    )
+    outbox.record_requeued(AgreementReport, report_id)
 
 
 def agreement_report_give_up(reason: str, *, report_id: int) -> None:
@@ -169,26 +166,8 @@ def agreement_maybe_schedule_for(*, project_id: int) -> AgreementReport | None:
 
 def agreement_report_fail(*, report_id: int, error: str) -> None:
     """Mark a report failed (unless it finished meanwhile), with the reason."""
-    with transaction.atomic():
-        report = (
-            AgreementReport.objects.select_for_update()
-            .filter(pk=report_id)
-            .exclude(status=JobStatus.DONE)
-            .first()
-        )
-        if report is None:
-            return
-        before = {"status": report.status}
-        report.status, report.error = JobStatus.FAILED, error[:MAX_ERROR]
-        report.save(update_fields=["status", "error"])
-        audit_record(
-            actor=None,
-            action="agreement_report.fail",
-            obj=report,
-            project=report.project,
-            before=before,
-            after={"status": report.status, "error": report.error},
-        )
+    report = outbox.record_fail(AgreementReport, report_id, error, action="agreement_report.fail")
+    if report is not None:
         events.announce(
             AgreementFinished(
                 project_id=report.project_id, report_id=report.pk, status=JobStatus.FAILED

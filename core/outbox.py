@@ -56,6 +56,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.audit import audit_record
 from core.models import JobStatus, OutboxJob, OutboxState
 from core.registry import Registry
 
@@ -224,6 +225,33 @@ class OutboxBacked:
         if self.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return None
         return waiting_note(find(self.outbox_key))
+
+
+def record_requeued(model: Any, pk: int) -> None:
+    """A job record (an OutboxBacked model) whose worker stopped is handed back: queued again."""
+    model.objects.filter(pk=pk, status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)
+
+
+def record_fail(model: Any, pk: int, error: str, *, action: str) -> Any:
+    """Mark a job record failed with the reason, unless it finished meanwhile, and audit it as
+    `action`. Returns the record, or None when there was nothing to fail."""
+    with transaction.atomic():
+        unfinished = model.objects.select_for_update().exclude(status=JobStatus.DONE)
+        record = unfinished.filter(pk=pk).first()
+        if record is None:
+            return None
+        before = {"status": record.status}
+        record.status, record.error = JobStatus.FAILED, error[:ERROR_MAX]
+        record.save(update_fields=["status", "error"])
+        audit_record(
+            actor=None,
+            action=action,
+            obj=record,
+            project=record.project,
+            before=before,
+            after={"status": record.status, "error": record.error},
+        )
+    return record
 
 
 def backlog() -> tuple[int, float | None]:

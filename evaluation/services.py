@@ -43,7 +43,6 @@ from evaluation.selectors import evaluation_report_active
 
 logger = logging.getLogger(__name__)
 
-MAX_ERROR = 2_000
 MAX_FILTER = 64
 RELIABILITY_THRESHOLD = 0.667  # Krippendorff's lowest acceptable alpha for tentative conclusions
 MAX_CONSISTENCY_ROWS = 2_000  # the (model, group) rows kept, most inconsistent first
@@ -104,9 +103,7 @@ def evaluation_report_request(
 
 def evaluation_report_requeued(reason: str, *, report_id: int) -> None:
     """The outbox hands a report whose worker stopped back to the queue: queued again."""
-    EvaluationReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED
-    )
+    outbox.record_requeued(EvaluationReport, report_id)
 
 
 def evaluation_report_give_up(reason: str, *, report_id: int) -> None:
@@ -115,26 +112,7 @@ def evaluation_report_give_up(reason: str, *, report_id: int) -> None:
 
 
 def evaluation_report_fail(*, report_id: int, error: str) -> None:
-    with transaction.atomic():
-        report = (
-            EvaluationReport.objects.select_for_update()
-            .filter(pk=report_id)
-            .exclude(status=JobStatus.DONE)
-            .first()
-        )
-        if report is None:
-            return
-        before = {"status": report.status}
-        report.status, report.error = JobStatus.FAILED, error[:MAX_ERROR]
-        report.save(update_fields=["status", "error"])
-        audit_record(
-            actor=None,
-            action="evaluation_report.fail",
-            obj=report,
-            project=report.project,
-            before=before,
-            after={"status": report.status, "error": report.error},
-        )
+    outbox.record_fail(EvaluationReport, report_id, error, action="evaluation_report.fail")
 
 
 def evaluation_report_build(*, report_id: int) -> EvaluationReport:

@@ -23,7 +23,6 @@ from routing.models import REPORT_TASK, CalibrationReport
 logger = logging.getLogger(__name__)
 
 _BATCH = 2_000
-MAX_ERROR = 2_000
 
 
 def auto_accepted_finalise(*, project: Project, external_ids: Sequence[str]) -> int:
@@ -183,9 +182,7 @@ def calibration_report_request(*, project: Project, actor: Any) -> CalibrationRe
 
 
 def calibration_report_requeued(reason: str, *, report_id: int) -> None:
-    CalibrationReport.objects.filter(pk=report_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED
-    )
+    outbox.record_requeued(CalibrationReport, report_id)
 
 
 def calibration_report_give_up(reason: str, *, report_id: int) -> None:
@@ -193,26 +190,7 @@ def calibration_report_give_up(reason: str, *, report_id: int) -> None:
 
 
 def calibration_report_fail(*, report_id: int, error: str) -> None:
-    with transaction.atomic():
-        report = (
-            CalibrationReport.objects.select_for_update()
-            .filter(pk=report_id)
-            .exclude(status=JobStatus.DONE)
-            .first()
-        )
-        if report is None:
-            return
-        before = {"status": report.status}
-        report.status, report.error = JobStatus.FAILED, error[:MAX_ERROR]
-        report.save(update_fields=["status", "error"])
-        audit_record(
-            actor=None,
-            action="calibration_report.fail",
-            obj=report,
-            project=report.project,
-            before=before,
-            after={"status": report.status, "error": report.error},
-        )
+    outbox.record_fail(CalibrationReport, report_id, error, action="calibration_report.fail")
 
 
 def calibration_report_build(*, report_id: int) -> CalibrationReport:

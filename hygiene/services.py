@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Max, Min
 
 from annotation.importing import ImportResult, import_checks
 from annotation.models import Item, Project
@@ -97,6 +97,43 @@ def _copy(model: Any, columns: Sequence[str], rows: Iterable[tuple]) -> None:
             copy.write_row(row)
 
 
+def _stored_candidates(
+    project: Project, new_positions: dict[int, list[int]]
+) -> set[tuple[int, int]]:
+    """(position of a new item, stored item id) pairs to verify: the pairs ``neardup.group``
+    would take from each run of equal band keys, the run being the stored items holding the
+    key (in id order) followed by the new ones. A run of at most ``neardup.FULL_RUN`` items:
+    every new item against every stored one. A larger run (a template many prompts follow):
+    every new item against the run's first (the star) and the first new item against the
+    last stored (the chain; the chain among the new items is ``candidate_pairs``'). So a
+    key that ten thousand stored prompts share costs one pair per new item, not ten
+    thousand; ``new_positions`` maps each key to its new items' positions, ascending."""
+    runs: dict[int, tuple[int, int, int]] = {}  # key -> (stored items, first id, last id)
+    wanted = sorted(new_positions)
+    for start in range(0, len(wanted), KEY_BATCH):
+        found = (
+            PromptBand.objects.filter(project=project, key__in=wanted[start : start + KEY_BATCH])
+            .values("key")
+            .annotate(n=Count("id"), first=Min("item_id"), last=Max("item_id"))
+            .values_list("key", "n", "first", "last")
+        )
+        runs.update((key, (n, first, last)) for key, n, first, last in found)
+    candidates: set[tuple[int, int]] = set()
+    small = []
+    for key, (n, first, last) in runs.items():
+        positions = new_positions[key]
+        if n + len(positions) <= neardup.FULL_RUN:
+            small.append(key)
+            continue
+        candidates.update((position, first) for position in positions)
+        candidates.add((positions[0], last))
+    for start in range(0, len(small), KEY_BATCH):
+        found = PromptBand.objects.filter(project=project, key__in=small[start : start + KEY_BATCH])
+        for key, stored_id in found.values_list("key", "item_id"):
+            candidates.update((position, stored_id) for position in new_positions[key])
+    return candidates
+
+
 def items_check(*, project: Project, item_ids: list[int], result: ImportResult | None) -> None:
     """Check the given items of the project (new, or their data changed): group their prompts
     with near-duplicates among themselves and the project's other items, and record the
@@ -122,14 +159,7 @@ def items_check(*, project: Project, item_ids: list[int], result: ImportResult |
         for key in row:
             if key:
                 new_positions.setdefault(key, []).append(position)
-    candidates: set[tuple[int, int]] = set()  # (position of the new item, stored item id)
-    wanted = sorted(new_positions)
-    for start in range(0, len(wanted), KEY_BATCH):
-        batch = wanted[start : start + KEY_BATCH]
-        found = PromptBand.objects.filter(project=project, key__in=batch)
-        for key, stored_id in found.values_list("key", "item_id"):
-            for position in new_positions[key]:
-                candidates.add((position, stored_id))
+    candidates = _stored_candidates(project, new_positions)
     stored_ids = sorted({stored for _, stored in candidates})
     stored_shingles: dict[int, frozenset[bytes]] = {}
     for start in range(0, len(stored_ids), READ_BATCH):
@@ -166,12 +196,19 @@ def items_check(*, project: Project, item_ids: list[int], result: ImportResult |
             renamed[int(group)] = group_of[item_id]
     for old, new in renamed.items():
         ItemCheck.objects.filter(project=project, near_group=old).update(near_group=new)
-    ungrouped_stored = [item_id for item_id in linked_stored if old_groups.get(item_id) is None]
-    for item_id in ungrouped_stored:
-        ItemCheck.objects.update_or_create(
-            item_id=item_id,
-            defaults={"project": project, "near_group": group_of[item_id]},
-        )
+    # Stored items that had no group join one: one UPDATE per group, and a check row for
+    # an item imported before this app (which has none).
+    joining: dict[int, list[int]] = {}
+    for item_id in linked_stored:
+        if old_groups.get(item_id) is None:
+            joining.setdefault(group_of[item_id], []).append(item_id)
+    for name, members in joining.items():
+        ItemCheck.objects.filter(project=project, item_id__in=members).update(near_group=name)
+    unchecked = [item_id for item_id in linked_stored if item_id not in old_groups]
+    ItemCheck.objects.bulk_create(
+        ItemCheck(item_id=item_id, project=project, near_group=group_of[item_id])
+        for item_id in unchecked
+    )
 
     scanner = _scanner()
     checks = []

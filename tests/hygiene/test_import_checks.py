@@ -183,3 +183,30 @@ def test_the_upload_page_reports_near_duplicate_groups_and_personal_data(client,
     assert f"?near_group={group}" in html and "a, c" in html
     assert "EMAIL 1" in html and "?personal_data=true" in html
     assert "<b>x@" not in html  # never rendered, and escaped wherever text is shown
+
+
+def test_a_template_many_prompts_follow_costs_one_check_per_new_prompt(lead, project, monkeypatch):
+    """Prompts made from one template ("Request 17: how should ...") share their band keys:
+    an import checks each new prompt against the run's first and last stored prompts, as
+    neardup.group pairs a long run, not against every stored prompt holding the key (that
+    was quadratic: the soak's second import of 10,000 such prompts never answered)."""
+    from hygiene import neardup
+
+    template = "Request {}: how should a careful assistant answer this?"  # 8/10 = 0.8 apart
+    stored = 120
+    item_import(
+        project=project, rows=[row(f"s{i}", template.format(i)) for i in range(stored)], actor=lead
+    )
+    checked = []
+    jaccard = neardup.jaccard
+    monkeypatch.setattr(neardup, "jaccard", lambda a, b: checked.append(1) or jaccard(a, b))
+    new = 60
+    rows = [row(f"n{i}", template.format(stored + i)) for i in range(new)]
+    item_import(project=project, rows=rows, actor=lead)
+
+    groups = set(ItemCheck.objects.filter(project=project).values_list("near_group", flat=True))
+    first = Item.objects.get(project=project, external_id="s0")
+    assert groups == {first.pk}
+    # Per band at most a star and a chain among the new ones, and one star and one chain
+    # pair to the stored ones: under 4 checks a new prompt, where every pair would be 120.
+    assert len(checked) < 4 * new * neardup.BANDS / 2, len(checked)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 
 from agreement.engine import ITEM
@@ -87,15 +88,10 @@ def _payload_value(path: tuple[str, ...]) -> KeyTextTransform:
     return KeyTextTransform(path[-1], inner)
 
 
-def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[tuple]:
-    """Every annotation of the project, ordered by item, with only the payload values at
-    `paths` (agreement.engine's columns): as scalars, so no JSON is decoded in Python (texts
-    such as responses are never read).
-
-    The tuples come straight from a server-side cursor, FETCH_CHUNK at a time, without
-    Django's row iterator (half the read's time went there): every column is a plain value
-    that needs no conversion."""
-    queryset = (
+def annotation_rows_query(project: Project, paths: list[tuple[str, ...]]) -> QuerySet:
+    """The SELECT ``annotation_rows`` streams (bench/agreement_report.py times a ``COPY`` of
+    it as the floor of the report's read)."""
+    return (
         Annotation.objects.filter(project=project)
         .order_by("item_id", "id")
         .values_list(
@@ -109,6 +105,17 @@ def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[
             *(_payload_value(path) for path in paths),
         )
     )
+
+
+def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[tuple]:
+    """Every annotation of the project, ordered by item, with only the payload values at
+    `paths` (agreement.engine's columns): as scalars, so no JSON is decoded in Python (texts
+    such as responses are never read).
+
+    The tuples come straight from a server-side cursor, FETCH_CHUNK at a time, without
+    Django's row iterator (half the read's time went there): every column is a plain value
+    that needs no conversion."""
+    queryset = annotation_rows_query(project, paths)
     if connection.vendor != "postgresql":
         yield from queryset.iterator(chunk_size=FETCH_CHUNK)
         return

@@ -151,18 +151,20 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(url: str, *, workers: int = 2, threads: int = 1, env: dict[str, str] | None = None):
-    """A gunicorn server on a free port, stopped on the way out, on failure and on SIGTERM
-    too (see sigterm_exits). `env`: more environment variables (REDIS_URL, say)."""
+    """A gunicorn server on a free port with the shipped settings (config/gunicorn.conf.py)
+    but these workers and threads, stopped on the way out, on failure and on SIGTERM too
+    (see sigterm_exits). `env`: more environment variables (REDIS_URL, say)."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "GUNICORN_ACCESS_LOG": "",
         **(env or {}),
     }
-    command = [PY, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--threads", str(threads)]
-    command += ["--timeout", "300", "--log-level", "warning"]
+    command = [PY, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"]
+    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
+    command += ["--threads", str(threads), "--timeout", "300", "--log-level", "warning"]
     with sigterm_exits():
         proc = subprocess.Popen(command, cwd=ROOT, env=env)
         try:

@@ -10,6 +10,11 @@ Works in its own database, `rubric_bench_claim`, which it creates and drops.
 
     .venv/bin/python bench/claim.py [--sizes 10000,1000000] [--clients 32] [--cycles 40]
     .venv/bin/python bench/claim.py --smoke   # 200 and 400 items, 4 clients x 5 cycles
+
+With ``--configs 2x1,3x2,4x8`` (workers x threads) it compares gunicorn settings instead: for
+each, a fresh server with the shipped config/gunicorn.conf.py but those workers and threads,
+one client then 32 at the first size; the settings config/gunicorn.conf.py ships (marked) are
+the baseline each is compared with.
 """
 
 import argparse
@@ -24,6 +29,7 @@ import time
 from urllib.parse import urlparse
 
 from _support import (
+    ROOT,
     add_smoke_option,
     apply_smoke,
     bench_database,
@@ -235,6 +241,11 @@ def main() -> int:
     parser.add_argument("--solo-cycles", type=int, default=200, help="one client's cycles")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--configs",
+        default="",
+        help="compare gunicorn settings, e.g. 2x1,3x2,4x8 (workers x threads), at the first size",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     add_smoke_option(parser)
     args = parser.parse_args()
@@ -243,7 +254,64 @@ def main() -> int:
     )
 
     with load_average(), bench_database("claim", keep=args.keep) as url:
+        if args.configs:
+            return compare_configs(args, url)
         return run(args, url)
+
+
+def shipped_config() -> tuple[int, int]:
+    """The workers and threads config/gunicorn.conf.py ships (without the environment's)."""
+    import runpy
+
+    saved = {name: os.environ.pop(name, None) for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
+    try:
+        values = runpy.run_path(os.path.join(ROOT, "config", "gunicorn.conf.py"))
+    finally:
+        os.environ.update({name: value for name, value in saved.items() if value is not None})
+    return values["workers"], values["threads"]
+
+
+def compare_configs(args: argparse.Namespace, url: str) -> int:
+    size = int(args.sizes.split(",")[0])
+    shipped = shipped_config()
+    configs = [tuple(int(n) for n in c.split("x")) for c in args.configs.split(",")]
+    if shipped not in configs:
+        configs.insert(0, shipped)
+    setup_django(url)
+    results = {}
+    for workers, threads in configs:
+        with gunicorn(url, workers=workers, threads=threads) as base:
+            results[workers, threads] = run_size(
+                base, size, args.clients, args.cycles, args.solo_cycles
+            )
+    base_result = results[shipped]
+    print(
+        f"gunicorn settings, {size:,} open items, overlap 2: one client x {args.solo_cycles} "
+        f"cycles, then {args.clients} clients x {args.cycles} cycles; baseline: the shipped "
+        f"{shipped[0]}x{shipped[1]} (config/gunicorn.conf.py)"
+    )
+    n = args.clients
+    print(
+        f"{'workers x threads':>18}{'1: claim p50':>13}{'1: submit p50':>14}{'1: cycles/s':>12}"
+        f"{f'{n}: cycles/s':>13}{f'{n} / 1':>8}{f'{n}: claim p50':>14}{f'{n}: claim p99':>14}"
+        f"{'cycles/s vs base':>17}{'p99 vs base':>12}"
+    )
+    problems = 0
+    for (workers, threads), r in results.items():
+        solo = r["solo"]
+        mark = " *" if (workers, threads) == shipped else "  "
+        print(
+            f"{f'{workers}x{threads}{mark}':>18}{solo['claim_p50_ms']:>13.1f}"
+            f"{solo['submit_p50_ms']:>14.1f}{solo['cycles_per_s']:>12.1f}"
+            f"{r['cycles_per_s']:>13.1f}{r['cycles_per_s'] / solo['cycles_per_s']:>7.2f}x"
+            f"{r['p50_ms']:>14.1f}{r['p99_ms']:>14.1f}"
+            f"{r['cycles_per_s'] / base_result['cycles_per_s']:>16.2f}x"
+            f"{r['p99_ms'] / base_result['p99_ms']:>11.2f}x"
+        )
+        problems += len(r["errors"]) + len(r["violations"])
+    print("(ms; * the shipped settings; 1: one client; targets: one client p50 under 6 ms,")
+    print(" 32 clients at least 2.5x one client's cycles/s with claim p99 under 250 ms)")
+    return 1 if problems else 0
 
 
 def run(args: argparse.Namespace, url: str) -> int:

@@ -41,6 +41,15 @@ FIGURES = {
         r"claim query plan at the largest size:",
         r".*Execution Time: [\d.]+ ms",
     ],
+    # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others.
+    "claim --configs 1x1,2x2": [
+        r"gunicorn settings, 200 open items, overlap 2: .*; baseline: the shipped \d+x\d+ .*",
+        rf" +\d+x\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
+        r" +1\.00x +1\.00x",
+        rf" +1x1 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
+        rf" +{NUMBER}x +{NUMBER}x",
+        rf" +2x2 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x( +{NUMBER}){{2}} .*",
+    ],
     "backlog": [
         rf"claim statement \(EXPLAIN ANALYZE\) +{NUMBER} +{NUMBER} +{NUMBER}x",
         rf"baseline: ORM queue scan of before +{NUMBER} +{NUMBER} +{NUMBER}x",
@@ -57,8 +66,9 @@ FIGURES = {
         r"alphas agree to within 1e-06",
     ],
     "agreement_report": [
-        rf" +300 +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
-        rf" +1,000 +{NUMBER} +{NUMBER} +{NUMBER} +-?0\.\d+",
+        # annotations, seconds, COPY seconds, ratio to COPY, peak MB, growth MB, alpha
+        rf" +300 +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER} +-?0\.\d+",
+        rf" +1,000 +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER} +-?0\.\d+",
         rf"1,000 / 300: time x{NUMBER}, peak RSS x{NUMBER}, .*",
         r"target < 30 s at 1,000: (met|MISSED)",
     ],
@@ -179,12 +189,18 @@ def bench_env(require_postgres):
     assert not left, f"the bench left its databases behind: {left}"
 
 
+def _command(name: str) -> str:
+    script, *options = name.split()
+    return " ".join([f"bench/{script}.py", "--smoke", *options])
+
+
 def run_bench(name: str, env: dict[str, str]) -> tuple[int, str, float]:
-    """Run bench/NAME.py --smoke in a process group of its own; kill the group if it hangs or
-    leaves processes behind."""
+    """Run bench/NAME.py --smoke (NAME may carry more options after a space) in a process
+    group of its own; kill the group if it hangs or leaves processes behind."""
     started = time.monotonic()
+    script, *options = name.split()
     process = subprocess.Popen(
-        [sys.executable, f"bench/{name}.py", "--smoke"],
+        [sys.executable, f"bench/{script}.py", "--smoke", *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -201,14 +217,14 @@ def run_bench(name: str, env: dict[str, str]) -> tuple[int, str, float]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             output, _ = process.communicate()
-        pytest.fail(f"bench/{name}.py --smoke took over {TIMEOUT} s:\n{output}")
+        pytest.fail(f"{_command(name)} took over {TIMEOUT} s:\n{output}")
     try:
         os.killpg(process.pid, 0)
     except ProcessLookupError:
         pass  # nothing left in the group
     else:
         os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"bench/{name}.py --smoke left processes running:\n{output}")
+        pytest.fail(f"{_command(name)} left processes running:\n{output}")
     return process.returncode, output, time.monotonic() - started
 
 
@@ -216,9 +232,9 @@ def run_bench(name: str, env: dict[str, str]) -> tuple[int, str, float]:
 def test_bench_runs_in_smoke_mode_and_prints_its_figures(name, bench_env):
     code, output, seconds = run_bench(name, bench_env)
 
-    assert code == 0, f"bench/{name}.py --smoke exited {code} after {seconds:.0f} s:\n{output}"
+    assert code == 0, f"{_command(name)} exited {code} after {seconds:.0f} s:\n{output}"
     lines = output.splitlines()
     for pattern in [LOAD.format("start"), *FIGURES[name], LOAD.format("end")]:
         assert any(re.fullmatch(pattern, line) for line in lines), (
-            f"no line matches {pattern!r} in the output of bench/{name}.py --smoke:\n{output}"
+            f"no line matches {pattern!r} in the output of {_command(name)}:\n{output}"
         )

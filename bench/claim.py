@@ -246,11 +246,20 @@ def main() -> int:
         default="",
         help="compare gunicorn settings, e.g. 2x1,3x2,4x8 (workers x threads), at the first size",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --configs (medians)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     add_smoke_option(parser)
     args = parser.parse_args()
     apply_smoke(
-        parser, args, sizes="200,400", clients=4, cycles=5, workers=2, threads=2, solo_cycles=10
+        parser,
+        args,
+        sizes="200,400",
+        clients=4,
+        cycles=5,
+        workers=2,
+        threads=2,
+        solo_cycles=10,
+        rounds=1,
     )
 
     with load_average(), bench_database("claim", keep=args.keep) as url:
@@ -271,6 +280,22 @@ def shipped_config() -> tuple[int, int]:
     return values["workers"], values["threads"]
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The median of each figure over the runs; errors and violations of all of them."""
+
+    def median(key, inner=None):
+        return statistics.median(r[inner][key] if inner else r[key] for r in runs)
+
+    return {
+        "cycles_per_s": median("cycles_per_s"),
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "solo": {k: median(k, "solo") for k in ("claim_p50_ms", "submit_p50_ms", "cycles_per_s")},
+        "errors": [e for r in runs for e in r["errors"]],
+        "violations": [v for r in runs for v in r["violations"]],
+    }
+
+
 def compare_configs(args: argparse.Namespace, url: str) -> int:
     size = int(args.sizes.split(",")[0])
     shipped = shipped_config()
@@ -278,15 +303,20 @@ def compare_configs(args: argparse.Namespace, url: str) -> int:
     if shipped not in configs:
         configs.insert(0, shipped)
     setup_django(url)
-    results = {}
-    for workers, threads in configs:
-        with gunicorn(url, workers=workers, threads=threads) as base:
-            results[workers, threads] = run_size(
-                base, size, args.clients, args.cycles, args.solo_cycles
-            )
+    # Rounds take the settings in turn, so a spell of load elsewhere on the machine falls on
+    # all of them; each figure is the median over the rounds.
+    runs: dict[tuple[int, ...], list[dict]] = {config: [] for config in configs}
+    for _ in range(args.rounds):
+        for workers, threads in configs:
+            with gunicorn(url, workers=workers, threads=threads) as base:
+                runs[workers, threads].append(
+                    run_size(base, size, args.clients, args.cycles, args.solo_cycles)
+                )
+    results = {config: _median_run(found) for config, found in runs.items()}
     base_result = results[shipped]
     print(
-        f"gunicorn settings, {size:,} open items, overlap 2: one client x {args.solo_cycles} "
+        f"gunicorn settings, {size:,} open items, overlap 2, medians of {args.rounds} round(s): "
+        f"one client x {args.solo_cycles} "
         f"cycles, then {args.clients} clients x {args.cycles} cycles; baseline: the shipped "
         f"{shipped[0]}x{shipped[1]} (config/gunicorn.conf.py)"
     )

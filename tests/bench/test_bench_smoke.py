@@ -43,7 +43,8 @@ FIGURES = {
     ],
     # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others.
     "claim --configs 1x1,2x2": [
-        r"gunicorn settings, 200 open items, overlap 2: .*; baseline: the shipped \d+x\d+ .*",
+        r"gunicorn settings, 200 open items, overlap 2, medians of 1 round\(s\): .*; "
+        r"baseline: the shipped \d+x\d+ .*",
         rf" +\d+x\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
         r" +1\.00x +1\.00x",
         rf" +1x1 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"

@@ -36,6 +36,7 @@ from annotation.models import (
     Membership,
     Project,
     Role,
+    Route,
     Source,
     Split,
 )
@@ -651,6 +652,13 @@ _ITEM_FILTERS = [
     ),
     OpenApiParameter(
         "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
+    ),
+    OpenApiParameter(
+        "route",
+        str,
+        enum=Route.values,
+        description="where confidence routing sent the item (`human` includes items without "
+        f"a prediction, which routing never saw); another value is a 400. {_NOT_FOR_ANNOTATORS}",
     ),
     OpenApiParameter(
         "gold",

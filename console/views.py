@@ -115,10 +115,11 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
         except errors.ApplicationError as error:
             form.add_service_errors(error)
         else:
-            messages.success(request, "Settings saved.")
             rerouted = project.settings_effects.get("rerouted")
+            saved = "Settings saved."
             if rerouted is not None:
-                messages.info(request, _rerouted_message(rerouted))
+                saved = f"{saved} {_rerouted_message(rerouted)}"
+            messages.success(request, saved)
             return redirect("console:settings", project_id=project.pk)
     return _page(request, "console/settings.html", membership, "settings", {"form": form}, 400)
 

@@ -174,6 +174,7 @@ def test_the_settings_page_tells_the_lead_how_many_items_were_rerouted(project, 
     url = f"/projects/{project.pk}/settings/"
     data = {**VALID, "auto_accept_above": "0.6", "audit_rate": "0"}
     page = web.post(url, data, follow=True).content.decode()
-    assert "2 untouched items" in page
+    assert page.count('data-testid="flash"') == 1  # one message: the browser tests read it
+    assert "Settings saved. The routing policy changed: 2 untouched items" in page
     assert "1 changed route, 1 auto-accepted now" in page
     assert state(project, 1) == ("approved", "auto", "above_threshold")

@@ -36,6 +36,7 @@ from annotation.models import (
     Membership,
     Project,
     Role,
+    Route,
     Source,
     Split,
 )
@@ -145,6 +146,40 @@ class ProjectOutputSerializer(serializers.ModelSerializer, _ProjectSettingsOutpu
         return self.context.get("roles", {}).get(project.pk)
 
 
+class ReroutedSerializer(serializers.Serializer):
+    items = serializers.IntegerField(
+        help_text="Items nobody had touched yet (open, no annotation, no lease, with a "
+        "prediction) routed again under the new policy; in the background, how many will be."
+    )
+    changed = serializers.IntegerField(
+        allow_null=True, help_text="Of them, those whose route changed (null in the background)."
+    )
+    auto_accepted = serializers.IntegerField(
+        allow_null=True,
+        help_text="Of them, those approved by confidence now (null in the background).",
+    )
+    background = serializers.BooleanField(
+        help_text="Too many for the request: a background job re-routes them (audited as "
+        "`items.reroute` when done)."
+    )
+
+
+class ProjectUpdatedSerializer(ProjectOutputSerializer):
+    """A project after a settings change, with what the change set off."""
+
+    rerouted = ReroutedSerializer(
+        read_only=True,
+        allow_null=True,
+        source="settings_effects.rerouted",
+        default=None,
+        help_text="Set when `auto_accept_above`, `audit_rate` or `always_review` changed: "
+        "the untouched items routed again (auto-accepted items stay approved). Null otherwise.",
+    )
+
+    class Meta(ProjectOutputSerializer.Meta):
+        fields = [*ProjectOutputSerializer.Meta.fields, "rerouted"]
+
+
 class _ProjectSettingsInput(serializers.Serializer):
     def run_validation(self, data: Any = empty) -> dict[str, Any]:
         # The settings' own checks, with the messages the console shows too; PATCH
@@ -199,7 +234,7 @@ class ProjectDetailApi(APIView):
 
     @extend_schema(
         request=ProjectSettingsSerializer,
-        responses={200: ProjectOutputSerializer, **error_responses(400, 403, 404)},
+        responses={200: ProjectUpdatedSerializer, **error_responses(400, 403, 404)},
     )
     def patch(self, request, project_id: int):
         membership = membership_get(user=request.user, project_id=project_id, role=Role.LEAD)
@@ -208,7 +243,10 @@ class ProjectDetailApi(APIView):
         project = services.project_update(
             project=membership.project, actor=request.user, changes=data.validated_data
         )
-        return Response(_project_body(project, membership.role))
+        body = ProjectUpdatedSerializer(
+            project, context={"roles": {project.pk: membership.role}}
+        ).data
+        return Response(body)
 
 
 class MemberApi(APIView):
@@ -651,6 +689,13 @@ _ITEM_FILTERS = [
     ),
     OpenApiParameter(
         "agreement", str, enum=["agreed", "disputed", "none"], description=_NOT_FOR_ANNOTATORS
+    ),
+    OpenApiParameter(
+        "route",
+        str,
+        enum=Route.values,
+        description="where confidence routing sent the item (`human` includes items without "
+        f"a prediction, which routing never saw); another value is a 400. {_NOT_FOR_ANNOTATORS}",
     ),
     OpenApiParameter(
         "gold",

@@ -9,7 +9,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from annotation import kinds, search
-from annotation.models import Agreement, Assignment, Item, ItemStatus, Kind, Split
+from annotation.models import Agreement, Assignment, Item, ItemStatus, Kind, Route, Split
 
 TRUE_VALUES = ("true", "yes", "1", "on")
 FALSE_VALUES = ("false", "no", "0", "off")
@@ -47,7 +47,8 @@ class YesNoFilter(django_filters.Filter):
 
 class ItemFilter(django_filters.FilterSet):
     """The items browser's filters, also usable by the items API: kind, status, split,
-    category (given at import or final), agreement, gold, duplicates, flagged (each boolean
+    category (given at import or final), agreement, route (where confidence routing sent the
+    item: `human` includes the items routing never saw), gold, duplicates, flagged (each boolean
     `true` / `false`, old spellings accepted), and a search (annotation.search: the prompt,
     the conversation, the response texts, an external_id prefix). On PostgreSQL the indexes of
     migrations annotation 0005 and 0009 answer a term of three or more characters; a shorter
@@ -60,6 +61,15 @@ class ItemFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(method="filter_category", max_length=64)
     agreement = django_filters.ChoiceFilter(
         choices=[*Agreement.choices, ("none", "Not yet complete")], method="filter_agreement"
+    )
+    route = django_filters.ChoiceFilter(
+        choices=Route.choices,
+        method="filter_route",
+        error_messages={
+            "invalid_choice": "%(value)s is not a route: use "
+            + ", ".join(Route.values[:-1])
+            + f" or {Route.values[-1]}."
+        },
     )
     gold = YesNoFilter(method="filter_gold", yes="Gold items only", no="No gold items")
     duplicates = YesNoFilter(method="filter_duplicates")
@@ -105,6 +115,14 @@ class ItemFilter(django_filters.FilterSet):
         if value == "none":
             return queryset.filter(agreement="")
         return queryset.filter(agreement=value) if value else queryset
+
+    def filter_route(self, queryset: QuerySet[Item], name: str, value: str) -> QuerySet[Item]:
+        if not value:
+            return queryset
+        if value == Route.HUMAN:
+            # An item routing never saw (no prediction) is people's, as its detail says.
+            return queryset.filter(route__in=[Route.HUMAN, ""])
+        return queryset.filter(route=value)
 
     def filter_gold(self, queryset: QuerySet[Item], name: str, value: bool | None):
         return queryset if value is None else queryset.filter(is_gold=value)

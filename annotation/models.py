@@ -228,6 +228,11 @@ class Item(TimeStampedModel):
     # Rounds of annotation: a reviewer's "annotate again" starts the next one. The counters
     # count the current round; annotations of earlier rounds are kept.
     round = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # Whether an earlier round of the item was disputed: its work was sent back for fresh
+    # annotations (annotation.queue.item_next_round, after a reviewer's rejection or a lead's
+    # re-queue of a rejected item). Kept on the row for `queue_order: disagreement`, whose claim
+    # reads it from the item_queue_disagreement index (no join per claim); never cleared.
+    disputed = models.BooleanField(default=False, db_default=False)
     # A model's answer ({payload, confidence, model?}) and how sure it is as the uncertainty
     # queue order reads it (the kind's prediction_certainty; null: no prediction).
     prediction = models.JSONField(null=True, blank=True)
@@ -292,6 +297,17 @@ class Item(TimeStampedModel):
                 models.F("certainty").asc(),
                 "id",
                 name="item_queue_uncertainty",
+                condition=Q(status="open", is_gold=False),
+            ),
+            # The same for `queue_order: disagreement`: items whose earlier round was disputed
+            # first, then by priority.
+            models.Index(
+                "project",
+                models.F("submitted_count").desc(),
+                models.F("disputed").desc(),
+                models.F("priority").desc(),
+                "id",
+                name="item_queue_disagreement",
                 condition=Q(status="open", is_gold=False),
             ),
             models.Index(fields=["project", "id"], name="item_gold", condition=Q(is_gold=True)),

@@ -376,12 +376,18 @@ SETTINGS: tuple[Setting, ...] = (
         "queue_order",
         Type.CHOICE,
         "The order annotators are served items in (after their own lease, gold and partly "
-        "annotated items): by priority (then oldest), or by uncertainty (the least sure "
+        "annotated items): by priority (then oldest), by uncertainty (the least sure "
         "prediction first: lowest confidence, for preferences the smallest margin; items "
-        "without a prediction last).",
+        "without a prediction last), or by disagreement (items sent back after a disputed "
+        "round first: a reviewer rejected their annotations, or the annotators disagreed and "
+        "a reviewer sent them back; then by priority).",
         default="priority",
         constraint="project_queue_order_valid",
-        choices=(("priority", "Priority"), ("uncertainty", "Uncertainty first")),
+        choices=(
+            ("priority", "Priority"),
+            ("uncertainty", "Uncertainty first"),
+            ("disagreement", "Disputed first"),
+        ),
     ),
 )
 

@@ -134,10 +134,13 @@ def _claimable(membership: Membership, now: datetime) -> QuerySet[Item]:
 
 def queue_order(project: Project) -> tuple[Any, ...]:
     """The claim's ORDER BY for the project's `queue_order`, each matching one partial index
-    of Item (item_queue, item_queue_uncertainty): partly annotated first, then by priority
-    or by the least sure prediction (items without one last), then oldest."""
+    of Item (item_queue, item_queue_uncertainty, item_queue_disagreement): partly annotated
+    first, then by priority, by the least sure prediction (items without one last), or by
+    an earlier disputed round then priority; then oldest."""
     if project.queue_order == QueueOrder.UNCERTAINTY:
         return ("-submitted_count", F("certainty").asc(nulls_last=True), "id")
+    if project.queue_order == QueueOrder.DISAGREEMENT:
+        return ("-submitted_count", "-disputed", "-priority", "id")
     return ("-submitted_count", "-priority", "id")
 
 
@@ -694,11 +697,16 @@ def item_stall_if_nobody_left(*, item: Item, project: Project) -> bool:
 def item_next_round(*, item: Item, project: Project) -> None:
     """Open the item again for fresh annotations (the item row is locked): its annotations
     stay for the record and the agreement history, its slots open for members who have not
-    annotated it, its round goes up. Stalls at once when nobody is left."""
+    annotated it, its round goes up. Stalls at once when nobody is left.
+
+    A round ends here only when its work was not accepted (a reviewer rejected it and asked
+    for fresh annotations, or a lead re-queued an item a reviewer rejected or dropped), so
+    the item is marked `disputed`: `queue_order: disagreement` serves it first."""
     before = item.status
     item.status, item.agreement, item.review_reason = ItemStatus.OPEN, "", ""
     item.round += 1
     item.submitted_count = 0
+    item.disputed = True
     item.save(
         update_fields=[
             "status",
@@ -706,6 +714,7 @@ def item_next_round(*, item: Item, project: Project) -> None:
             "review_reason",
             "round",
             "submitted_count",
+            "disputed",
             "updated_at",
         ]
     )

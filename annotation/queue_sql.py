@@ -116,11 +116,12 @@ _FRESH = f"""i.submitted_count = 0 AND {_FREE.format(i="i")}
 
 
 # After "partly annotated first": the rest of the order by the project's `queue_order`, each
-# matching a partial index of Item (item_queue, item_queue_uncertainty); queue.queue_order is
-# the same order for the ORM's claim.
+# matching a partial index of Item (item_queue, item_queue_uncertainty,
+# item_queue_disagreement); queue.queue_order is the same order for the ORM's claim.
 ORDER_KEYS = {
     "priority": "i.priority DESC",
     "uncertainty": "i.certainty ASC NULLS LAST",  # the least sure prediction first
+    "disagreement": "i.disputed DESC, i.priority DESC",  # an earlier disputed round first
 }
 
 
@@ -132,12 +133,13 @@ def claim_candidates_sql(order: str = "priority") -> str:
       from the `assignment_queue_pending` index in priority order (an index skip-scan over the
       project's annotators), so the caller's own waiting items, however many, are never
       scanned; the best of those candidates is locked;
-    * `fresh`: items nobody has annotated in this round, by priority (or, in `uncertainty`
-      order, by certainty) then age, from the `item_queue` (`item_queue_uncertainty`) index,
-      its `submitted_count = 0` range.
+    * `fresh`: items nobody has annotated in this round, by priority (in `uncertainty` order
+      by certainty, in `disagreement` order disputed first then by priority) then age, from
+      the `item_queue` (`item_queue_uncertainty`, `item_queue_disagreement`) index, its
+      `submitted_count = 0` range.
 
-    In `uncertainty` order the `partly` probe ranks its candidates by certainty too, but picks
-    them from each annotator's waiting items in priority order.
+    In `uncertainty` and `disagreement` order the `partly` probe ranks its candidates by that
+    order too, but picks them from each annotator's waiting items in priority order.
 
     Each probe locks one row with `FOR UPDATE SKIP LOCKED`; a probe runs only when the ones
     before it found nothing, and none runs while the caller holds an active lease."""

@@ -1,5 +1,6 @@
 """Services that write: projects and memberships (item import is in annotation.importing)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +51,21 @@ def project_settings_clean(changes: Any, *, creating: bool) -> dict[str, Any]:
     return {key: value for key, value in changes.items()}
 
 
+# What a settings change sets off in an app above this one, in the settings' transaction and
+# after the change is announced (registered when that app is ready, as importing's routers):
+# each gets the project, the actor and the changed settings (`before`, `after`) and returns
+# what the lead is told of it, `{name: value}`, or None. Routing re-routes the items nobody
+# has touched yet when the routing policy changes, and says how many.
+SettingsEffect = Callable[..., dict[str, Any] | None]
+_settings_effects: list[SettingsEffect] = []
+
+
+def settings_effect_register(function: SettingsEffect) -> SettingsEffect:
+    if function not in _settings_effects:
+        _settings_effects.append(function)
+    return function
+
+
 def _settings_snapshot(project: Project) -> dict[str, Any]:
     return {name: getattr(project, name) for name in SETTINGS}
 
@@ -89,8 +105,11 @@ def project_create(*, actor: Any, values: dict[str, Any]) -> Project:
 
 @transaction.atomic
 def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> Project:
+    """Change settings. The project returned carries `settings_effects`: what the change set
+    off that the lead is told (`{"rerouted": {...}}` from routing; empty when nothing)."""
     clean = project_settings_clean(changes, creating=False)
     project = Project.objects.select_for_update().get(pk=project.pk)
+    project.settings_effects = {}
     before = _settings_snapshot(project)
     for key, value in clean.items():
         setattr(project, key, value)
@@ -114,6 +133,10 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
     ):
         items_complete_full(project=project)
     events.announce(ProjectSettingsChanged(project_id=project.pk, before=old, after=new))
+    for effect in _settings_effects:
+        project.settings_effects.update(
+            effect(project=project, actor=actor, before=old, after=new) or {}
+        )
     return project
 
 

@@ -202,7 +202,7 @@ class ItemsBulkApi(APIView):
         filters = serializers.DictField(
             required=False,
             help_text="The items browser's filters (as `GET .../items/` takes them: kind, "
-            "status, split, category, agreement, gold, duplicates, flagged, q); none: every "
+            "status, split, category, agreement, route, gold, duplicates, flagged, q); none: every "
             "item of the project.",
         )
         confirm_count = serializers.IntegerField(

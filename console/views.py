@@ -109,13 +109,35 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
     form = ProjectSettingsForm(request.POST)
     if form.is_valid():
         try:
-            services.project_update(project=project, actor=request.user, changes=form.changes())
+            project = services.project_update(
+                project=project, actor=request.user, changes=form.changes()
+            )
         except errors.ApplicationError as error:
             form.add_service_errors(error)
         else:
-            messages.success(request, "Settings saved.")
+            rerouted = project.settings_effects.get("rerouted")
+            saved = "Settings saved."
+            if rerouted is not None:
+                saved = f"{saved} {_rerouted_message(rerouted)}"
+            messages.success(request, saved)
             return redirect("console:settings", project_id=project.pk)
     return _page(request, "console/settings.html", membership, "settings", {"form": form}, 400)
+
+
+def _rerouted_message(rerouted: dict[str, Any]) -> str:
+    """What re-routing after a routing policy change did (routing/rerouting.py)."""
+    n = rerouted["items"]
+    items = f"{n} untouched item{'s' if n != 1 else ''}"
+    if rerouted["background"]:
+        return (
+            f"The routing policy changed: {items} (open, not yet annotated, with a prediction) "
+            "are being routed again in the background. Auto-accepted items stay approved."
+        )
+    return (
+        f"The routing policy changed: {items} (open, not yet annotated, with a prediction) "
+        f"routed again; {rerouted['changed']} changed route, {rerouted['auto_accepted']} "
+        "auto-accepted now. Auto-accepted items stay approved."
+    )
 
 
 def _guideline_versions(membership: Membership) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         from annotation.importing import router_register
-        from routing import policy, subscribers  # noqa: F401  (registers the event subscribers)
+        from annotation.services import settings_effect_register
+        from routing import policy, rerouting, subscribers  # noqa: F401  (the subscribers)
 
         router_register(policy.route_rows)
+        settings_effect_register(rerouting.reroute_after_settings)

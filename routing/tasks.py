@@ -3,6 +3,7 @@
 import logging
 
 from core import outbox
+from routing import rerouting
 from routing.models import REPORT_TASK, CalibrationReport
 from routing.services import (
     calibration_report_build,
@@ -30,3 +31,12 @@ def calibration_report(report_id: int) -> None:
     except Exception as exc:
         logger.exception("calibration report %s failed", report_id)
         calibration_report_fail(report_id=report_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@outbox.job(rerouting.REROUTE_TASK)
+def items_reroute(project_id: int) -> None:
+    """Route a project's untouched items again after a routing policy change too large for
+    the settings' transaction (routing/rerouting.py): batch by batch, idempotent, so a killed
+    run handed back simply runs again."""
+    if rerouting.items_reroute_in_batches(project_id=project_id) is None:
+        logger.warning("re-routing: project %s no longer exists", project_id)

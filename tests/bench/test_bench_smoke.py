@@ -116,12 +116,15 @@ FIGURES = {
     "routing": [
         rf"import without predictions \(baseline\) +{NUMBER} +{NUMBER} +1\.00",
         rf"import with predictions, routed +{NUMBER} +{NUMBER} +{NUMBER}",
-        rf"routed: {NUMBER} auto, {NUMBER} audit, {NUMBER} human; {NUMBER} human finals simulated",
+        rf"routed: {NUMBER} auto, {NUMBER} audit, {NUMBER} human; {NUMBER} human finals "
+        rf"simulated; {NUMBER} items marked disputed",
         rf"calibration report \(worker path\) {NUMBER} s over {NUMBER} judged of 2,000 .*",
         rf"priority \(baseline\) +40 +{NUMBER} +{NUMBER} +1\.00",
         rf"uncertainty +40 +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"disagreement +40 +{NUMBER} +{NUMBER} +{NUMBER}",
         r"targets: import within 1\.3x \((met|MISSED)\), report under 5 s \((met|MISSED)\), "
-        r"uncertainty claim p50 within 1\.2x \((met|MISSED)\)",
+        r"uncertainty claim p50 within 1\.2x \((met|MISSED)\), disagreement claim p50 within "
+        r"1\.2x \((met|MISSED)\)",
     ],
     "hygiene": [
         rf"  MinHash LSH \+ exact Jaccard >= 0\.8 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",

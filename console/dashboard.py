@@ -335,21 +335,24 @@ def _median(values: list[float]) -> float | None:
 
 
 def _reviewers(project: Project) -> list[ReviewerRow]:
-    """Per reviewer, from their decided prediction checks (one row each, no JSON read)."""
-    checks = PredictionCheck.objects.filter(project=project, decided_at__isnull=False)
-    grouped: dict[int, list[tuple[bool, bool | None, float | None]]] = {}
-    for reviewer_id, seeded, agreed, seconds in checks.values_list(
-        "reviewer_id", "seeded", "agreed", "seconds"
-    ).order_by():
-        grouped.setdefault(reviewer_id, []).append((seeded, agreed, seconds))
-    role = Membership.objects.filter(project=project, user=OuterRef("pk")).values("role")[:1]
-    names = {
-        pk: (username, project_role)
-        for pk, username, project_role in get_user_model()
-        .objects.filter(pk__in=list(grouped))
+    """Per reviewer, from their decided prediction checks: one query, a row per decision on an
+    item with a prediction (no JSON read; the median needs every time)."""
+    role = Membership.objects.filter(project=project, user=OuterRef("reviewer_id")).values("role")[
+        :1
+    ]
+    checks = (
+        PredictionCheck.objects.filter(project=project, decided_at__isnull=False)
         .annotate(project_role=Subquery(role))
-        .values_list("pk", "username", "project_role")
-    }
+        .values_list(
+            "reviewer_id", "reviewer__username", "project_role", "seeded", "agreed", "seconds"
+        )
+        .order_by()
+    )
+    grouped: dict[int, list[tuple[bool, bool | None, float | None]]] = {}
+    names: dict[int, tuple[str, str | None]] = {}
+    for reviewer_id, username, project_role, seeded, agreed, seconds in checks:
+        grouped.setdefault(reviewer_id, []).append((seeded, agreed, seconds))
+        names[reviewer_id] = (username, project_role)
     rows = []
     for reviewer_id, decided in grouped.items():
         username, project_role = names.get(reviewer_id, ("", None))

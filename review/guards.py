@@ -114,6 +114,11 @@ def review_judgement_record(
         raise Conflict("Claim the item first (the review claim): you do not hold it.")
     if not item.prediction:
         raise Conflict("This item has no model answer to judge against: decide it.")
+    if not hides_until_judged(item.project):
+        raise Conflict(
+            "This project shows the model's answer with the item (review_prediction: shown): "
+            "there is no judgement step; decide the item."
+        )
     prediction_check_open(lease=lease, item=item)
     check = _open_check(item, reviewer)
     if check.judgement is not None:

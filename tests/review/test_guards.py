@@ -350,3 +350,15 @@ def test_reviewers_read_the_reviewer_figures_under_pseudonyms(project, reviewer,
     body = make_api(reviewer).get(f"/api/v1/projects/{project.pk}/dashboard/").json()
     assert [r["user_id"] for r in body["reviewers"]] == [None]
     assert body["reviewers"][0]["username"] != "named"
+
+
+def test_there_is_no_judgement_step_while_the_project_shows_predictions(
+    project, reviewer, make_api
+):
+    item = predicted_item(project)
+    api = make_api(reviewer)
+    api.post(f"/api/v1/projects/{project.pk}/review-claim/")
+    url = f"/api/v1/items/{item.pk}/review-judgement/"
+    response = api.post(url, {"annotation": annotations_of(item)[0].pk}, format="json")
+    assert response.status_code == 409
+    assert PredictionCheck.objects.get(item=item).judgement is None

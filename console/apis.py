@@ -110,6 +110,10 @@ class ReviewerSerializer(serializers.Serializer):
     caught = ShareSerializer(
         help_text="seeded wrong predictions (review gold) their answer disagreed with"
     )
+    switched = ShareSerializer(
+        help_text="blind judgements that disagreed with the model's answer, followed by an "
+        "approved final that agrees with it once it was shown"
+    )
     median_seconds = serializers.FloatField(
         allow_null=True, help_text="from the review claim to the decision"
     )

@@ -311,7 +311,11 @@ class ReviewerRow:
     judgement recorded before the answer was revealed), how many their answer agreed with by
     the kind's agreement rule. `caught`: of the seeded wrong predictions, how many their answer
     disagreed with. A rejection without a judgement answers nothing and counts in `decided`
-    only. `median_seconds`: from the review claim to the decision, over every decided check."""
+    only. `switched`: of the blind judgements that disagreed with what was shown (projects
+    that hide the answer until one), how many were followed by an approved final that agrees
+    with it: the reviewer changed to the model's answer once they saw it (the judgement still
+    counts as a catch). `median_seconds`: from the review claim to the decision, over every
+    decided check."""
 
     user_id: int | None  # None where reviewers are read under pseudonyms
     username: str
@@ -319,6 +323,7 @@ class ReviewerRow:
     decided: int = 0
     accepted: Share = field(default_factory=lambda: Share(0, 0))
     caught: Share = field(default_factory=lambda: Share(0, 0))
+    switched: Share = field(default_factory=lambda: Share(0, 0))
     median_seconds: float | None = None
     flags: list[str] = field(default_factory=list)
     flag_kinds: list[str] = field(default_factory=list)  # "rubber_stamp", "misses_seeded"
@@ -344,15 +349,25 @@ def _reviewers(project: Project) -> list[ReviewerRow]:
         PredictionCheck.objects.filter(project=project, decided_at__isnull=False)
         .annotate(project_role=Subquery(role))
         .values_list(
-            "reviewer_id", "reviewer__username", "project_role", "seeded", "agreed", "seconds"
+            "reviewer_id",
+            "reviewer__username",
+            "project_role",
+            "seeded",
+            "agreed",
+            "seconds",
+            "judged_at",
+            "final_agreed",
         )
         .order_by()
     )
     grouped: dict[int, list[tuple[bool, bool | None, float | None]]] = {}
+    changed: dict[int, list[bool]] = {}
     names: dict[int, tuple[str, str | None]] = {}
-    for reviewer_id, username, project_role, seeded, agreed, seconds in checks:
+    for reviewer_id, username, project_role, seeded, agreed, seconds, judged, final in checks:
         grouped.setdefault(reviewer_id, []).append((seeded, agreed, seconds))
         names[reviewer_id] = (username, project_role)
+        if judged is not None and agreed is False and final is not None:
+            changed.setdefault(reviewer_id, []).append(final)
     rows = []
     for reviewer_id, decided in grouped.items():
         username, project_role = names.get(reviewer_id, ("", None))
@@ -365,6 +380,7 @@ def _reviewers(project: Project) -> list[ReviewerRow]:
             decided=len(decided),
             accepted=Share(sum(real), len(real)),
             caught=Share(sum(not agreed for agreed in seeds), len(seeds)),
+            switched=Share(sum(changed.get(reviewer_id, [])), len(changed.get(reviewer_id, []))),
             median_seconds=_median([s for _, _, s in decided if s is not None]),
         )
         _flag_reviewer(row)

@@ -197,17 +197,18 @@ def prediction_check_grade(*, item: Item, reviewer: Any, review: Review) -> None
         .first()
     )
     started = lease or check.claimed_at
-    answer = check.judgement
-    if answer is None and review.decision == ReviewDecision.APPROVE:
-        answer = review.final if review.annotation_id is None else review.annotation.payload
+    kind = kinds.kind_get(item.kind)
+    final = None
+    if review.decision == ReviewDecision.APPROVE:
+        final = review.final if review.annotation_id is None else review.annotation.payload
+    answer = check.judgement if check.judgement is not None else final
     check.review, check.answer, check.decided_at = review, answer, now
     check.seconds = max(0.0, (now - started).total_seconds())
-    check.agreed = (
-        kinds.kind_get(item.kind).prediction_correct(check.shown, answer)
-        if answer is not None
-        else None
+    check.agreed = kind.prediction_correct(check.shown, answer) if answer is not None else None
+    check.final_agreed = kind.prediction_correct(check.shown, final) if final is not None else None
+    check.save(
+        update_fields=["review", "answer", "agreed", "final_agreed", "decided_at", "seconds"]
     )
-    check.save(update_fields=["review", "answer", "agreed", "decided_at", "seconds"])
 
 
 # --- what a reviewer reads ---------------------------------------------------------------------

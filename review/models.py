@@ -180,8 +180,8 @@ class PredictionCheck(models.Model):
     prediction was revealed (the project's `review_prediction` is `after_judgement`); the
     decision then grades `answer` (the judgement when there is one, else the approved final)
     against what was shown: `agreed` is whether they agree by the kind's agreement rule (an
-    accepted prediction; for a seeded one, a missed error). `seconds` runs from the review
-    claim to the decision."""
+    accepted prediction; for a seeded one, a missed error); `final_agreed` the same for the
+    approved final. `seconds` runs from the review claim to the decision."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="prediction_checks")
@@ -199,6 +199,9 @@ class PredictionCheck(models.Model):
     )
     answer = models.JSONField(null=True, blank=True)
     agreed = models.BooleanField(null=True, blank=True)
+    # Whether the approved final agrees with what was shown (None for a rejection): beside a
+    # judgement that did not, the reviewer changed to the model's answer once they saw it.
+    final_agreed = models.BooleanField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -111,6 +111,8 @@ def test_after_judgement_the_page_hides_the_prediction_until_the_judgement_is_re
     check.refresh_from_db()
     assert item.status == ItemStatus.APPROVED
     assert check.answer == first.payload and check.agreed is False
+    # ... and the final, approved once the answer was shown, agrees with it: changed over.
+    assert check.final_agreed is True
     assert check.review.annotation_id == second.pk and check.seconds >= 0
 
 
@@ -282,6 +284,7 @@ def test_the_settings_page_takes_the_guard_settings(project, lead):
 
 
 def _checks(project, item, reviewer, rows):
+    """Decided checks from (seeded, agreed, seconds[, final_agreed after a judgement])."""
     from django.utils import timezone
 
     now = timezone.now()
@@ -290,14 +293,17 @@ def _checks(project, item, reviewer, rows):
             project=project,
             item=item,
             reviewer=reviewer,
-            seeded=seeded,
+            seeded=row[0],
             shown={"rating": 1},
             claimed_at=now,
-            agreed=agreed,
+            judgement={"rating": -1} if len(row) > 3 else None,
+            judged_at=now if len(row) > 3 else None,
+            agreed=row[1],
+            final_agreed=row[3] if len(row) > 3 else row[1],
             decided_at=now,
-            seconds=seconds,
+            seconds=row[2],
         )
-        for seeded, agreed, seconds in rows
+        for row in rows
     )
 
 
@@ -314,6 +320,11 @@ def test_the_dashboard_shows_each_reviewers_figures_and_flags(project, lead, mak
     rows += [(True, True, s) for s in (70.0, 80.0, 90.0, 100.0)]
     rows += [(False, None, 110.0)]
     _checks(project, item, careful, rows)
+    # swayed: three blind judgements, two disagreeing with the model; after seeing it, one of
+    # those two approved a final that agrees with it.
+    swayed = MembershipFactory(project=project, role="reviewer", user__username="swayed").user
+    _checks(project, item, swayed, [(False, False, 30.0, True), (False, False, 30.0, False)])
+    _checks(project, item, swayed, [(False, True, 30.0, True)])
 
     body = make_api(lead).get(f"/api/v1/projects/{project.pk}/dashboard/").json()
     by_name = {r["username"]: r for r in body["reviewers"]}
@@ -330,6 +341,10 @@ def test_the_dashboard_shows_each_reviewers_figures_and_flags(project, lead, mak
     assert c["median_seconds"] == 60.0
     assert c["flag_kinds"] == ["misses_seeded"]
     assert "Caught 2 of 6" in c["flags"][0]
+    assert (c["switched"]["k"], c["switched"]["n"]) == (0, 0)
+    s = by_name["swayed"]
+    assert (s["switched"]["k"], s["switched"]["n"]) == (1, 2)
+    assert (s["accepted"]["k"], s["accepted"]["n"]) == (1, 3)
 
     html = browser(lead).get(f"/projects/{project.pk}/dashboard/").content.decode()
     assert 'data-testid="reviewers-table"' in html

@@ -10,10 +10,14 @@ the project, and none of them reads the annotations or the items' JSON:
 * coverage: the current final records by kind, category and decision (index-only scan of the
   partial final_record_coverage index; the columns are copied from the payload when the record
   is written), plus, only while a kind has nothing approved, the categories given at import;
-* duplicates: the items flagged `has_duplicate` at import (the partial item_duplicates index).
+* duplicates: the items flagged `has_duplicate` at import (the partial item_duplicates index);
+* reviewers and the model's answers: the decided prediction checks (review.guards), one row
+  per decision on an item with a prediction (the partial prediction_check_decided index), as
+  the median decision time needs every time.
 
 What still grows with the project: the coverage scan reads one index entry per approved
-instruction or refusal item, and the rollups grow with annotators x days, not with items.
+instruction or refusal item, the reviewers' figures one row per reviewed item with a
+prediction, and the rollups grow with annotators x days, not with items.
 bench/dashboard.py measures the pages at 10,000 and 100,000 items.
 
 Choices worth knowing:

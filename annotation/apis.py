@@ -538,8 +538,8 @@ class ItemDetailSerializer(serializers.Serializer):
     prediction = PredictionSerializer(
         source="item.prediction",
         allow_null=True,
-        help_text="A model's answer; its confidence and model name for leads only (reviewers "
-        "judge without them).",
+        help_text="A model's answer with its confidence and model name: leads only (null for "
+        "others; reviewers see the answer, never the confidence, where they review the item).",
     )
     route = serializers.SerializerMethodField(help_text=_ROUTE_HELP)
     route_rule = serializers.SerializerMethodField(help_text=_ROUTE_RULE_HELP)
@@ -555,8 +555,11 @@ class ItemDetailSerializer(serializers.Serializer):
 
     def to_representation(self, detail) -> dict:
         body = super().to_representation(detail)
-        if self.context.get("privileged") is False and body.get("prediction"):
-            body["prediction"] = {"payload": body["prediction"]["payload"]}
+        if self.context.get("privileged") is False:
+            # A reviewer reads a prediction only where the review guards decide what they see
+            # (the review page and claim): never its confidence, possibly not before their
+            # own judgement, possibly a seeded wrong one (review.guards).
+            body["prediction"] = None
         return body
 
 

@@ -40,6 +40,16 @@ QueueOrder = models.TextChoices(
 )
 
 
+# When a reviewer sees an item's prediction (the project setting `review_prediction`).
+ReviewPrediction = models.TextChoices(
+    "ReviewPrediction",
+    [
+        (value.upper(), (value, label))
+        for value, label in settings_spec.get("review_prediction").choices
+    ],
+)
+
+
 class Project(TimeStampedModel):
     # Its settings' defaults, ranges and help texts are in annotation.project_settings.
     name = models.CharField(max_length=settings_spec.MAX_NAME)
@@ -86,6 +96,17 @@ class Project(TimeStampedModel):
     calibration_target = models.FloatField(default=settings_spec.default("calibration_target"))
     queue_order = models.CharField(
         max_length=16, choices=QueueOrder.choices, default=settings_spec.default("queue_order")
+    )
+    # Automation-bias guards in review (review.guards).
+    review_prediction = models.CharField(
+        max_length=16,
+        choices=ReviewPrediction.choices,
+        default=settings_spec.default("review_prediction"),
+        db_default=settings_spec.default("review_prediction"),
+    )
+    review_gold_rate = models.FloatField(
+        default=settings_spec.default("review_gold_rate"),
+        db_default=settings_spec.default("review_gold_rate"),
     )
     # Keys the per-project pseudonyms that stand for annotators where names are hidden.
     pseudonym_key = models.CharField(max_length=64, default=new_pseudonym_key, editable=False)

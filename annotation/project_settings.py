@@ -389,6 +389,25 @@ SETTINGS: tuple[Setting, ...] = (
             ("disagreement", "Disputed first"),
         ),
     ),
+    # Guards against automation bias in review (review.guards applies them).
+    Setting(
+        "review_prediction",
+        Type.CHOICE,
+        "When a reviewer sees the model's answer to an item (never its confidence or model "
+        "name): shown with the item, or only after they record their own judgement (that "
+        "blind judgement is kept and scores them on the dashboard).",
+        default="shown",
+        constraint="project_review_prediction_valid",
+        choices=(("shown", "Shown with the item"), ("after_judgement", "After their judgement")),
+    ),
+    _fraction(
+        "review_gold_rate",
+        0.0,
+        "Review gold: share (0 to 1) of the items with a model answer that reviewers are shown "
+        "a deliberately wrong answer for, drawn by a stable hash of the item. The dashboard "
+        "shows how many each reviewer caught; the wrong answer never reaches a final record. "
+        "0 turns it off.",
+    ),
 )
 
 NAMES: tuple[str, ...] = tuple(s.name for s in SETTINGS)

@@ -88,6 +88,41 @@ class AnnotatorSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="DashboardShare")
+class ShareSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True, help_text="k / n; null when n is 0")
+    low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval")
+    high = serializers.FloatField(allow_null=True)
+    k = serializers.IntegerField()
+    n = serializers.IntegerField()
+
+
+@extend_schema_serializer(component_name="DashboardReviewer")
+class ReviewerSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(allow_null=True, help_text="null for reviewers")
+    username = serializers.CharField(help_text="a per-project pseudonym for reviewers")
+    role = serializers.CharField(allow_null=True)
+    decided = serializers.IntegerField(help_text="decisions on items with a model's answer")
+    accepted = ShareSerializer(
+        help_text="real predictions their answer (the blind judgement when recorded, else "
+        "the approved final) agreed with, by the kind's agreement rule"
+    )
+    caught = ShareSerializer(
+        help_text="seeded wrong predictions (review gold) their answer disagreed with"
+    )
+    switched = ShareSerializer(
+        help_text="blind judgements that disagreed with the model's answer, followed by an "
+        "approved final that agrees with it once it was shown"
+    )
+    median_seconds = serializers.FloatField(
+        allow_null=True, help_text="from the review claim to the decision"
+    )
+    flags = serializers.ListField(child=serializers.CharField(), help_text="why each fired")
+    flag_kinds = serializers.ListField(
+        child=serializers.ChoiceField(["rubber_stamp", "misses_seeded"])
+    )
+
+
 @extend_schema_serializer(component_name="DashboardAttention")
 class AttentionSerializer(serializers.Serializer):
     stalled = serializers.IntegerField(help_text="items nobody left may take: re-queue them")
@@ -173,6 +208,9 @@ class DashboardApi(APIView):
         coverage = MixSerializer(source="mix")
         duplicates = DuplicatesSerializer()
         attention = AttentionSerializer()
+        reviewers = ReviewerSerializer(
+            many=True, help_text="reviewers and the model's answers (review guards)"
+        )
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(403, 404)})
     def get(self, request, project_id: int):

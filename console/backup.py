@@ -52,6 +52,7 @@ DUMPED: list[tuple[str, str]] = [
     ("review.finalrecord", "project"),
     ("review.reviewlease", "project"),
     ("review.reviewskip", "project"),
+    ("review.predictioncheck", "project"),
     ("annotation.annotatorday", "project"),
     ("annotation.itemtally", "project"),
     ("agreement.agreementreport", "project"),

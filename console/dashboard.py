@@ -10,10 +10,14 @@ the project, and none of them reads the annotations or the items' JSON:
 * coverage: the current final records by kind, category and decision (index-only scan of the
   partial final_record_coverage index; the columns are copied from the payload when the record
   is written), plus, only while a kind has nothing approved, the categories given at import;
-* duplicates: the items flagged `has_duplicate` at import (the partial item_duplicates index).
+* duplicates: the items flagged `has_duplicate` at import (the partial item_duplicates index);
+* reviewers and the model's answers: the decided prediction checks (review.guards), one row
+  per decision on an item with a prediction (the partial prediction_check_decided index), as
+  the median decision time needs every time.
 
 What still grows with the project: the coverage scan reads one index entry per approved
-instruction or refusal item, and the rollups grow with annotators x days, not with items.
+instruction or refusal item, the reviewers' figures one row per reviewed item with a
+prediction, and the rollups grow with annotators x days, not with items.
 bench/dashboard.py measures the pages at 10,000 and 100,000 items.
 
 Choices worth knowing:
@@ -57,7 +61,8 @@ from annotation.models import (
 from annotation.pseudonyms import annotator_pseudonym
 from annotation.selectors import can_see_identities
 from core.models import JobStatus
-from review.models import FinalRecord
+from review.models import FinalRecord, PredictionCheck
+from routing.calibration import wilson
 
 STATUSES = tuple(ItemStatus.values)  # open, stalled, in_review, approved, rejected, dropped
 DAYS = 30  # the annotations-per-day chart
@@ -69,6 +74,12 @@ MIN_GOLD_ANSWERS = 3
 # An annotator who kept more than this share of at least MIN_SUGGESTIONS shown suggestions.
 SUGGESTION_HIGH, MIN_SUGGESTIONS = 0.9, 20
 NOT_GIVEN = "(not given)"
+# Reviewers and the model's answers (review.guards): a reviewer who accepted at least
+# RUBBER_STAMP_SHARE of at least RUBBER_STAMP_MIN predictions with a median decision under
+# RUBBER_STAMP_SECONDS is flagged, and so is one who caught under CATCH_LOW of at least
+# MIN_SEEDED seeded wrong predictions.
+RUBBER_STAMP_SHARE, RUBBER_STAMP_MIN, RUBBER_STAMP_SECONDS = 0.9, 20, 10.0
+CATCH_LOW, MIN_SEEDED = 0.5, 5
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -270,6 +281,139 @@ def _flag(project: Project, row: AnnotatorRow) -> None:
         row.flags.append(
             f"Kept the model's suggestion {row.suggestion_acceptance:.0%} of the time "
             f"({row.suggestions_shown} shown): check for rubber-stamping."
+        )
+
+
+# --- reviewers and the model's answers ----------------------------------------------------------
+
+
+@dataclass
+class Share:
+    """k of n, with its 95 % Wilson interval (all None when n is 0)."""
+
+    k: int
+    n: int
+
+    @property
+    def value(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    @property
+    def low(self) -> float | None:
+        return wilson(self.k, self.n)[0]
+
+    @property
+    def high(self) -> float | None:
+        return wilson(self.k, self.n)[1]
+
+
+@dataclass
+class ReviewerRow:
+    """One reviewer's decisions on items with a model's answer (their prediction checks).
+
+    `accepted`: of the real predictions they were shown and answered (an approval, or a
+    judgement recorded before the answer was revealed), how many their answer agreed with by
+    the kind's agreement rule. `caught`: of the seeded wrong predictions, how many their answer
+    disagreed with. A rejection without a judgement answers nothing and counts in `decided`
+    only. `switched`: of the blind judgements that disagreed with what was shown (projects
+    that hide the answer until one), how many were followed by an approved final that agrees
+    with it: the reviewer changed to the model's answer once they saw it (the judgement still
+    counts as a catch). `median_seconds`: from the review claim to the decision, over every
+    decided check."""
+
+    user_id: int | None  # None where reviewers are read under pseudonyms
+    username: str
+    role: str | None
+    decided: int = 0
+    accepted: Share = field(default_factory=lambda: Share(0, 0))
+    caught: Share = field(default_factory=lambda: Share(0, 0))
+    switched: Share = field(default_factory=lambda: Share(0, 0))
+    median_seconds: float | None = None
+    flags: list[str] = field(default_factory=list)
+    flag_kinds: list[str] = field(default_factory=list)  # "rubber_stamp", "misses_seeded"
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _reviewers(project: Project) -> list[ReviewerRow]:
+    """Per reviewer, from their decided prediction checks: one query, a row per decision on an
+    item with a prediction (no JSON read; the median needs every time)."""
+    role = Membership.objects.filter(project=project, user=OuterRef("reviewer_id")).values("role")[
+        :1
+    ]
+    checks = (
+        PredictionCheck.objects.filter(project=project, decided_at__isnull=False)
+        .annotate(project_role=Subquery(role))
+        .values_list(
+            "reviewer_id",
+            "reviewer__username",
+            "project_role",
+            "seeded",
+            "agreed",
+            "seconds",
+            "judged_at",
+            "final_agreed",
+        )
+        .order_by()
+    )
+    grouped: dict[int, list[tuple[bool, bool | None, float | None]]] = {}
+    changed: dict[int, list[bool]] = {}
+    names: dict[int, tuple[str, str | None]] = {}
+    for reviewer_id, username, project_role, seeded, agreed, seconds, judged, final in checks:
+        grouped.setdefault(reviewer_id, []).append((seeded, agreed, seconds))
+        names[reviewer_id] = (username, project_role)
+        if judged is not None and agreed is False and final is not None:
+            changed.setdefault(reviewer_id, []).append(final)
+    rows = []
+    for reviewer_id, decided in grouped.items():
+        username, project_role = names.get(reviewer_id, ("", None))
+        real = [agreed for seeded, agreed, _ in decided if not seeded and agreed is not None]
+        seeds = [agreed for seeded, agreed, _ in decided if seeded and agreed is not None]
+        row = ReviewerRow(
+            user_id=reviewer_id,
+            username=username or f"user {reviewer_id}",
+            role=project_role,
+            decided=len(decided),
+            accepted=Share(sum(real), len(real)),
+            caught=Share(sum(not agreed for agreed in seeds), len(seeds)),
+            switched=Share(sum(changed.get(reviewer_id, [])), len(changed.get(reviewer_id, []))),
+            median_seconds=_median([s for _, _, s in decided if s is not None]),
+        )
+        _flag_reviewer(row)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r.username.lower(), r.user_id))
+
+
+def _flag_reviewer(row: ReviewerRow) -> None:
+    accepted = row.accepted.value
+    if (
+        accepted is not None
+        and row.accepted.n >= RUBBER_STAMP_MIN
+        and accepted >= RUBBER_STAMP_SHARE
+        and row.median_seconds is not None
+        and row.median_seconds < RUBBER_STAMP_SECONDS
+    ):
+        row.flag_kinds.append("rubber_stamp")
+        row.flags.append(
+            f"Accepted the model's answer {accepted:.0%} of the time ({row.accepted.k} of "
+            f"{row.accepted.n}) with a median decision of {row.median_seconds:.0f} s: at least "
+            f"{RUBBER_STAMP_SHARE:.0%} of {RUBBER_STAMP_MIN} or more, faster than "
+            f"{RUBBER_STAMP_SECONDS:.0f} s. Check for rubber-stamping."
+        )
+    caught = row.caught.value
+    if caught is not None and row.caught.n >= MIN_SEEDED and caught < CATCH_LOW:
+        row.flag_kinds.append("misses_seeded")
+        row.flags.append(
+            f"Caught {row.caught.k} of {row.caught.n} seeded wrong answers ({caught:.0%}): "
+            f"under {CATCH_LOW:.0%} of {MIN_SEEDED} or more."
         )
 
 
@@ -541,10 +685,15 @@ class Dashboard:
     mix: Mix
     duplicates: Duplicates
     attention: Attention
+    reviewers: list[ReviewerRow] = field(default_factory=list)
 
     @property
     def flagged(self) -> list[AnnotatorRow]:
         return [row for row in self.annotators if row.flags]
+
+    @property
+    def flagged_reviewers(self) -> list[ReviewerRow]:
+        return [row for row in self.reviewers if row.flags]
 
 
 def dashboard_get(*, project: Project) -> Dashboard:
@@ -572,6 +721,7 @@ def dashboard_get(*, project: Project) -> Dashboard:
         mix=_coverage(project, progress),
         duplicates=_duplicates(project),
         attention=_attention(project, progress),
+        reviewers=_reviewers(project),
     )
 
 
@@ -586,4 +736,9 @@ def dashboard_as_seen(*, membership: Membership) -> Dashboard:
             for row in board.annotators
         ]
         board.annotators = sorted(rows, key=lambda row: row.username)
+        reviewers = [
+            replace(row, username=annotator_pseudonym(project, row.user_id), user_id=None)
+            for row in board.reviewers
+        ]
+        board.reviewers = sorted(reviewers, key=lambda row: row.username)
     return board

@@ -121,6 +121,8 @@ class ProjectSettingsForm(ServiceErrorsMixin, forms.Form):
     always_review = setting_field("always_review")
     calibration_target = setting_field("calibration_target")
     near_duplicate_threshold = setting_field("near_duplicate_threshold")
+    review_prediction = setting_field("review_prediction")
+    review_gold_rate = setting_field("review_gold_rate")
 
     @classmethod
     def for_project(cls, project: Project) -> "ProjectSettingsForm":

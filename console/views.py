@@ -516,6 +516,13 @@ def dashboard_page(request: HttpRequest, project_id: int) -> HttpResponse:
         "charts": _charts(board),
         "min_position_choices": dashboard.MIN_POSITION_CHOICES,
         "min_gold_answers": dashboard.MIN_GOLD_ANSWERS,
+        "rubber_stamp": {
+            "share": dashboard.RUBBER_STAMP_SHARE,
+            "min": dashboard.RUBBER_STAMP_MIN,
+            "seconds": dashboard.RUBBER_STAMP_SECONDS,
+            "catch_low": dashboard.CATCH_LOW,
+            "min_seeded": dashboard.MIN_SEEDED,
+        },
     }
     return _page(request, "console/dashboard.html", membership, "dashboard", context)
 

@@ -12,7 +12,7 @@ from annotation.models import ItemStatus, Kind, ReviewReason, Role
 from core.api_errors import ErrorSerializer, StatusConflictSerializer, error_responses
 from core.models import TokenScope
 from core.serializers import BlankAsNullField
-from review import selectors, services
+from review import guards, selectors, services
 from review.models import AfterReject, Provenance, ReviewDecision
 from review.serializers import ReviewSerializer
 
@@ -200,6 +200,43 @@ class ReviewLeaseSerializer(serializers.Serializer):
     lease_expires = serializers.DateTimeField(source="expires_at")
 
 
+@extend_schema_serializer(component_name="ReviewerPrediction")
+class ReviewerPredictionSerializer(serializers.Serializer):
+    """A model's answer as a reviewer reads it: its payload only, never its confidence or
+    model name."""
+
+    payload = PayloadField(help_text="In A/B terms for a preference.")
+
+
+class ReviewClaimEntrySerializer(ReviewQueueEntrySerializer):
+    """An item in review as the reviewer who holds it reads it: blind, with the model's
+    answer (no confidence, no model name) unless the project hides it until their judgement."""
+
+    prediction = ReviewerPredictionSerializer(
+        allow_null=True,
+        help_text="The model's answer; null when the item has none or while it is hidden "
+        "(`prediction_hidden`).",
+    )
+    prediction_hidden = serializers.BooleanField(
+        help_text="The project shows the model's answer after the reviewer's own judgement "
+        "(`review_prediction: after_judgement`): POST it to /items/{id}/review-judgement/ "
+        "first."
+    )
+
+
+def _claim_entry(lease, item) -> dict:
+    """The held item for the claim API, with its prediction as the guards let this reviewer
+    read it."""
+    entry = selectors.review_queue_entry(item)
+    check = guards.prediction_check_open(lease=lease, item=item)
+    view = guards.prediction_view(check, project=item.project)
+    return {
+        **vars(entry),
+        "prediction": {"payload": view.payload} if view and not view.hidden else None,
+        "prediction_hidden": bool(view and view.hidden),
+    }
+
+
 class ReviewClaimApi(APIView):
     token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
 
@@ -209,7 +246,7 @@ class ReviewClaimApi(APIView):
         lease_expires = serializers.DateTimeField(
             source="lease.expires_at", help_text="Decide before then, or keep it (heartbeat)."
         )
-        item = nested_by_kind(ReviewQueueEntrySerializer, "ReviewQueueEntry")
+        item = nested_by_kind(ReviewClaimEntrySerializer, "ReviewClaimEntry")
 
     @extend_schema(
         request=None,
@@ -224,8 +261,51 @@ class ReviewClaimApi(APIView):
         lease = services.review_claim_next(membership=membership)
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        entry = selectors.review_queue_entry(selectors.review_item(lease.item_id))
+        item = selectors.review_item(lease.item_id)
+        entry = _claim_entry(lease, item)
         return Response(self.OutputSerializer({"lease": lease, "item": entry}).data)
+
+
+class ReviewJudgementApi(APIView):
+    token_scope = TokenScope.ANNOTATE  # what a token needs for POST/PUT (core/tokens.py)
+
+    @extend_schema_serializer(component_name="ReviewJudgementInput")
+    class InputSerializer(serializers.Serializer):
+        annotation = serializers.IntegerField(
+            required=False, allow_null=True, help_text="The annotation you would approve as is."
+        )
+        final = PayloadField(
+            required=False,
+            allow_null=True,
+            help_text="Or the final you would write (A/B terms for a preference).",
+        )
+
+    @extend_schema_serializer(component_name="ReviewJudgement")
+    class OutputSerializer(serializers.Serializer):
+        judgement = PayloadField(help_text="Your answer as recorded (A/B terms).")
+        prediction = ReviewerPredictionSerializer(help_text="The model's answer, revealed now.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 403, 404, 409)},
+        description="Record your own judgement of an item you hold (a review claim) before "
+        "its model answer is shown (the project's `review_prediction: after_judgement`): "
+        "one annotation you would approve as is, or a final. The answer is revealed in the "
+        "response; then decide the item as usual. The judgement is kept: the dashboard grades "
+        "reviewers on it. 409 when you do not hold the item or already recorded one.",
+    )
+    def post(self, request, item_id: int):
+        item, _ = item_get_for_member(user=request.user, item_id=item_id, role=Role.REVIEWER)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        check = guards.review_judgement_record(
+            item_id=item.pk,
+            reviewer=request.user,
+            annotation_id=data.validated_data.get("annotation"),
+            final=data.validated_data.get("final"),
+        )
+        body = {"judgement": check.judgement, "prediction": {"payload": check.shown}}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
 class ReviewLeaseHeartbeatApi(APIView):

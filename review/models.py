@@ -167,3 +167,68 @@ class ReviewSkip(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} skipped by {self.reviewer_id}"
+
+
+class PredictionCheck(models.Model):
+    """What one reviewer was shown of an item's prediction in one round, and how they judged
+    it: the guards against automation bias (review.guards).
+
+    `shown` is the payload the reviewer saw, in A/B terms: the item's prediction, or, for a
+    review gold item (`seeded`), a deliberately wrong version of it that is kept here only,
+    never on the item, a final record or an export. The confidence and the model name are
+    never shown to a reviewer. `judgement` is the answer a reviewer recorded before the
+    prediction was revealed (the project's `review_prediction` is `after_judgement`); the
+    decision then grades `answer` (the judgement when there is one, else the approved final)
+    against what was shown: `agreed` is whether they agree by the kind's agreement rule (an
+    accepted prediction; for a seeded one, a missed error); `final_agreed` the same for the
+    approved final. `seconds` runs from the review claim to the decision."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="prediction_checks")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="prediction_checks"
+    )
+    round = models.PositiveSmallIntegerField(default=1)
+    seeded = models.BooleanField(default=False)
+    shown = models.JSONField()
+    claimed_at = models.DateTimeField()
+    judgement = models.JSONField(null=True, blank=True)
+    judged_at = models.DateTimeField(null=True, blank=True)
+    review = models.OneToOneField(
+        Review, null=True, blank=True, on_delete=models.SET_NULL, related_name="prediction_check"
+    )
+    answer = models.JSONField(null=True, blank=True)
+    agreed = models.BooleanField(null=True, blank=True)
+    # Whether the approved final agrees with what was shown (None for a rejection): beside a
+    # judgement that did not, the reviewer changed to the model's answer once they saw it.
+    final_agreed = models.BooleanField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One open (undecided) check per reviewer and item; an item sent back to review
+            # gets a new one.
+            models.UniqueConstraint(
+                fields=["item", "reviewer"],
+                condition=Q(decided_at__isnull=True),
+                name="prediction_check_one_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(seconds__isnull=True) | Q(seconds__gte=0),
+                name="prediction_check_seconds_nonnegative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["project", "reviewer"],
+                name="prediction_check_decided",
+                condition=Q(decided_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        seeded = " (seeded)" if self.seeded else ""
+        return f"prediction check of item {self.item_id} for {self.reviewer_id}{seeded}"

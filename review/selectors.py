@@ -115,6 +115,8 @@ class ReviewEntry:
     reopen_note: str = ""
     # Word differences between the first two annotations' texts (kinds with a text field).
     text_diff: dict[str, Any] | None = None
+    # The item's prediction as this reviewer may read it (review.guards); None: none.
+    prediction: Any = None
 
     @property
     def payloads(self) -> dict[str, dict]:

@@ -23,6 +23,7 @@ from annotation.rollups import tally_move
 from core import events
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict, PermissionDenied
+from review import guards
 from review.events import ItemApproved, ItemRejected, ItemReopened
 from review.models import (
     AfterReject,
@@ -342,6 +343,7 @@ def review_decide(
     if item.status != ItemStatus.IN_REVIEW:
         raise _not_in_review(item)
     _ensure_not_held_by_another(item, reviewer)
+    guards.judgement_required(item=item, reviewer=reviewer, decision=decision)
     annotations = list(Annotation.objects.filter(item=item, round=item.round).order_by("id"))
 
     source: Annotation | None = None
@@ -399,6 +401,7 @@ def review_decide(
         then=then,
         round=item.round,
     )
+    guards.prediction_check_grade(item=item, reviewer=reviewer, review=review)
     after: dict[str, Any] = {"review": review.pk, "note": note}
     if decision == ReviewDecision.APPROVE:
         if source is None:

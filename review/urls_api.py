@@ -11,6 +11,11 @@ urlpatterns = [
     path("items/<int:item_id>/review/", apis.ReviewApi.as_view(), name="api-review"),
     path("items/<int:item_id>/reopen/", apis.ReopenApi.as_view(), name="api-reopen"),
     path(
+        "items/<int:item_id>/review-judgement/",
+        apis.ReviewJudgementApi.as_view(),
+        name="api-review-judgement",
+    ),
+    path(
         "projects/<int:project_id>/review-claim/",
         apis.ReviewClaimApi.as_view(),
         name="api-review-claim",

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotation import access, kinds
 from annotation.models import Item, Membership, ReviewReason, Role
 from core.errors import ApplicationError, Conflict, PermissionDenied
-from review import selectors, services
+from review import guards, selectors, services
 from review.models import AfterReject, ReviewDecision
 
 
@@ -54,8 +54,13 @@ def _pane_context(
         if item is not None
         else None
     )
-    remaining = queue.count()
     project = membership.project
+    if entry is not None and lease is not None:
+        check = guards.prediction_check_open(lease=lease, item=entry.item)
+        entry.prediction = guards.prediction_view(
+            check, project=project, display_order=entry.display_order
+        )
+    remaining = queue.count()
     form = form or _form_from(entry)
     return {
         "project": project,
@@ -161,6 +166,8 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
         decision = ReviewDecision.REJECT
     else:
         decision = ""
+    if post.get("step") == "judge" and decision == ReviewDecision.APPROVE:
+        return _judge(request, membership, item, annotation_id, final, typed, action, order)
     try:
         review = services.review_decide(
             item_id=item.pk,
@@ -186,6 +193,38 @@ def decide(request: HttpRequest, project_id: int, item_id: int) -> HttpResponse:
         form = _submitted_form(post, item, typed, open_, order)
         return _invalid(request, membership, item, error, form)
     return _after(request, membership, _decided_message(review), "ok")
+
+
+def _judge(
+    request: HttpRequest,
+    membership: Membership,
+    item: Item,
+    annotation_id: int | None,
+    final: dict | None,
+    typed: dict | None,
+    action: str,
+    order: str,
+) -> HttpResponse:
+    """The first step while the project hides predictions until a judgement: record the
+    reviewer's own answer, then show the same item with the model's answer revealed."""
+    try:
+        guards.review_judgement_record(
+            item_id=item.pk, reviewer=request.user, annotation_id=annotation_id, final=final
+        )
+    except Conflict as error:
+        return _after(request, membership, error.message, "warn")
+    except ApplicationError as error:
+        open_ = "edit" if action == "edit" else ""
+        form = _submitted_form(request.POST, item, typed, open_, order)
+        return _invalid(request, membership, item, error, form)
+    context = _pane_context(
+        request,
+        membership,
+        item=item,
+        flash="Your judgement is recorded. The model's answer is shown now: decide the item.",
+        form=_submitted_form(request.POST, item, typed, "", order),
+    )
+    return _render_pane(request, context)
 
 
 def _invalid(

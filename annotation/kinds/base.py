@@ -509,6 +509,13 @@ class ItemKind:
         except (KeyError, TypeError):
             return False
 
+    def seeded_wrong(self, payload: dict, vocabulary: Vocabulary) -> dict | None:
+        """A deliberately wrong version of a model's answer, shown to a reviewer instead of
+        the real one (review gold, the project's `review_gold_rate`): it must disagree with
+        `payload` by the kind's agreement rule (`prediction_correct` is False) and be a valid
+        payload of the kind. None: the kind cannot make one of this answer (not seeded)."""
+        return None
+
     def coverage_labels(self, payload: dict) -> tuple[str, str]:
         """(category, decision) an approved item is counted under; "" where there is none."""
         category = payload.get(self.coverage_field) or "" if self.coverage_field else ""

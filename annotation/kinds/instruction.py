@@ -109,6 +109,17 @@ class InstructionKind(ItemKind):
             check_text(payload.get("response"), f"{prefix}response", problems)
         check_choice(payload.get("category"), f"{prefix}category", vocabulary.categories, problems)
 
+    def seeded_wrong(self, payload: dict, vocabulary: Vocabulary) -> dict | None:
+        """The next category of the project's list (the response kept); None when the
+        project has one category only."""
+        category = payload.get("category")
+        others = [c for c in vocabulary.categories if c != category]
+        if not others:
+            return None
+        names = list(vocabulary.categories)
+        after = names[(names.index(category) + 1) % len(names)] if category in names else others[0]
+        return {**payload, "category": after if after != category else others[0]}
+
     def review_rows(self, payload: dict, disputed: list[str]) -> list[ReviewRow]:
         return [
             ReviewRow(

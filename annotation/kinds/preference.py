@@ -282,6 +282,21 @@ class PreferenceKind(ItemKind):
     def agreement_key(self, payload: dict) -> Any:
         return preferred_side(payload["rating"])
 
+    def seeded_wrong(self, payload: dict, vocabulary: Vocabulary) -> dict | None:
+        """The other side (a tie becomes a clear preference for B), criteria mirrored too;
+        the rationale is left out (it would argue for the real side)."""
+        rating = payload.get("rating")
+        if not _is_rating(rating):
+            return None
+        wrong: dict[str, Any] = {"rating": -rating if rating else 2}
+        criteria = payload.get("criteria")
+        if isinstance(criteria, dict):
+            wrong["criteria"] = {
+                name: (-value if value else 2) if _is_rating(value) else value
+                for name, value in criteria.items()
+            }
+        return wrong
+
     def representative(self, annotations: list[Any]) -> Any:
         """The rating closest to the mean (the earliest on a tie)."""
         mean = sum(a.payload["rating"] for a in annotations) / len(annotations)

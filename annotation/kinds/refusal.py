@@ -143,6 +143,14 @@ class RefusalKind(ItemKind):
             return False
         return "harm_category" not in gold or payload.get("harm_category") == gold["harm_category"]
 
+    def seeded_wrong(self, payload: dict, vocabulary: Vocabulary) -> dict | None:
+        """Another decision: a refusal shown as compliance, compliance or a partial answer
+        shown as a refusal (the ideal reply and harm category kept)."""
+        decision = payload.get("decision")
+        if decision not in DECISIONS:
+            return None
+        return {**payload, "decision": "comply" if decision == "refuse" else "refuse"}
+
     def disputed_fields(self, payloads: list[dict]) -> list[str]:
         return [
             name

@@ -451,6 +451,25 @@ class RubricKind(ItemKind):
 
     # -- review
 
+    def seeded_wrong(self, payload: dict, vocabulary: Vocabulary) -> dict | None:
+        """Scores moved beyond the tolerance: a pass/fail flipped, an integer moved to the far
+        end of its scale (when that is more than TOLERANCE away). None when no criterion of
+        the rubric can be moved that far."""
+        scores = dict(payload.get("scores") or {})
+        moved = False
+        for criterion in vocabulary.rubric:
+            name, value = criterion["name"], scores.get(criterion["name"])
+            if isinstance(value, bool):
+                scores[name], moved = not value, True
+            elif _is_int(value) and not is_pass_fail(criterion):
+                low, high = scale_range(criterion)
+                far = low if value - low >= high - value else high
+                if abs(far - value) > TOLERANCE:
+                    scores[name], moved = far, True
+        if not moved:
+            return None
+        return {"scores": scores}
+
     def disputed_fields(self, payloads: list[dict]) -> list[str]:
         names = list(dict.fromkeys(n for p in payloads for n in (p.get("scores") or {})))
         return [

@@ -68,7 +68,13 @@ def test_every_page_of_every_role_runs_under_the_policy(
     for n, kind in enumerate(kinds.names()):
         ItemFactory(project=project, kind=kind, external_id=f"open-{kind}")
         if kind == "preference":
-            item = ItemFactory(project=project, kind=kind, external_id=f"done-{n}")
+            # With a prediction: the review page shows the model's answer panel.
+            item = ItemFactory(
+                project=project,
+                kind=kind,
+                external_id=f"done-{n}",
+                prediction={"payload": {"rating": 1}, "confidence": 0.7},
+            )
             annotate(item, others[0], {"rating": -2})
             annotate(item, others[1], {"rating": 2})
     waiting = ItemFactory(project=project, external_id="waiting")

@@ -83,3 +83,44 @@ def test_the_question_mark_shows_the_shortcuts(browser_page, review_setup):
     assert page.locator("#review-help").is_visible()
     page.keyboard.press("Escape")
     assert not page.locator("#review-help").is_visible()
+
+
+def test_a_reviewer_judges_first_then_sees_the_models_answer_then_decides(
+    browser_page, review_setup
+):
+    """`review_prediction: after_judgement`: the model's answer is hidden, the reviewer's pick
+    is recorded as their judgement (keyboard: 1-9, Enter), the answer appears (without its
+    confidence), then Enter approves."""
+    from annotation.models import Project
+    from review.models import PredictionCheck
+
+    project, reviewer = review_setup
+    Project.objects.filter(pk=project.pk).update(review_prediction="after_judgement")
+    prediction = {"payload": {"rating": 2}, "confidence": 0.8731, "model": "secret-model-x"}
+    item = disputed_preference(project, prediction=prediction)
+    first, second = annotations_of(item)
+    page = browser_page
+    log_in(page, reviewer)
+    page.goto(f"/projects/{project.pk}/review/")
+    pane = page.locator("#review-pane")
+    assert page.get_by_test_id("prediction-hidden").is_visible()
+    assert page.get_by_test_id("prediction-rows").count() == 0
+
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.get_by_test_id("prediction-rows").wait_for()
+    assert "Your judgement is recorded" in pane.inner_text()
+    assert page.get_by_test_id("judgement-rows").is_visible()
+    text = pane.inner_text()
+    assert "0.87" not in text and "87%" not in text and "secret-model-x" not in text
+    check = PredictionCheck.objects.get(item=item, reviewer=reviewer)
+    assert check.judgement == first.payload and check.decided_at is None
+
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    page.get_by_text("Nothing to review").wait_for()
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.source_annotation_id == second.pk
+    check.refresh_from_db()
+    assert check.answer == first.payload and check.agreed is False
+    assert page.errors == []

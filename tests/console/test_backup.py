@@ -13,7 +13,7 @@ from annotation import kinds
 from annotation.models import Annotation, Assignment, Item, Project, Role, SettingVersion
 from console import backup
 from core.models import AuditEvent
-from review.models import FinalRecord, Review
+from review.models import FinalRecord, PredictionCheck, Review
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, item_row, lease
 from tests.review.review_fixtures import DISPUTED_PREFERENCE, completed_item, disputed_preference
 
@@ -39,9 +39,14 @@ def rich(db, make_api):
         ).status_code
         == 200
     )
-    approved = disputed_preference(project)
+    # With a model's answer, claimed first: the reviewer's prediction check is graded.
+    approved = disputed_preference(
+        project, prediction={"payload": {"rating": 2}, "confidence": 0.6}
+    )
     rejected = completed_item(project, DISPUTED_PREFERENCE)
     review_api = make_api(reviewer)
+    claimed = review_api.post(f"/api/v1/projects/{project.pk}/review-claim/").json()
+    assert claimed["item"]["id"] == approved.pk
     first = Annotation.objects.filter(item=approved).order_by("id").first()
     assert review_api.post(
         f"/api/v1/items/{approved.pk}/review/",
@@ -123,8 +128,14 @@ def test_dump_load_dump_is_byte_identical_and_the_project_works(rich, make_api):
         "finals": FinalRecord.objects.filter(project=rich).count(),
         "audit": AuditEvent.objects.filter(project=rich).count(),
         "setting versions": SettingVersion.objects.filter(project=rich).count(),
+        "prediction checks": PredictionCheck.objects.filter(project=rich, agreed=False).count(),
     }
-    assert counts["reviews"] == 2 and counts["finals"] >= 1 and counts["setting versions"] >= 2
+    assert (
+        counts["reviews"] == 2
+        and counts["prediction checks"] == 1
+        and counts["finals"] >= 1
+        and counts["setting versions"] >= 2
+    )
     old_id = rich.pk
     delete_everything(rich)
     assert not Project.objects.filter(pk=old_id).exists()
@@ -142,6 +153,7 @@ def test_dump_load_dump_is_byte_identical_and_the_project_works(rich, make_api):
         "finals": FinalRecord.objects.filter(project=project).count(),
         "audit": AuditEvent.objects.filter(project=project).count(),
         "setting versions": SettingVersion.objects.filter(project=project).count(),
+        "prediction checks": PredictionCheck.objects.filter(project=project, agreed=False).count(),
     }
     assert project.guidelines.startswith("# Version 2") and project.review_sample_rate == 0.25
     # the lead, back with a new token, reads the project and its agreement report

@@ -31,8 +31,9 @@ from tests.factories import ItemFactory, UserFactory, annotate, complete, item_r
 # the selector's reads (item tallies, annotations per day, annotations per annotator, users,
 # reports, the newest report's annotators, final records, duplicates, and categories given at
 # import).
-PAGE_QUERY_BOUND = 15  # the aggregates, suggestions kept, flagged items, the news badge
-API_QUERY_BOUND = 13  # token user, membership, then the same aggregates
+# the aggregates, suggestions kept, reviewers' prediction checks, flagged items, the news badge
+PAGE_QUERY_BOUND = 16
+API_QUERY_BOUND = 14  # token user, membership, then the same aggregates
 
 
 def dashboard_url(project):

@@ -29,6 +29,8 @@ VALID = {
     "always_review": '[{"signal": true}, {"tag": "vip"}]',
     "calibration_target": "0.05",
     "near_duplicate_threshold": "0.85",
+    "review_prediction": "after_judgement",
+    "review_gold_rate": "0.05",
 }
 
 

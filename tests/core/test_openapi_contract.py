@@ -108,7 +108,12 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     walk(lead, "delete", f"{base}/members/{extra.pk}/")
     walk(lead, "delete", f"{base}/members/{extra.pk}/")  # 400: not a member
 
-    rows = [item_row(name, n) for n, name in enumerate(kinds.names())]
+    # Each with a model's answer, which reviewers see only after their own judgement.
+    walk(lead, "patch", f"{base}/", {"review_prediction": "after_judgement"})
+    rows = [
+        item_row(name, n, prediction={"payload": PAYLOADS[name][0], "confidence": 0.5})
+        for n, name in enumerate(kinds.names())
+    ]
     rows.append(item_row(kinds.PREFERENCE, 9, gold={"rating": 2}, metadata={"src": "x"}))
     walk(lead, "post", f"{base}/items/", rows)
     walk(lead, "post", f"{base}/items/", {"items": rows})
@@ -155,6 +160,11 @@ def test_every_response_matches_the_schema(make_api, settings, tmp_path):
     held = walk(reviewer, "post", f"{base}/review-claim/").json()
     walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")
     walk(lead, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")  # 404
+    judgement = f"/api/v1/items/{held['item']['id']}/review-judgement/"
+    walk(reviewer, "post", judgement, {"annotation": "first"})  # 400
+    first_id = held["item"]["annotations"][0]["id"]
+    walk(reviewer, "post", judgement, {"annotation": first_id})
+    walk(reviewer, "post", judgement, {"annotation": first_id})  # 409: recorded already
     walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/release/")
     walk(reviewer, "post", f"/api/v1/review-leases/{held['lease_id']}/heartbeat/")  # 409
     walk(a1, "post", f"{base}/review-claim/")  # 403

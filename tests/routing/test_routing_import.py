@@ -278,9 +278,10 @@ def test_item_detail_shows_route_rule_and_prediction(client, project, reviewer, 
         "below_threshold",
         "novel_topic",
     )
-    # Reviewers judge without the confidence (nor the model's name).
+    # Reviewers never read the confidence (nor the model's name); the answer itself only
+    # where they review the item, as the review guards allow (tests/review/test_guards.py).
     blind = make_api(reviewer).get(f"/api/v1/items/{other.pk}/").json()
-    assert blind["prediction"] == {"payload": other.prediction["payload"]}
+    assert blind["prediction"] is None
 
 
 def test_an_item_without_a_prediction_reads_as_peoples(client, project):

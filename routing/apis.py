@@ -44,7 +44,18 @@ class ErrorRateSerializer(serializers.Serializer):
     value = serializers.FloatField(allow_null=True, help_text="error rate of judged items")
     low = serializers.FloatField(allow_null=True, help_text="95 % Wilson interval")
     high = serializers.FloatField(allow_null=True)
-    n = serializers.IntegerField()
+    n = serializers.IntegerField(help_text="judged items (raw count)")
+    n_effective = serializers.FloatField(
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="effective sample size of the audit-rate weights (Kish) the interval uses",
+    )
+
+
+@extend_schema_serializer(component_name="CalibrationRecommendedError")
+class RecommendedErrorSerializer(ErrorRateSerializer):
+    wrong = serializers.IntegerField(help_text="wrong predictions among the n (raw count)")
 
 
 @extend_schema_serializer(component_name="CalibrationDrift")
@@ -82,12 +93,21 @@ class CalibrationApi(APIView):
             default=None,
             help_text="share of predicted items the recommended threshold would auto-accept",
         )
+        recommended_error = RecommendedErrorSerializer(
+            allow_null=True,
+            default=None,
+            help_text="the weighted error of the judged items at or above the recommendation",
+        )
         current_automated_share = serializers.FloatField(allow_null=True, default=None)
         target = serializers.FloatField(allow_null=True, default=None)
         threshold = serializers.FloatField(
             allow_null=True, default=None, help_text="the project's auto_accept_above then"
         )
         audit_rate = serializers.FloatField(allow_null=True, default=None)
+        weighted = serializers.BooleanField(
+            default=False,
+            help_text="audited items weighted by 1 / audit_rate in the error rates",
+        )
         current_threshold_error = ErrorRateSerializer(allow_null=True, default=None)
         drift = DriftSerializer(allow_null=True, default=None)
         warnings = serializers.ListField(child=serializers.CharField(), default=list)

@@ -28,6 +28,22 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+def _effective(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def _error_text(error: dict[str, Any] | None) -> dict[str, str] | None:
+    if not error:
+        return None
+    return {
+        "value": _pct(error.get("value")),
+        "low": _pct(error.get("low")),
+        "high": _pct(error.get("high")),
+        "n": error.get("n", 0),
+        "n_effective": _effective(error.get("n_effective")),
+    }
+
+
 def _context(membership: Membership) -> dict[str, Any]:
     project = membership.project
     reading = calibration_report_read(project=project)
@@ -57,7 +73,9 @@ def _context(membership: Membership) -> dict[str, Any]:
             "low": _pct(current.get("low")),
             "high": _pct(current.get("high")),
             "n": current.get("n", 0),
+            "n_effective": _effective(current.get("n_effective")),
         },
+        recommended_error=_error_text(result.get("recommended_error")),
         automated_share=_pct(result.get("automated_share")),
         chart=charts.reliability_diagram(
             result.get("bins", []),

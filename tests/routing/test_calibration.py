@@ -273,3 +273,168 @@ def test_the_page_shows_counts_and_the_reliability_diagram(
     assert "<svg" in page and 'data-testid="reliability"' in page
     assert "Not enough evidence" in page
     assert "style=" not in page and "<script>" not in page
+
+
+# --- weighting by the audit rate -------------------------------------------------------------
+
+# Threshold 0.8, audit rate 0.25: the two audited items above it count 4 each, the three sent
+# to people count 1 (a rule sent them, so they were judged for sure).
+WEIGHTED = Judged.of(
+    [
+        (0.95, True, True),
+        (0.95, False, True),
+        (0.85, True, False),
+        (0.85, False, False),
+        (0.85, True, False),
+        (0.55, True, False),
+    ],
+    audit_rate=0.25,
+)
+
+
+def test_the_current_error_is_weighted_by_the_inverse_audit_rate_by_hand():
+    result = figures(WEIGHTED, threshold=0.8, target=0.02, audit_rate=0.25, traffic=_traffic([0.9]))
+    current = result["current_threshold_error"]
+    # At or above 0.8: weights 4, 4, 1, 1, 1 (sum 11); wrong: 4 (audited) + 1 = 5.
+    assert current["n"] == 5  # the raw count stays
+    assert current["value"] == pytest.approx(5 / 11)  # unweighted it would be 2 / 5
+    # Kish: 11^2 / (4^2 + 4^2 + 1 + 1 + 1) = 121 / 35; Wilson at p = 5/11 on n = 121/35.
+    assert current["n_effective"] == pytest.approx(121 / 35)
+    assert current["low"] == pytest.approx(0.11644, abs=1e-5)
+    assert current["high"] == pytest.approx(0.84050, abs=1e-5)
+    assert result["weighted"] is True
+    assert "effective n 3 after weighting" in " ".join(result["warnings"])
+    # The bins stay unweighted: 0.9-1.0 holds 2 items, 1 right.
+    top = next(b for b in result["bins"] if b["low"] == 0.9)
+    assert (top["n"], top["accuracy"]) == (2, 0.5)
+
+
+def test_unit_weights_give_the_unweighted_figures():
+    plain = figures(HAND, threshold=0.8, target=0.02, audit_rate=0.1, traffic=_traffic([0.9]))
+    current = plain["current_threshold_error"]
+    assert current["n_effective"] == 6 and plain["weighted"] is False
+    assert (current["low"], current["high"]) == pytest.approx(wilson(1, 6))
+
+
+def _production(n: int = 400_000, seed: int = 14, threshold: float = 0.9, rate: float = 0.05):
+    """A calibrated model's traffic routed as an import routes it: under the threshold every
+    item goes to people, above it the audit draw (rate) and a production signal (2 % of items,
+    their predictions much worse) send some. Returns (judged, truth): `truth(t)` is the error
+    rate of every item at or above t, judged or not."""
+    rng = np.random.default_rng(seed)
+    confidence = rng.uniform(0.5, 1.0, n)
+    signal = rng.random(n) < 0.02
+    correct = rng.random(n) < np.where(signal, confidence - 0.35, confidence)
+    above = confidence >= threshold
+    audited = above & ~signal & (rng.random(n) < rate)
+    judged = ~above | signal | audited
+
+    def truth(t: float) -> float:
+        return float(1 - correct[confidence >= t].mean())
+
+    rows = list(zip(confidence[judged], correct[judged], audited[judged], strict=True))
+    return rows, confidence, truth
+
+
+def test_on_simulated_traffic_the_weighted_error_is_unbiased_and_the_unweighted_is_not():
+    rows, confidence, truth = _production()
+    traffic = _traffic(np.floor(confidence * 100) / 100)
+    weighted = figures(
+        Judged.of(rows, audit_rate=0.05),
+        threshold=0.9,
+        target=0.02,
+        audit_rate=0.05,
+        traffic=traffic,
+    )
+    unweighted = figures(
+        Judged.of(rows), threshold=0.9, target=0.02, audit_rate=0.05, traffic=traffic
+    )
+    true_error = truth(0.9)  # about 0.98 * 0.05 + 0.02 * 0.40
+    w, u = weighted["current_threshold_error"], unweighted["current_threshold_error"]
+    # The signal-flagged items above the threshold are all judged, the rest 1 in 20: unweighted
+    # they weigh 20 times too much.
+    assert u["value"] - true_error > 0.05
+    assert w["value"] == pytest.approx(true_error, abs=0.01)
+    assert w["low"] <= true_error <= w["high"]
+    assert not u["low"] <= true_error <= u["high"]
+    assert w["n"] == u["n"] and w["n_effective"] < w["n"]
+    # The automated share is read from every predicted item: no weight, the true share.
+    assert weighted["automated_share"] == unweighted["automated_share"]
+    if weighted["recommended_threshold"] is not None:
+        t = weighted["recommended_threshold"]
+        assert weighted["automated_share"] == pytest.approx((confidence >= t).mean(), abs=0.01)
+
+
+def test_on_simulated_traffic_the_recommendation_is_weighted():
+    """Below the current threshold the judged items are all there, above it a 5 % sample:
+    unweighted, the error of a threshold under the current one mixes the two as if equally
+    sampled. Weighted, the recommended threshold's true error is under the target."""
+    rows, confidence, truth = _production(threshold=0.97, rate=0.05)
+    traffic = _traffic(np.floor(confidence * 100) / 100)
+    weighted = figures(
+        Judged.of(rows, audit_rate=0.05),
+        threshold=0.97,
+        target=0.06,
+        audit_rate=0.05,
+        traffic=traffic,
+    )
+    unweighted = figures(
+        Judged.of(rows), threshold=0.97, target=0.06, audit_rate=0.05, traffic=traffic
+    )
+    t = weighted["recommended_threshold"]
+    assert t is not None and truth(t) < 0.06
+    assert weighted["recommended_error"]["value"] == pytest.approx(truth(t), abs=0.01)
+    # Unweighted, the few audits above 0.97 are swamped by everything judged under it and by
+    # the signal-flagged items: it demands a higher threshold than the traffic needs.
+    assert unweighted["recommended_threshold"] > t
+    assert unweighted["automated_share"] < weighted["automated_share"]
+
+
+def test_the_postgresql_cells_give_the_figures_of_the_items_one_by_one(
+    client, project, lead, require_postgres
+):
+    """The report aggregates in SQL; the same judged items one by one (the ORM path) give the
+    same figures, weights included."""
+    project.auto_accept_above = 0.9
+    project.audit_rate = 0.5
+    project.always_review = [{"signal": True}]  # flagged items above 0.9 count 1, audits 2
+    project.save()
+    decisions = ["refuse", "comply"]
+    rows = [
+        item_row(
+            kinds.REFUSAL,
+            n,
+            prediction={
+                "payload": {"decision": "refuse", "response": f"No {n}.", "harm_category": "none"},
+                "confidence": [0.29, 0.55, 0.8, 0.899999, 0.9, 0.93, 0.97, 1.0][n % 8],
+            },
+            source="production",
+            **({"signal": "policy_flag"} if n % 5 == 0 else {}),
+        )
+        for n in range(160)
+    ]
+    _import(client, project, rows)
+    judged = Item.objects.filter(project=project, route__in=["human", "audit"]).order_by("id")
+    assert judged.filter(route="audit").count() >= 10
+    for i, item in enumerate(judged):
+        _decide(item, decisions[(i * 7) % 5 == 0], lead)
+    sql = calibration.report_compute(project=project)
+    one_by_one = calibration._judged_read_orm(project)
+    orm = calibration.figures_of_cells(
+        one_by_one.cells,
+        one_by_one.recent_audits,
+        threshold=0.9,
+        target=project.calibration_target,
+        audit_rate=0.5,
+        traffic=calibration.traffic_of(project),
+    )
+    assert sql["weighted"] is True and sql["n"] == judged.count()
+    for key in ("n", "predicted", "recommended_threshold", "automated_share", "weighted"):
+        assert sql[key] == orm[key], key
+    for key in ("ece", "brier"):
+        assert sql[key] == pytest.approx(orm[key], rel=1e-12)
+    for ours, theirs in zip(sql["bins"], orm["bins"], strict=True):
+        assert ours == {k: v if v is None else pytest.approx(v) for k, v in theirs.items()}
+    assert sql["current_threshold_error"] == pytest.approx(orm["current_threshold_error"])
+    assert sql["drift"] == pytest.approx(orm["drift"])
+    assert sql["current_threshold_error"]["n_effective"] < sql["current_threshold_error"]["n"]

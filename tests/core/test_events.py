@@ -65,7 +65,7 @@ def test_a_failing_after_commit_subscriber_is_logged_and_others_still_run(caplog
         assert ("after", 3) in seen
         assert "broken" in caplog.text
     finally:
-        events._subscribers["test.pinged"].remove((broken, False))
+        events._subscribers["test.pinged"].remove((broken, False, False))
 
 
 def test_event_types_are_registered_by_name():
@@ -78,7 +78,7 @@ def test_review_routes_completed_items_inside_the_submit_transaction():
     from review.subscribers import route_completed_item
 
     assert route_completed_item in events.subscribers(ItemCompleted)
-    assert (route_completed_item, True) in events._subscribers[ItemCompleted.type]
+    assert (route_completed_item, True, False) in events._subscribers[ItemCompleted.type]
 
 
 @pytest.mark.django_db
@@ -103,4 +103,67 @@ def test_a_submit_announces_annotation_submitted_and_item_completed(
             (item.pk, "unanimous", None)
         ]
     finally:
-        events._subscribers[ItemApproved.type].remove((approved, False))
+        events._subscribers[ItemApproved.type].remove((approved, False, False))
+
+
+batches: list[list[int]] = []
+
+
+@subscribe(Pinged, batch=True)
+def in_batches(events: list[Pinged]) -> None:
+    batches.append([event.n for event in events])
+
+
+@pytest.fixture(autouse=True)
+def _clear_batches():
+    batches.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_subscriber_gets_a_transactions_events_in_one_call_after_commit():
+    with transaction.atomic():
+        for n in range(5):
+            announce(Pinged(project_id=1, n=n))
+        assert batches == []
+    assert batches == [[0, 1, 2, 3, 4]]
+    assert [n for moment, n in seen if moment == "after"] == [0, 1, 2, 3, 4]  # one call each
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_takes_its_events_out_of_the_batch():
+    with transaction.atomic():
+        announce(Pinged(project_id=1, n=1))
+        with pytest.raises(RuntimeError), transaction.atomic():
+            announce(Pinged(project_id=1, n=2))
+            raise RuntimeError("undo the savepoint")
+        with transaction.atomic():
+            announce(Pinged(project_id=1, n=3))
+        announce(Pinged(project_id=1, n=4))
+    assert sorted(n for batch in batches for n in batch) == [1, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_batch_of_one_is_delivered_at_once():
+    announce(Pinged(project_id=1, n=7))
+    assert batches == [[7]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_batch_subscriber_is_logged_and_others_still_run(caplog):
+    @subscribe(Pinged, batch=True)
+    def broken(events):
+        raise ValueError("boom")
+
+    try:
+        with transaction.atomic():
+            announce(Pinged(project_id=1, n=8))
+            announce(Pinged(project_id=1, n=9))
+    finally:
+        events._subscribers[Pinged.type].remove((broken, False, True))
+    assert batches == [[8, 9]]
+    assert "failed on 2 events" in caplog.text
+
+
+def test_a_batch_is_delivered_after_commit_only():
+    with pytest.raises(ValueError, match="after commit"):
+        subscribe(Pinged, in_transaction=True, batch=True)

@@ -366,3 +366,47 @@ def test_an_export_and_an_agreement_report_announce_that_they_finished(
     assert bodies["export.finished"]["export"]["sha256"]
     assert bodies["agreement.finished"]["report"]["status"] == "done"
     assert json.dumps(bodies)  # plain JSON
+
+
+def test_an_import_that_auto_accepts_many_items_reads_the_endpoints_once(
+    project, lead, make_api, receiver, django_capture_on_commit_callbacks
+):
+    """The webhooks app takes a transaction's events as one batch (core.events): 30 approvals
+    announced by one import cost one read of the endpoints, and make 30 deliveries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation import kinds
+    from tests.factories import item_row
+
+    client = make_api(lead)
+    register(client, project, receiver.url)
+    project.auto_accept_above = 0.5
+    project.audit_rate = 0
+    project.save()
+    rows = [
+        item_row(
+            kinds.REFUSAL,
+            n,
+            prediction={
+                "payload": {"decision": "refuse", "response": "No.", "harm_category": "none"},
+                "confidence": 0.99,
+            },
+            source="production",
+        )
+        for n in range(30)
+    ]
+    with (
+        CaptureQueriesContext(connection) as captured,
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+    ):
+        response = client.post(f"/api/v1/projects/{project.pk}/items/", rows, format="json")
+    assert response.status_code == 201, response.content
+    with CaptureQueriesContext(connection) as after_commit:
+        for callback in callbacks:
+            callback()
+    lookups = [q for q in after_commit.captured_queries if 'FROM "webhooks_endpoint"' in q["sql"]]
+    assert len(lookups) == 1
+    assert Delivery.objects.filter(event_type="item.approved").count() == 30
+    assert OutboxJob.objects.filter(task=DELIVER_TASK).count() == 30
+    assert not [q for q in captured.captured_queries if 'FROM "webhooks_endpoint"' in q["sql"]]

@@ -112,7 +112,7 @@ def golden_project(db):
 
     items = []
     add = items.append
-    P, I, R, U = kinds.PREFERENCE, kinds.INSTRUCTION, kinds.REFUSAL, kinds.RUBRIC
+    P, INS, R, U = kinds.PREFERENCE, kinds.INSTRUCTION, kinds.REFUSAL, kinds.RUBRIC
     # preference: A wins, B wins, tie, multi-turn with a system turn, context + item system,
     # unicode everywhere, markdown, PII, production source with a signal, metadata
     add((P, PREF, _rating(-2), {}))
@@ -174,7 +174,7 @@ def golden_project(db):
     # instruction: categories, context, messages, item system, PII, markdown
     add(
         (
-            I,
+            INS,
             {"prompt": "Summarise: " + MARKDOWN, "category": "summarization"},
             {"response": "Summary " + NASTY, "category": "summarization"},
             {},
@@ -182,7 +182,7 @@ def golden_project(db):
     )
     add(
         (
-            I,
+            INS,
             {"prompt": NASTY, "context": "Some context.\n\nTwo paragraphs."},
             {"response": MARKDOWN, "category": "brainstorming"},
             {"metadata": {"k": "v"}},
@@ -190,7 +190,7 @@ def golden_project(db):
     )
     add(
         (
-            I,
+            INS,
             {
                 "messages": [
                     {"role": "user", "content": "Hi there"},
@@ -206,13 +206,13 @@ def golden_project(db):
     )
     add(
         (
-            I,
+            INS,
             {"prompt": "Call me at +44 20 7946 0958, my SSN is 123-45-6789."},
             {"response": "I will not.", "category": "other"},
             {},
         )
     )
-    add((I, {"prompt": "Uncategorised prompt"}, {"response": "Answer.", "category": ""}, {}))
+    add((INS, {"prompt": "Uncategorised prompt"}, {"response": "Answer.", "category": ""}, {}))
     # refusal: refuse with a model response (a pair), refuse without, comply, same text
     add(
         (
@@ -260,7 +260,7 @@ def golden_project(db):
     # eval split: the exact prompt of a train item (leak) and a near duplicate of another
     add(
         (
-            I,
+            INS,
             {"prompt": "Uncategorised prompt"},
             {"response": "Eval answer.", "category": "other"},
             {"split": "eval"},
@@ -277,7 +277,7 @@ def golden_project(db):
     add((U, rubric_data(3), rubric_scores(5, passed=True), {"split": "eval"}))
     # gold (never exported), and one not approved (open)
     add((P, PREF, _rating(-2), {"is_gold": True}))
-    add((I, {"prompt": "Still open"}, None, {}))
+    add((INS, {"prompt": "Still open"}, None, {}))
 
     created = []
     for n, (kind, data, final, extra) in enumerate(items):

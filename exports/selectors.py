@@ -6,32 +6,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models import Count, F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpResponseRedirect
 
 from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
-from core.db import fetch_all
+from core.db import fetch_all, stream_rows
 from exports.models import ExportJob, ExportSplit
 from exports.storage import export_storage, signed_url
 from review.models import Provenance
 
-# Rows fetched per query. Each page is one short keyset query (`id > last ORDER BY id LIMIT n`):
-# memory stays flat, no transaction or server-side cursor stays open for the length of the
-# export, and the job's progress is committed on the same connection as it goes.
+# Rows fetched per round trip (PostgreSQL's server-side cursor) or per keyset page (SQLite).
 PAGE_SIZE = 5_000
 
-# (item id, external_id, kind, split, item data, final payload, item metadata or None)
-RecordRow = tuple[int, str, str, str, dict, dict, dict | None]
+# (item id, external_id, kind, split, item data, final payload, item metadata or None, the
+# record's JSON line(s) built in SQL or None); data and payload None where the line is set.
+RecordRow = tuple[int, str, str, str, Any, Any, dict | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,61 +114,105 @@ def _page_query(
 def _pages(
     selection: ExportSelection, page_size: int, with_metadata: bool = False
 ) -> Iterator[list[tuple]]:
-    """The raw pages. On PostgreSQL the next page is fetched in a helper thread while the
-    caller works through the current one, so the database's work (the join, JSON to text) and
-    the network overlap Python's. The helper uses this thread's own psycopg connection (safe to
-    share between threads, one statement at a time), so it sees the same transaction, and
-    binds the parameters server-side: every page sends the same statement text and psycopg
-    prepares it once instead of the server planning each page."""
-    if connection.vendor != "postgresql":
-        last = 0
-        while True:
-            page = fetch_all(*_page_query(selection, last, page_size, with_metadata))
-            yield page
-            if len(page) < page_size:
-                return
-            last = page[-1][0]
+    """The raw pages of a database other than PostgreSQL (SQLite): keyset queries."""
+    last = 0
+    while True:
+        page = fetch_all(*_page_query(selection, last, page_size, with_metadata))
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
 
-    import psycopg
 
-    connection.ensure_connection()
-    raw = connection.connection
+# The SQL line's parameters come first: it sits in the outer SELECT, before the inner query.
+_STREAM_SQL = """
+SELECT r.id, r.external_id, r.kind, r.split, r.line,
+       CASE WHEN r.line IS NULL OR %s THEN r.data::text END,
+       CASE WHEN r.line IS NULL THEN r.payload::text END{metadata}
+FROM (SELECT q.*, {line} AS line FROM ({inner}) q) r
+ORDER BY r.id
+"""
 
-    def fetch(sql: str, params: tuple) -> list[tuple]:
-        with psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-fetch") as helper:
-        upcoming = helper.submit(fetch, *_page_query(selection, 0, page_size, with_metadata))
-        try:
-            while True:
-                page = upcoming.result()
-                if len(page) == page_size:
-                    after = page[-1][0]
-                    upcoming = helper.submit(
-                        fetch, *_page_query(selection, after, page_size, with_metadata)
-                    )
-                yield page
-                if len(page) < page_size:
-                    return
-        finally:
-            # Stopped early (a failed export): let a fetch in flight finish before the
-            # connection is used again or closed.
-            upcoming.cancel() or upcoming.exception()
+def _stream_query(
+    selection: ExportSelection,
+    line: tuple[str, list[Any]] | None,
+    with_data: bool,
+    with_metadata: bool,
+) -> tuple[str, list[Any]]:
+    columns = ["id", "external_id", "kind", "split", "data", "payload"]
+    if with_metadata:
+        columns.append("metadata")
+    items = (
+        export_items(selection=selection)
+        .annotate(payload=F("final_records__payload"))
+        .order_by("id")
+        .values_list(*columns)
+    )
+    inner, inner_params = items.query.sql_with_params()
+    line_sql, line_params = line if line is not None else ("NULL::text", [])
+    sql = _STREAM_SQL.format(
+        line=line_sql, inner=inner, metadata=", r.metadata::text" if with_metadata else ""
+    )
+    return sql, [with_data, *line_params, *inner_params]
+
+
+def export_line_columns() -> dict[str, str]:
+    """The SQL names of the item's data, the final payload and the kind in the streamed query,
+    for ``exports.formats.sql.line_sql``."""
+    return {"data": "q.data", "final": "q.payload", "kind": "q.kind"}
 
 
 def export_record_rows(
-    *, selection: ExportSelection, page_size: int | None = None, with_metadata: bool = False
+    *,
+    selection: ExportSelection,
+    page_size: int | None = None,
+    with_metadata: bool = False,
+    line: tuple[str, list[Any]] | None = None,
+    with_data: bool = True,
 ) -> Iterator[RecordRow]:
-    """The selected records as plain tuples, ordered by item id, a page query at a time
-    (see ``_pages``). JSON comes as text and is parsed with orjson, several times faster than
-    the JSON field's own decoding. The items' metadata only ``with_metadata`` (else None)."""
-    for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
-        for row in page:
-            item_id, external_id, kind, split, data, payload = row[:6]
-            metadata = _loads(row[6]) if with_metadata else None
-            yield item_id, external_id, kind, split, _loads(data), _loads(payload), metadata
+    """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
+    metadata, line)``, ordered by item id.
+
+    On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
+    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``line``,
+    an SQL expression over ``export_line_columns()`` with its parameters, gives a record's
+    finished JSON line(s) as text, or NULL; where it is set, the payload is not sent (None)
+    and the data only ``with_data`` (the checks that read prompts). Elsewhere (SQLite) keyset
+    pages, and no line. JSON comes as text and is parsed with orjson, several times faster
+    than the JSON field's own decoding. The items' metadata only ``with_metadata`` (else None).
+    """
+    if connection.vendor != "postgresql":
+        for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
+            for row in page:
+                item_id, external_id, kind, split, data, payload = row[:6]
+                metadata = _loads(row[6]) if with_metadata else None
+                yield (
+                    item_id,
+                    external_id,
+                    kind,
+                    split,
+                    _loads(data),
+                    _loads(payload),
+                    metadata,
+                    None,
+                )
+        return
+    sql, params = _stream_query(selection, line, with_data, with_metadata)
+    loads = _loads
+    for item_id, external_id, kind, split, text, data, payload, *rest in stream_rows(
+        sql, params, chunk=page_size or PAGE_SIZE
+    ):
+        yield (
+            item_id,
+            external_id,
+            kind,
+            split,
+            None if data is None else loads(data),
+            None if payload is None else loads(payload),
+            loads(rest[0]) if with_metadata else None,
+            text,
+        )
 
 
 def export_source_counts(*, selection: ExportSelection) -> dict[str, Any]:

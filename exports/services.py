@@ -15,15 +15,18 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -32,6 +35,7 @@ from django.utils.text import slugify
 from annotation.models import Kind, Project, Split
 from core import events, outbox
 from core.audit import audit_record
+from core.db import snapshot
 from core.errors import ApplicationError
 from core.models import JobStatus
 from core.version import code_version
@@ -39,13 +43,17 @@ from exports import selectors
 from exports.checks import NearDuplicateCheck
 from exports.events import ExportFinished
 from exports.formats import (
+    EncodedRecord,
+    ExportFormat,
     ExportFormatError,
     ExportRecord,
     ExportRecordError,
     ExportResult,
+    encode_json,
     format_get,
     write_export,
 )
+from exports.formats.sql import ROWS_PER_LINE, line_sql
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
 from exports.storage import export_storage
 from hygiene.pii import RowScanner
@@ -452,11 +460,21 @@ class _Built:
 
 class _Progress:
     """``write_export``'s progress callback: writes the job's progress now and then, each
-    write its own short transaction (the export itself holds no transaction open)."""
+    write its own short transaction. ``elsewhere``: the export reads inside a transaction of
+    its own (``core.db.snapshot``), whose writes nobody would see until the end, so progress
+    is written by a helper thread on its own connection."""
 
-    def __init__(self, job: ExportJob, total: int) -> None:
+    def __init__(self, job: ExportJob, total: int, *, elsewhere: bool = False) -> None:
         self.job_id, self.total = job.pk, total
         self.last = 0.0
+        self.helper = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-progress")
+            if elsewhere
+            else None
+        )
+
+    def _write(self, fraction: float) -> None:
+        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
 
     def __call__(self, records: int, rows: int) -> None:
         now = time.monotonic()
@@ -464,7 +482,30 @@ class _Progress:
             return
         self.last = now
         fraction = min(records / self.total, 0.99)
-        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
+        if self.helper is None:
+            self._write(fraction)
+        else:
+            self.helper.submit(self._write, fraction)
+
+    def close(self) -> None:
+        if self.helper is not None:
+            self.helper.submit(db_connection.close).result()  # the helper thread's own
+            self.helper.shutdown()
+
+
+def _line_filter(scanner: RowScanner, rows_per_line: int) -> Any:
+    """The personal data scanner over rows built in the database (EncodedRecord): the row
+    hint on the bytes, and only where it may match, each row decoded, scanned (redacted) and
+    encoded again, as ``write_export`` does for the rows it builds."""
+
+    def apply(item_id: int, lines: bytes) -> bytes:
+        if scanner.rules_out(lines, rows_per_line):
+            return lines
+        return b"\n".join(
+            encode_json(scanner.walk(item_id, orjson.loads(part))) for part in lines.split(b"\n")
+        )
+
+    return apply
 
 
 def _records(
@@ -472,21 +513,39 @@ def _records(
     leaks: LeakCheck | None,
     system_prompt: str,
     with_metadata: bool,
-) -> Iterator[ExportRecord]:
-    for (
-        item_id,
-        external_id,
-        kind,
-        split,
-        data,
-        payload,
-        item_metadata,
-    ) in selectors.export_record_rows(selection=selection, with_metadata=with_metadata):
+    line: tuple[str, list[Any]] | None = None,
+    with_data: bool = True,
+) -> Iterator[ExportRecord | EncodedRecord]:
+    """The records of the selection, those whose rows the database built (``line``) as
+    EncodedRecords."""
+    rows = selectors.export_record_rows(
+        selection=selection, with_metadata=with_metadata, line=line, with_data=with_data
+    )
+    for item_id, external_id, kind, split, data, payload, item_metadata, text in rows:
         if leaks is not None and split == Split.TRAIN:
             leaks.check(external_id, data)
+        if text is not None:
+            yield EncodedRecord(item_id, external_id, kind, text.encode(), data, split)
+            continue
         yield ExportRecord(
             item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
         )
+
+
+def _line(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> tuple[str, list[Any]] | None:
+    """The SQL that builds the job's rows in the database, where the format allows (JSON
+    containers, no extra columns, no pass_fail; see exports.formats.sql); else None."""
+    if (
+        db_connection.vendor != "postgresql"
+        or fmt.container == "parquet"
+        or fmt.per_annotation
+        or extra_columns
+        or job.options.get("pass_fail")
+    ):
+        return None
+    return line_sql(
+        fmt.shape, fmt.kinds, job.project.system_prompt, **selectors.export_line_columns()
+    )
 
 
 def _split_of(record: Any) -> str:
@@ -494,6 +553,12 @@ def _split_of(record: Any) -> str:
 
 
 def _write(job: ExportJob, fileobj: Any) -> _Built:
+    """The export's file, everything read from one snapshot (PostgreSQL)."""
+    with snapshot() as own_transaction:
+        return _write_rows(job, fileobj, own_transaction)
+
+
+def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
     options = job.options or {}
     fmt = format_get(job.format, shape=options.get("shape"))
     selection = selection_of(job)
@@ -509,37 +574,50 @@ def _write(job: ExportJob, fileobj: Any) -> _Built:
             with_metadata=extra_columns,
         )
         versions = selectors.export_annotation_guideline_versions(selection=selection)
-    else:
+    eval_items = []
+    if job.split != ExportSplit.EVAL:
+        eval_items = selectors.eval_prompts(project_id=job.project_id)
+    if not fmt.per_annotation:
         total = selectors.export_record_count(selection=selection)
         if job.split != ExportSplit.EVAL:
             digests = selectors.eval_prompt_digests(project_id=job.project_id)
             leaks = LeakCheck(digests) if digests else None
-        records = _records(selection, leaks, job.project.system_prompt, extra_columns)
+        records = _records(
+            selection,
+            leaks,
+            job.project.system_prompt,
+            extra_columns,
+            line=_line(job, fmt, extra_columns),
+            with_data=leaks is not None or bool(eval_items),
+        )
         versions = selectors.export_guideline_versions(selection=selection)
     near = None
-    if job.split != ExportSplit.EVAL:
-        eval_items = selectors.eval_prompts(project_id=job.project_id)
-        if eval_items:
-            near = NearDuplicateCheck(
-                eval_items,
-                threshold=job.project.near_duplicate_threshold,
-                exclude=bool(options.get("exclude_near_duplicates")),
-            )
-            records = near.filter(records, split_of=_split_of)
+    if job.split != ExportSplit.EVAL and eval_items:
+        near = NearDuplicateCheck(
+            eval_items,
+            threshold=job.project.near_duplicate_threshold,
+            exclude=bool(options.get("exclude_near_duplicates")),
+        )
+        records = near.filter(records, split_of=_split_of)
     scanner = RowScanner(
         redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
     )
-    result = write_export(
-        job.format,
-        records,
-        fileobj,
-        shape=options.get("shape"),
-        pass_fail=bool(options.get("pass_fail")),
-        on_progress=_Progress(job, total),
-        progress_every=PROGRESS_EVERY,
-        extra_columns=extra_columns,
-        row_filter=scanner,
-    )
+    progress = _Progress(job, total, elsewhere=own_transaction)
+    try:
+        result = write_export(
+            job.format,
+            records,
+            fileobj,
+            shape=options.get("shape"),
+            pass_fail=bool(options.get("pass_fail")),
+            on_progress=progress,
+            progress_every=PROGRESS_EVERY,
+            extra_columns=extra_columns,
+            row_filter=scanner,
+            line_filter=_line_filter(scanner, ROWS_PER_LINE.get(fmt.shape, 1)),
+        )
+    finally:
+        progress.close()
     warnings = leaks.warnings() if leaks is not None else []
     if near is not None:
         warnings.extend(near.warnings())

@@ -258,6 +258,17 @@ class RowScanner:
             pass  # what orjson refuses is walked as it is
         return self._walk(row, item_id)
 
+    def rules_out(self, encoded: bytes, rows: int = 1) -> bool:
+        """For rows already encoded as JSON (``rows`` of them in ``encoded``): counts them as
+        scanned and says whether the row hint rules them all out. When it does not, the caller
+        decodes each row and passes it to ``walk``."""
+        self.rows_scanned += rows
+        return not _ROW_HINT.search(encoded)
+
+    def walk(self, item_id: int, row: Any) -> Any:
+        """The row scanned (and redacted), without counting it again (see ``rules_out``)."""
+        return self._walk(row, item_id)
+
     def summary(self) -> dict[str, Any]:
         """The manifest's ``personal_data``: findings by type, the item ids per type (sorted,
         at most ``ITEM_IDS_MAX``), and whether they were redacted."""

@@ -48,6 +48,19 @@ class ExportRecord:
     split: str = ""  # the item's split ("" when the caller does not say)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    """A record whose rows were built in the database (``formats.sql``): the exact bytes
+    ``encode_json`` gives its rows, one per line, without the last line end."""
+
+    item_id: int
+    external_id: str
+    kind: str
+    lines: bytes
+    data: Any = None  # the item's data, when a check reads prompts (else None)
+    split: str = ""
+
+
 class ExportRecordError(ValueError):
     """A record whose data or final payload cannot be turned into rows.
 

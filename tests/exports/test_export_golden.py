@@ -33,7 +33,7 @@ from annotation.models import (
     Role,
 )
 from core.models import JobStatus
-from exports import services
+from exports import selectors, services
 from exports.models import ExportJob
 from review.models import FinalRecord, Provenance
 from review.services import final_record_create
@@ -456,3 +456,28 @@ def test_since_last_exports_only_what_was_approved_since_byte_identically(
     second = _build(project, lead, capture, format="trl-preference", since_last=True)
     _check("since-last-second", second)
     assert second.records == 1
+
+
+@pytest.mark.parametrize("format_name", ["trl-preference", "openai-dpo", "trl-kto"])
+def test_plain_preference_rows_are_built_in_the_database_and_the_rest_in_python(
+    golden_project, django_capture_on_commit_callbacks, monkeypatch, format_name
+):
+    """The golden files hold both paths: the plain prompts' pairs come as JSON lines from the
+    SELECT, a conversation, context, an item system prompt or a tie from Python."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("rows are built in the database on PostgreSQL only")
+    project, lead = golden_project
+    from_sql = []
+    original = selectors.export_record_rows
+
+    def watched(**kwargs):
+        for row in original(**kwargs):
+            if row[7] is not None:
+                from_sql.append(row[1])
+            yield row
+
+    monkeypatch.setattr(selectors, "export_record_rows", watched)
+    _build(project, lead, django_capture_on_commit_callbacks, format=format_name)
+    assert sorted(from_sql) == ["g-000", "g-001", "g-005", "g-006", "g-007", "g-008"]

@@ -489,8 +489,13 @@ class _Progress:
 
     def close(self) -> None:
         if self.helper is not None:
-            self.helper.submit(db_connection.close).result()  # the helper thread's own
+            self.helper.submit(_close_connection).result()
             self.helper.shutdown()
+
+
+def _close_connection() -> None:
+    """Close the calling thread's own connection (a helper thread's, at its end)."""
+    db_connection.close()
 
 
 def _line_filter(scanner: RowScanner, rows_per_line: int) -> Any:

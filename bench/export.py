@@ -198,16 +198,14 @@ def floor(size: int, project_id: int) -> dict:
 
     url = database(size)
     setup_django(url)
-    from annotation.models import Project
     from exports import selectors
     from exports.formats import format_get
-    from exports.formats.sql import line_sql
+    from exports.formats.sql import pair_columns_sql
 
     fmt = format_get("trl-preference")
-    project = Project.objects.get(pk=project_id)
-    line = line_sql(fmt.shape, fmt.kinds, project.system_prompt, **selectors.export_line_columns())
+    pair = pair_columns_sql(fmt.shape, fmt.kinds, **selectors.export_pair_columns())
     selection = selectors.ExportSelection(project_id=project_id, split="train")
-    sql, params = selectors._stream_query(selection, line, False, False)
+    sql, params = selectors._stream_query(selection, pair, False, False)
     with psycopg.connect(url) as conn:
         seconds, size_out = _copy(conn, FLOOR_SQL.format(project=project_id))
         own_sql = psycopg.ClientCursor(conn).mogrify(sql, params)

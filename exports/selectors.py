@@ -28,8 +28,8 @@ from review.models import Provenance
 PAGE_SIZE = 5_000
 
 # (item id, external_id, kind, split, item data, final payload, item metadata or None, the
-# record's JSON line(s) built in SQL or None); data and payload None where the line is set.
-RecordRow = tuple[int, str, str, str, Any, Any, dict | None, str | None]
+# (prompt, chosen, rejected) texts read in SQL or None); payload None where they are set.
+RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,19 +124,22 @@ def _pages(
         last = page[-1][0]
 
 
-# The SQL line's parameters come first: it sits in the outer SELECT, before the inner query.
+# The pair columns' parameters come first: they sit in the outer SELECT, before the inner query.
 _STREAM_SQL = """
-SELECT r.id, r.external_id, r.kind, r.split, r.line,
-       CASE WHEN r.line IS NULL OR %s THEN r.data::text END,
-       CASE WHEN r.line IS NULL THEN r.payload::text END{metadata}
-FROM (SELECT q.*, {line} AS line FROM ({inner}) q) r
+SELECT r.id, r.external_id, r.kind, r.split, r.pair_prompt, r.pair_chosen, r.pair_rejected,
+       CASE WHEN r.pair_prompt IS NULL OR %s THEN r.data::text END,
+       CASE WHEN r.pair_prompt IS NULL THEN r.payload::text END{metadata}
+FROM (SELECT q.*, {pair} FROM ({inner}) q OFFSET 0) r
 ORDER BY r.id
 """
+# OFFSET 0 keeps the planner from pulling the middle query up into the outer one, which would
+# put the pair expressions in place of every reference to their columns, evaluating them again.
+_NO_PAIR = "NULL::text AS pair_prompt, NULL::text AS pair_chosen, NULL::text AS pair_rejected"
 
 
 def _stream_query(
     selection: ExportSelection,
-    line: tuple[str, list[Any]] | None,
+    pair: tuple[list[str], list[Any]] | None,
     with_data: bool,
     with_metadata: bool,
 ) -> tuple[str, list[Any]]:
@@ -150,16 +153,20 @@ def _stream_query(
         .values_list(*columns)
     )
     inner, inner_params = items.query.sql_with_params()
-    line_sql, line_params = line if line is not None else ("NULL::text", [])
+    pair_sql, pair_params = _NO_PAIR, []
+    if pair is not None:
+        names = ("pair_prompt", "pair_chosen", "pair_rejected")
+        pair_sql = ", ".join(f"{sql} AS {name}" for sql, name in zip(pair[0], names, strict=True))
+        pair_params = pair[1]
     sql = _STREAM_SQL.format(
-        line=line_sql, inner=inner, metadata=", r.metadata::text" if with_metadata else ""
+        pair=pair_sql, inner=inner, metadata=", r.metadata::text" if with_metadata else ""
     )
-    return sql, [with_data, *line_params, *inner_params]
+    return sql, [with_data, *pair_params, *inner_params]
 
 
-def export_line_columns() -> dict[str, str]:
+def export_pair_columns() -> dict[str, str]:
     """The SQL names of the item's data, the final payload and the kind in the streamed query,
-    for ``exports.formats.sql.line_sql``."""
+    for ``exports.formats.sql.pair_columns_sql``."""
     return {"data": "q.data", "final": "q.payload", "kind": "q.kind"}
 
 
@@ -168,19 +175,20 @@ def export_record_rows(
     selection: ExportSelection,
     page_size: int | None = None,
     with_metadata: bool = False,
-    line: tuple[str, list[Any]] | None = None,
+    pair: tuple[list[str], list[Any]] | None = None,
     with_data: bool = True,
 ) -> Iterator[RecordRow]:
     """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
-    metadata, line)``, ordered by item id.
+    metadata, pair)``, ordered by item id.
 
     On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
-    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``line``,
-    an SQL expression over ``export_line_columns()`` with its parameters, gives a record's
-    finished JSON line(s) as text, or NULL; where it is set, the payload is not sent (None)
-    and the data only ``with_data`` (the checks that read prompts). Elsewhere (SQLite) keyset
-    pages, and no line. JSON comes as text and is parsed with orjson, several times faster
-    than the JSON field's own decoding. The items' metadata only ``with_metadata`` (else None).
+    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``,
+    three SQL expressions over ``export_pair_columns()`` with their parameters, gives a
+    record's (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not
+    sent (None) and the data only ``with_data`` (for the checks that read prompts), and
+    ``pair`` is the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and
+    no pair. JSON comes as text and is parsed with orjson, several times faster than the JSON
+    field's own decoding. The items' metadata only ``with_metadata`` (else None).
     """
     if connection.vendor != "postgresql":
         for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
@@ -198,20 +206,19 @@ def export_record_rows(
                     None,
                 )
         return
-    sql, params = _stream_query(selection, line, with_data, with_metadata)
+    sql, params = _stream_query(selection, pair, with_data, with_metadata)
     loads = _loads
-    for item_id, external_id, kind, split, text, data, payload, *rest in stream_rows(
-        sql, params, chunk=page_size or PAGE_SIZE
-    ):
+    for row in stream_rows(sql, params, chunk=page_size or PAGE_SIZE, prefetch=True):
+        data, payload = row[7], row[8]
         yield (
-            item_id,
-            external_id,
-            kind,
-            split,
+            row[0],
+            row[1],
+            row[2],
+            row[3],
             None if data is None else loads(data),
             None if payload is None else loads(payload),
-            loads(rest[0]) if with_metadata else None,
-            text,
+            loads(row[9]) if with_metadata else None,
+            None if row[4] is None else row[4:7],
         )
 
 

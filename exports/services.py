@@ -53,7 +53,7 @@ from exports.formats import (
     format_get,
     write_export,
 )
-from exports.formats.sql import ROWS_PER_LINE, line_sql
+from exports.formats.sql import ROWS_PER_LINE, pair_columns_sql, pair_encoder
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
 from exports.storage import export_storage
 from hygiene.pii import RowScanner
@@ -498,13 +498,18 @@ def _close_connection() -> None:
     db_connection.close()
 
 
-def _line_filter(scanner: RowScanner, rows_per_line: int) -> Any:
-    """The personal data scanner over rows built in the database (EncodedRecord): the row
-    hint on the bytes, and only where it may match, each row decoded, scanned (redacted) and
-    encoded again, as ``write_export`` does for the rows it builds."""
+def _line_filter(scanner: RowScanner, rows_per_line: int, constant: bytes | None) -> Any:
+    """The personal data scanner over rows encoded from pair texts (EncodedRecord): the row
+    hint on the texts (the format's constant bytes, ``constant``, once: when they may match,
+    every row is checked whole), and only where it may match, each row decoded, scanned
+    (redacted) and encoded again, as ``write_export`` does for the rows it builds."""
+    every_row = constant is not None and not scanner.rules_out(constant, 0)
 
-    def apply(item_id: int, lines: bytes) -> bytes:
-        if scanner.rules_out(lines, rows_per_line):
+    def apply(item_id: int, lines: bytes, texts: tuple[str, ...]) -> bytes:
+        if every_row or not texts:
+            if scanner.rules_out(lines, rows_per_line):
+                return lines
+        elif scanner.rules_out_texts(texts, rows_per_line):
             return lines
         return b"\n".join(
             encode_json(scanner.walk(item_id, orjson.loads(part))) for part in lines.split(b"\n")
@@ -518,28 +523,30 @@ def _records(
     leaks: LeakCheck | None,
     system_prompt: str,
     with_metadata: bool,
-    line: tuple[str, list[Any]] | None = None,
+    pair: tuple[list[str], list[Any]] | None = None,
+    encode: Any = None,
     with_data: bool = True,
 ) -> Iterator[ExportRecord | EncodedRecord]:
-    """The records of the selection, those whose rows the database built (``line``) as
-    EncodedRecords."""
+    """The records of the selection; those read as pair texts (``pair``, see
+    exports.formats.sql) as EncodedRecords, their rows encoded by ``encode``."""
     rows = selectors.export_record_rows(
-        selection=selection, with_metadata=with_metadata, line=line, with_data=with_data
+        selection=selection, with_metadata=with_metadata, pair=pair, with_data=with_data
     )
-    for item_id, external_id, kind, split, data, payload, item_metadata, text in rows:
+    for item_id, external_id, kind, split, data, payload, item_metadata, texts in rows:
         if leaks is not None and split == Split.TRAIN:
             leaks.check(external_id, data)
-        if text is not None:
-            yield EncodedRecord(item_id, external_id, kind, text.encode(), data, split)
+        if texts is not None:
+            yield EncodedRecord(item_id, external_id, kind, encode(*texts), data, split, texts)
             continue
         yield ExportRecord(
             item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
         )
 
 
-def _line(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> tuple[str, list[Any]] | None:
-    """The SQL that builds the job's rows in the database, where the format allows (JSON
-    containers, no extra columns, no pass_fail; see exports.formats.sql); else None."""
+def _pair_reading(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> dict[str, Any]:
+    """``pair`` and ``encode`` for ``_records`` where the format's rows can be written from
+    the pair texts (PostgreSQL, a pair shape in a JSON container, no extra columns, no
+    pass_fail; see exports.formats.sql); else nothing."""
     if (
         db_connection.vendor != "postgresql"
         or fmt.container == "parquet"
@@ -547,10 +554,11 @@ def _line(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> tuple[str, 
         or extra_columns
         or job.options.get("pass_fail")
     ):
-        return None
-    return line_sql(
-        fmt.shape, fmt.kinds, job.project.system_prompt, **selectors.export_line_columns()
-    )
+        return {}
+    pair = pair_columns_sql(fmt.shape, fmt.kinds, **selectors.export_pair_columns())
+    if pair is None:
+        return {}
+    return {"pair": pair, "encode": pair_encoder(fmt.shape, job.project.system_prompt)}
 
 
 def _split_of(record: Any) -> str:
@@ -582,6 +590,8 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
     eval_items = []
     if job.split != ExportSplit.EVAL:
         eval_items = selectors.eval_prompts(project_id=job.project_id)
+    pair_reading = {} if fmt.per_annotation else _pair_reading(job, fmt, extra_columns)
+    encode = pair_reading.get("encode")
     if not fmt.per_annotation:
         total = selectors.export_record_count(selection=selection)
         if job.split != ExportSplit.EVAL:
@@ -592,7 +602,7 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
             leaks,
             job.project.system_prompt,
             extra_columns,
-            line=_line(job, fmt, extra_columns),
+            **pair_reading,
             with_data=leaks is not None or bool(eval_items),
         )
         versions = selectors.export_guideline_versions(selection=selection)
@@ -619,7 +629,9 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
             progress_every=PROGRESS_EVERY,
             extra_columns=extra_columns,
             row_filter=scanner,
-            line_filter=_line_filter(scanner, ROWS_PER_LINE.get(fmt.shape, 1)),
+            line_filter=_line_filter(
+                scanner, ROWS_PER_LINE.get(fmt.shape, 1), getattr(encode, "constant", None)
+            ),
         )
     finally:
         progress.close()

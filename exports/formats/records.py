@@ -59,6 +59,7 @@ class EncodedRecord:
     lines: bytes
     data: Any = None  # the item's data, when a check reads prompts (else None)
     split: str = ""
+    texts: tuple[str, ...] = ()  # the strings the lines hold besides the format's constant ones
 
 
 class ExportRecordError(ValueError):

@@ -47,8 +47,9 @@ ProgressCallback = Callable[[int, int], Any]
 # Called with (item id, row) for every row before it is written; returns the row to write
 # (the personal data scanner, which may redact).
 RowFilter = Callable[[int, Row], Row]
-# The same for the rows of an EncodedRecord: (item id, JSON lines) -> the lines to write.
-LineFilter = Callable[[int, bytes], bytes]
+# The same for the rows of an EncodedRecord: (item id, JSON lines, the texts they hold) -> the
+# lines to write.
+LineFilter = Callable[[int, bytes, tuple[str, ...]], bytes]
 
 # The columns the ``extra_columns`` option adds to every row of a format: the item's
 # ``external_id`` and its ``metadata`` (an object in JSON, JSON text in Parquet). Training
@@ -305,8 +306,9 @@ def write_export(
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
     every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is written.
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
-    kind, without categories. An EncodedRecord (rows built in the database, JSON containers
-    without extra columns only) is written as it is, after ``line_filter(item_id, lines)``.
+    kind, without categories. An EncodedRecord (rows encoded from the pair texts read in SQL;
+    JSON containers without extra columns only) is written as it is, after
+    ``line_filter(item_id, lines, texts)``.
     """
     fmt = format_get(format_name, shape=shape, pass_fail=pass_fail)
     counts_by_kind: Counter[str] = Counter()
@@ -339,7 +341,7 @@ def write_export(
             raise RuntimeError(f"{fmt.name} cannot write rows built in the database")
         lines = record.lines
         if line_filter is not None:
-            lines = line_filter(record.item_id, lines)
+            lines = line_filter(record.item_id, lines, record.texts)
         if per_line == 1:
             yield lines
         else:

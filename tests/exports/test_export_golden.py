@@ -462,12 +462,13 @@ def test_since_last_exports_only_what_was_approved_since_byte_identically(
 def test_plain_preference_rows_are_built_in_the_database_and_the_rest_in_python(
     golden_project, django_capture_on_commit_callbacks, monkeypatch, format_name
 ):
-    """The golden files hold both paths: the plain prompts' pairs come as JSON lines from the
-    SELECT, a conversation, context, an item system prompt or a tie from Python."""
+    """The golden files hold both paths: the plain prompts' pairs are read as texts in the
+    SELECT and encoded from a template, a conversation, context, an item system prompt or a
+    tie are built by the row functions."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("rows are built in the database on PostgreSQL only")
+        pytest.skip("pairs are read in SQL on PostgreSQL only")
     project, lead = golden_project
     from_sql = []
     original = selectors.export_record_rows

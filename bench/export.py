@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> None:
         )
         print(
             f"{'':>10} {'COPY of the export SELECT':<28}{copy['own_seconds']:>9.2f}"
-            f"{size / copy['own_seconds']:>12,.0f}{'':>13}"
+            f"{size / copy['own_seconds']:>12,.0f}"
         )
         print(
             f"{'':>10} export/COPY time {run['seconds'] / copy['seconds']:.2f}x "

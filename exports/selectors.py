@@ -129,11 +129,12 @@ _STREAM_SQL = """
 SELECT r.id, r.external_id, r.kind, r.split, r.pair_prompt, r.pair_chosen, r.pair_rejected,
        CASE WHEN r.pair_prompt IS NULL OR %s THEN r.data::text END,
        CASE WHEN r.pair_prompt IS NULL THEN r.payload::text END{metadata}
-FROM (SELECT q.*, {pair} FROM ({inner}) q OFFSET 0) r
-ORDER BY r.id
+FROM (SELECT q.*, {pair} FROM ({inner}) q ORDER BY q.id OFFSET 0) r
 """
 # OFFSET 0 keeps the planner from pulling the middle query up into the outer one, which would
 # put the pair expressions in place of every reference to their columns, evaluating them again.
+# The order is the middle query's (the inner one's index order: no sort); the outer query only
+# scans it, and an ORDER BY there would sort every row again before the first came out.
 _NO_PAIR = "NULL::text AS pair_prompt, NULL::text AS pair_chosen, NULL::text AS pair_rejected"
 
 

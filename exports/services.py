@@ -532,6 +532,7 @@ def _records(
     rows = selectors.export_record_rows(
         selection=selection, with_metadata=with_metadata, pair=pair, with_data=with_data
     )
+    encode = getattr(encode, "encode", encode)  # the bare function: one call less per row
     for item_id, external_id, kind, split, data, payload, item_metadata, texts in rows:
         if leaks is not None and split == Split.TRAIN:
             leaks.check(external_id, data)

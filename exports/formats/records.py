@@ -48,7 +48,7 @@ class ExportRecord:
     split: str = ""  # the item's split ("" when the caller does not say)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per row, and a frozen __init__ costs more
 class EncodedRecord:
     """A record whose rows were built in the database (``formats.sql``): the exact bytes
     ``encode_json`` gives its rows, one per line, without the last line end."""

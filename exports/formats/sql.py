@@ -20,6 +20,7 @@ built by concatenation in the SELECT took 3.5x the COPY, the three texts 1.2x.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 
 import orjson
 
@@ -105,18 +106,14 @@ def pair_encoder(shape: str, system_prompt: str) -> PairEncoder:
         order.append(marks[mark])
         rest = rest[at + len(mark) :]
     parts.append(rest)
+    # One %-format of the template with the texts' JSON in template order: a single C call.
+    template_format = b"%b".join(part.replace(b"%", b"%%") for part in parts)
+    in_order = itemgetter(*order)
     dumps = orjson.dumps
     line_breaks = _LINE_BREAK_BYTES
-    pieces = list(zip(order, parts[1:], strict=True))
-    head = parts[0]
 
     def encode(prompt: str, chosen: str, rejected: str) -> bytes:
-        values = (dumps(prompt), dumps(chosen), dumps(rejected))
-        out = [head]
-        for index, part in pieces:
-            out.append(values[index])
-            out.append(part)
-        line = b"".join(out)
+        line = template_format % in_order((dumps(prompt), dumps(chosen), dumps(rejected)))
         if not line.isascii():  # as encode_json: the Unicode line breaks escaped
             for char, escape in line_breaks:
                 if char in line:

@@ -10,40 +10,22 @@ lists of whole items for :class:`agreement.engine.ReportBuilder`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
 
 from agreement.engine import ITEM
 from annotation import kinds
 from annotation.models import Annotation, Project
+from core.db import snapshot, stream_rows
 
 FETCH_CHUNK = 5_000  # rows per round trip of the server-side cursor
 BATCH_ROWS = 20_000  # rows (whole items) processed at once
 
-
-@contextmanager
-def snapshot() -> Iterator[None]:
-    """On PostgreSQL, read everything from one snapshot (a read-only REPEATABLE READ
-    transaction): the values listed first and the rows streamed after agree. SQLite is not
-    wrapped (its transactions would block submits); a value missing from the lists is then
-    left out with a note."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # Every row is read: plan for the whole result, not for the first rows (a cursor's
-            # default), and let the one big sort work in memory where it can.
-            cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            cursor.execute("SET LOCAL jit = off")
-        yield
+__all__ = ["snapshot"]  # one snapshot for the whole read (core.db), as before
 
 
 def report_fields(project: Project) -> dict[str, list[kinds.AgreementField]]:
@@ -119,11 +101,7 @@ def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[
     if connection.vendor != "postgresql":
         yield from queryset.iterator(chunk_size=FETCH_CHUNK)
         return
-    sql, params = queryset.query.sql_with_params()
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH_CHUNK):
-            yield from rows
+    yield from stream_rows(*queryset.query.sql_with_params(), chunk=FETCH_CHUNK)
 
 
 def batches(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:

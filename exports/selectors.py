@@ -6,32 +6,30 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models import Count, F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpResponseRedirect
 
 from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
-from core.db import fetch_all
+from core.db import fetch_all, stream_rows
 from exports.models import ExportJob, ExportSplit
 from exports.storage import export_storage, signed_url
 from review.models import Provenance
 
-# Rows fetched per query. Each page is one short keyset query (`id > last ORDER BY id LIMIT n`):
-# memory stays flat, no transaction or server-side cursor stays open for the length of the
-# export, and the job's progress is committed on the same connection as it goes.
+# Rows fetched per round trip (PostgreSQL's server-side cursor) or per keyset page (SQLite).
 PAGE_SIZE = 5_000
 
-# (item id, external_id, kind, split, item data, final payload, item metadata or None)
-RecordRow = tuple[int, str, str, str, dict, dict, dict | None]
+# (item id, external_id, kind, split, item data, final payload, item metadata or None, the
+# (prompt, chosen, rejected) texts read in SQL or None); payload None where they are set.
+RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,61 +114,113 @@ def _page_query(
 def _pages(
     selection: ExportSelection, page_size: int, with_metadata: bool = False
 ) -> Iterator[list[tuple]]:
-    """The raw pages. On PostgreSQL the next page is fetched in a helper thread while the
-    caller works through the current one, so the database's work (the join, JSON to text) and
-    the network overlap Python's. The helper uses this thread's own psycopg connection (safe to
-    share between threads, one statement at a time), so it sees the same transaction, and
-    binds the parameters server-side: every page sends the same statement text and psycopg
-    prepares it once instead of the server planning each page."""
-    if connection.vendor != "postgresql":
-        last = 0
-        while True:
-            page = fetch_all(*_page_query(selection, last, page_size, with_metadata))
-            yield page
-            if len(page) < page_size:
-                return
-            last = page[-1][0]
+    """The raw pages of a database other than PostgreSQL (SQLite): keyset queries."""
+    last = 0
+    while True:
+        page = fetch_all(*_page_query(selection, last, page_size, with_metadata))
+        yield page
+        if len(page) < page_size:
+            return
+        last = page[-1][0]
 
-    import psycopg
 
-    connection.ensure_connection()
-    raw = connection.connection
+# The pair columns' parameters come first: they sit in the outer SELECT, before the inner query.
+_STREAM_SQL = """
+SELECT r.id, r.external_id, r.kind, r.split, r.pair_prompt, r.pair_chosen, r.pair_rejected,
+       CASE WHEN r.pair_prompt IS NULL OR %s THEN r.data::text END,
+       CASE WHEN r.pair_prompt IS NULL THEN r.payload::text END{metadata}
+FROM (SELECT q.*, {pair} FROM ({inner}) q ORDER BY q.id OFFSET 0) r
+"""
+# OFFSET 0 keeps the planner from pulling the middle query up into the outer one, which would
+# put the pair expressions in place of every reference to their columns, evaluating them again.
+# The order is the middle query's (the inner one's index order: no sort); the outer query only
+# scans it, and an ORDER BY there would sort every row again before the first came out.
+_NO_PAIR = "NULL::text AS pair_prompt, NULL::text AS pair_chosen, NULL::text AS pair_rejected"
 
-    def fetch(sql: str, params: tuple) -> list[tuple]:
-        with psycopg.Cursor(raw) as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-fetch") as helper:
-        upcoming = helper.submit(fetch, *_page_query(selection, 0, page_size, with_metadata))
-        try:
-            while True:
-                page = upcoming.result()
-                if len(page) == page_size:
-                    after = page[-1][0]
-                    upcoming = helper.submit(
-                        fetch, *_page_query(selection, after, page_size, with_metadata)
-                    )
-                yield page
-                if len(page) < page_size:
-                    return
-        finally:
-            # Stopped early (a failed export): let a fetch in flight finish before the
-            # connection is used again or closed.
-            upcoming.cancel() or upcoming.exception()
+def _stream_query(
+    selection: ExportSelection,
+    pair: tuple[list[str], list[Any]] | None,
+    with_data: bool,
+    with_metadata: bool,
+) -> tuple[str, list[Any]]:
+    columns = ["id", "external_id", "kind", "split", "data", "payload"]
+    if with_metadata:
+        columns.append("metadata")
+    items = (
+        export_items(selection=selection)
+        .annotate(payload=F("final_records__payload"))
+        .order_by("id")
+        .values_list(*columns)
+    )
+    inner, inner_params = items.query.sql_with_params()
+    pair_sql, pair_params = _NO_PAIR, []
+    if pair is not None:
+        names = ("pair_prompt", "pair_chosen", "pair_rejected")
+        pair_sql = ", ".join(f"{sql} AS {name}" for sql, name in zip(pair[0], names, strict=True))
+        pair_params = pair[1]
+    sql = _STREAM_SQL.format(
+        pair=pair_sql, inner=inner, metadata=", r.metadata::text" if with_metadata else ""
+    )
+    return sql, [with_data, *pair_params, *inner_params]
+
+
+def export_pair_columns() -> dict[str, str]:
+    """The SQL names of the item's data, the final payload and the kind in the streamed query,
+    for ``exports.formats.sql.pair_columns_sql``."""
+    return {"data": "q.data", "final": "q.payload", "kind": "q.kind"}
 
 
 def export_record_rows(
-    *, selection: ExportSelection, page_size: int | None = None, with_metadata: bool = False
+    *,
+    selection: ExportSelection,
+    page_size: int | None = None,
+    with_metadata: bool = False,
+    pair: tuple[list[str], list[Any]] | None = None,
+    with_data: bool = True,
 ) -> Iterator[RecordRow]:
-    """The selected records as plain tuples, ordered by item id, a page query at a time
-    (see ``_pages``). JSON comes as text and is parsed with orjson, several times faster than
-    the JSON field's own decoding. The items' metadata only ``with_metadata`` (else None)."""
-    for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
-        for row in page:
-            item_id, external_id, kind, split, data, payload = row[:6]
-            metadata = _loads(row[6]) if with_metadata else None
-            yield item_id, external_id, kind, split, _loads(data), _loads(payload), metadata
+    """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
+    metadata, pair)``, ordered by item id.
+
+    On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
+    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``,
+    three SQL expressions over ``export_pair_columns()`` with their parameters, gives a
+    record's (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not
+    sent (None) and the data only ``with_data`` (for the checks that read prompts), and
+    ``pair`` is the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and
+    no pair. JSON comes as text and is parsed with orjson, several times faster than the JSON
+    field's own decoding. The items' metadata only ``with_metadata`` (else None).
+    """
+    if connection.vendor != "postgresql":
+        for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
+            for row in page:
+                item_id, external_id, kind, split, data, payload = row[:6]
+                metadata = _loads(row[6]) if with_metadata else None
+                yield (
+                    item_id,
+                    external_id,
+                    kind,
+                    split,
+                    _loads(data),
+                    _loads(payload),
+                    metadata,
+                    None,
+                )
+        return
+    sql, params = _stream_query(selection, pair, with_data, with_metadata)
+    loads = _loads
+    for row in stream_rows(sql, params, chunk=page_size or PAGE_SIZE, prefetch=True):
+        data, payload = row[7], row[8]
+        yield (
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            None if data is None else loads(data),
+            None if payload is None else loads(payload),
+            loads(row[9]) if with_metadata else None,
+            None if row[4] is None else row[4:7],
+        )
 
 
 def export_source_counts(*, selection: ExportSelection) -> dict[str, Any]:

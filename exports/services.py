@@ -15,15 +15,18 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -32,6 +35,7 @@ from django.utils.text import slugify
 from annotation.models import Kind, Project, Split
 from core import events, outbox
 from core.audit import audit_record
+from core.db import snapshot
 from core.errors import ApplicationError
 from core.models import JobStatus
 from core.version import code_version
@@ -39,13 +43,17 @@ from exports import selectors
 from exports.checks import NearDuplicateCheck
 from exports.events import ExportFinished
 from exports.formats import (
+    EncodedRecord,
+    ExportFormat,
     ExportFormatError,
     ExportRecord,
     ExportRecordError,
     ExportResult,
+    encode_json,
     format_get,
     write_export,
 )
+from exports.formats.sql import ROWS_PER_LINE, pair_columns_sql, pair_encoder
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
 from exports.storage import export_storage
 from hygiene.pii import RowScanner
@@ -452,11 +460,21 @@ class _Built:
 
 class _Progress:
     """``write_export``'s progress callback: writes the job's progress now and then, each
-    write its own short transaction (the export itself holds no transaction open)."""
+    write its own short transaction. ``elsewhere``: the export reads inside a transaction of
+    its own (``core.db.snapshot``), whose writes nobody would see until the end, so progress
+    is written by a helper thread on its own connection."""
 
-    def __init__(self, job: ExportJob, total: int) -> None:
+    def __init__(self, job: ExportJob, total: int, *, elsewhere: bool = False) -> None:
         self.job_id, self.total = job.pk, total
         self.last = 0.0
+        self.helper = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-progress")
+            if elsewhere
+            else None
+        )
+
+    def _write(self, fraction: float) -> None:
+        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
 
     def __call__(self, records: int, rows: int) -> None:
         now = time.monotonic()
@@ -464,7 +482,40 @@ class _Progress:
             return
         self.last = now
         fraction = min(records / self.total, 0.99)
-        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
+        if self.helper is None:
+            self._write(fraction)
+        else:
+            self.helper.submit(self._write, fraction)
+
+    def close(self) -> None:
+        if self.helper is not None:
+            self.helper.submit(_close_connection).result()
+            self.helper.shutdown()
+
+
+def _close_connection() -> None:
+    """Close the calling thread's own connection (a helper thread's, at its end)."""
+    db_connection.close()
+
+
+def _line_filter(scanner: RowScanner, rows_per_line: int, constant: bytes | None) -> Any:
+    """The personal data scanner over rows encoded from pair texts (EncodedRecord): the row
+    hint on the texts (the format's constant bytes, ``constant``, once: when they may match,
+    every row is checked whole), and only where it may match, each row decoded, scanned
+    (redacted) and encoded again, as ``write_export`` does for the rows it builds."""
+    every_row = constant is not None and not scanner.rules_out(constant, 0)
+
+    def apply(item_id: int, lines: bytes, texts: tuple[str, ...]) -> bytes:
+        if every_row or not texts:
+            if scanner.rules_out(lines, rows_per_line):
+                return lines
+        elif scanner.rules_out_texts(texts, rows_per_line):
+            return lines
+        return b"\n".join(
+            encode_json(scanner.walk(item_id, orjson.loads(part))) for part in lines.split(b"\n")
+        )
+
+    return apply
 
 
 def _records(
@@ -472,21 +523,43 @@ def _records(
     leaks: LeakCheck | None,
     system_prompt: str,
     with_metadata: bool,
-) -> Iterator[ExportRecord]:
-    for (
-        item_id,
-        external_id,
-        kind,
-        split,
-        data,
-        payload,
-        item_metadata,
-    ) in selectors.export_record_rows(selection=selection, with_metadata=with_metadata):
+    pair: tuple[list[str], list[Any]] | None = None,
+    encode: Any = None,
+    with_data: bool = True,
+) -> Iterator[ExportRecord | EncodedRecord]:
+    """The records of the selection; those read as pair texts (``pair``, see
+    exports.formats.sql) as EncodedRecords, their rows encoded by ``encode``."""
+    rows = selectors.export_record_rows(
+        selection=selection, with_metadata=with_metadata, pair=pair, with_data=with_data
+    )
+    encode = getattr(encode, "encode", encode)  # the bare function: one call less per row
+    for item_id, external_id, kind, split, data, payload, item_metadata, texts in rows:
         if leaks is not None and split == Split.TRAIN:
             leaks.check(external_id, data)
+        if texts is not None:
+            yield EncodedRecord(item_id, external_id, kind, encode(*texts), data, split, texts)
+            continue
         yield ExportRecord(
             item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
         )
+
+
+def _pair_reading(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> dict[str, Any]:
+    """``pair`` and ``encode`` for ``_records`` where the format's rows can be written from
+    the pair texts (PostgreSQL, a pair shape in a JSON container, no extra columns, no
+    pass_fail; see exports.formats.sql); else nothing."""
+    if (
+        db_connection.vendor != "postgresql"
+        or fmt.container == "parquet"
+        or fmt.per_annotation
+        or extra_columns
+        or job.options.get("pass_fail")
+    ):
+        return {}
+    pair = pair_columns_sql(fmt.shape, fmt.kinds, **selectors.export_pair_columns())
+    if pair is None:
+        return {}
+    return {"pair": pair, "encode": pair_encoder(fmt.shape, job.project.system_prompt)}
 
 
 def _split_of(record: Any) -> str:
@@ -494,6 +567,12 @@ def _split_of(record: Any) -> str:
 
 
 def _write(job: ExportJob, fileobj: Any) -> _Built:
+    """The export's file, everything read from one snapshot (PostgreSQL)."""
+    with snapshot() as own_transaction:
+        return _write_rows(job, fileobj, own_transaction)
+
+
+def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
     options = job.options or {}
     fmt = format_get(job.format, shape=options.get("shape"))
     selection = selection_of(job)
@@ -509,37 +588,54 @@ def _write(job: ExportJob, fileobj: Any) -> _Built:
             with_metadata=extra_columns,
         )
         versions = selectors.export_annotation_guideline_versions(selection=selection)
-    else:
+    eval_items = []
+    if job.split != ExportSplit.EVAL:
+        eval_items = selectors.eval_prompts(project_id=job.project_id)
+    pair_reading = {} if fmt.per_annotation else _pair_reading(job, fmt, extra_columns)
+    encode = pair_reading.get("encode")
+    if not fmt.per_annotation:
         total = selectors.export_record_count(selection=selection)
         if job.split != ExportSplit.EVAL:
             digests = selectors.eval_prompt_digests(project_id=job.project_id)
             leaks = LeakCheck(digests) if digests else None
-        records = _records(selection, leaks, job.project.system_prompt, extra_columns)
+        records = _records(
+            selection,
+            leaks,
+            job.project.system_prompt,
+            extra_columns,
+            **pair_reading,
+            with_data=leaks is not None or bool(eval_items),
+        )
         versions = selectors.export_guideline_versions(selection=selection)
     near = None
-    if job.split != ExportSplit.EVAL:
-        eval_items = selectors.eval_prompts(project_id=job.project_id)
-        if eval_items:
-            near = NearDuplicateCheck(
-                eval_items,
-                threshold=job.project.near_duplicate_threshold,
-                exclude=bool(options.get("exclude_near_duplicates")),
-            )
-            records = near.filter(records, split_of=_split_of)
+    if job.split != ExportSplit.EVAL and eval_items:
+        near = NearDuplicateCheck(
+            eval_items,
+            threshold=job.project.near_duplicate_threshold,
+            exclude=bool(options.get("exclude_near_duplicates")),
+        )
+        records = near.filter(records, split_of=_split_of)
     scanner = RowScanner(
         redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
     )
-    result = write_export(
-        job.format,
-        records,
-        fileobj,
-        shape=options.get("shape"),
-        pass_fail=bool(options.get("pass_fail")),
-        on_progress=_Progress(job, total),
-        progress_every=PROGRESS_EVERY,
-        extra_columns=extra_columns,
-        row_filter=scanner,
-    )
+    progress = _Progress(job, total, elsewhere=own_transaction)
+    try:
+        result = write_export(
+            job.format,
+            records,
+            fileobj,
+            shape=options.get("shape"),
+            pass_fail=bool(options.get("pass_fail")),
+            on_progress=progress,
+            progress_every=PROGRESS_EVERY,
+            extra_columns=extra_columns,
+            row_filter=scanner,
+            line_filter=_line_filter(
+                scanner, ROWS_PER_LINE.get(fmt.shape, 1), getattr(encode, "constant", None)
+            ),
+        )
+    finally:
+        progress.close()
     warnings = leaks.warnings() if leaks is not None else []
     if near is not None:
         warnings.extend(near.warnings())

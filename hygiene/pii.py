@@ -258,6 +258,25 @@ class RowScanner:
             pass  # what orjson refuses is walked as it is
         return self._walk(row, item_id)
 
+    def rules_out(self, encoded: bytes, rows: int = 1) -> bool:
+        """For rows already encoded as JSON (``rows`` of them in ``encoded``): counts them as
+        scanned and says whether the row hint rules them all out. When it does not, the caller
+        decodes each row and passes it to ``walk``."""
+        self.rows_scanned += rows
+        return not _ROW_HINT.search(encoded)
+
+    def rules_out_texts(self, texts: tuple[str, ...], rows: int = 1) -> bool:
+        """``rules_out`` for rows whose only varying strings are ``texts`` (the rest of their
+        JSON checked once by the caller with ``rules_out``): the hint never matches across a
+        JSON string's quotes or escapes, so it matches the texts exactly where it would match
+        their JSON."""
+        self.rows_scanned += rows
+        return not _HINT.search("\x00".join(texts))
+
+    def walk(self, item_id: int, row: Any) -> Any:
+        """The row scanned (and redacted), without counting it again (see ``rules_out``)."""
+        return self._walk(row, item_id)
+
     def summary(self) -> dict[str, Any]:
         """The manifest's ``personal_data``: findings by type, the item ids per type (sorted,
         at most ``ITEM_IDS_MAX``), and whether they were redacted."""

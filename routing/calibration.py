@@ -41,19 +41,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, FloatField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Floor
 
 from annotation import kinds
 from annotation.models import Item, Project, Route
+from core.db import snapshot
 from core.version import code_version
 from review.models import FinalRecord, Provenance
 
@@ -416,22 +415,6 @@ def _judged_sql(threshold: float | None) -> tuple[str, str, list[Any]]:
     return cells, recent, [_GRID_LOWS, threshold]
 
 
-@contextmanager
-def _snapshot() -> Iterator[None]:
-    """Read the cells and the last audits from one snapshot (a read-only REPEATABLE READ
-    transaction) when not inside a transaction already."""
-    if connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # One big aggregate: let its hash tables work in memory, skip JIT compilation.
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            cursor.execute("SET LOCAL jit = off")
-        yield
-
-
 def _judged_read(project: Project) -> Reading:
     """The project's judged items as cells, read from one snapshot: PostgreSQL groups them
     (a parallel aggregate: a client cursor, as a declared server-side cursor would rule out a
@@ -454,7 +437,7 @@ def _judged_read(project: Project) -> Reading:
         return found
 
     rows = []
-    with _snapshot(), connection.cursor() as cursor:
+    with snapshot(), connection.cursor() as cursor:
         cursor.execute(cells_sql, [*extra, Route.AUDIT.value, *common])
         while page := cursor.fetchmany(FETCH_CHUNK):
             rows.extend(page)

@@ -617,6 +617,14 @@ class ItemKind:
         """(chosen, rejected), or None (see pair_skip_reason)."""
         return None
 
+    def pair_sql(self, data: str, final: str) -> tuple[str, str, str] | None:
+        """``pair`` in SQL, for exports that build their fixed-shape rows in the database:
+        (condition, chosen text, rejected text) over the jsonb expressions ``data`` and
+        ``final``. Where the condition holds, ``pair`` gives exactly these texts; elsewhere
+        (a tie, an unusual shape, a record ``pair`` would refuse) the record is built in Python
+        as usual. None: the kind's records are always built in Python."""
+        return None
+
     def result_row(self, data: dict, final: dict) -> dict[str, Any]:
         """An evaluation result row's kind-specific columns (see `gives_result`)."""
         raise RecordError(f"a {self.name} item gives no result row")

@@ -442,6 +442,23 @@ class PreferenceKind(ItemKind):
         a, b = _response_texts(data)
         return (a, b) if rating < 0 else (b, a)
 
+    def pair_sql(self, data: str, final: str) -> tuple[str, str, str]:
+        """A non-zero integer rating and two responses with text (the rating compared as JSON
+        text, so a float or a string stays with ``pair``, which refuses it)."""
+        ratings = ", ".join(f"'{r}'" for r in RATINGS if r != 0)
+        a, b = f"{data} -> 'responses' -> 0 ->> 'text'", f"{data} -> 'responses' -> 1 ->> 'text'"
+        condition = (
+            f"jsonb_typeof({final} -> 'rating') = 'number' AND {final} ->> 'rating' IN ({ratings})"
+            f" AND jsonb_typeof({data} -> 'responses') = 'array'"
+            f" AND {data} -> 'responses' -> 2 IS NULL"
+            f" AND jsonb_typeof({data} -> 'responses' -> 0 -> 'text') = 'string'"
+            f" AND jsonb_typeof({data} -> 'responses' -> 1 -> 'text') = 'string'"
+        )
+        negative = f"left({final} ->> 'rating', 1) = '-'"
+        chosen = f"CASE WHEN {negative} THEN {a} ELSE {b} END"
+        rejected = f"CASE WHEN {negative} THEN {b} ELSE {a} END"
+        return condition, chosen, rejected
+
     # -- agreement
 
     def agreement_fields(

@@ -5,7 +5,14 @@ with the kinds each takes, its container, file extension and content type.
 """
 
 from .annotations import AnnotationRecord
-from .records import ExportRecord, ExportRecordError, Pair, preference_pair, prompt_messages
+from .records import (
+    EncodedRecord,
+    ExportRecord,
+    ExportRecordError,
+    Pair,
+    preference_pair,
+    prompt_messages,
+)
 from .registry import (
     DEFAULT_PARQUET_SHAPE,
     EXTRA_COLUMNS,
@@ -25,6 +32,7 @@ __all__ = [
     "FORMATS",
     "SHAPES",
     "AnnotationRecord",
+    "EncodedRecord",
     "ExportFormat",
     "ExportFormatError",
     "ExportRecord",

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .records import ExportRecord, Row, assistant, final_response, preference_pair, prompt_messages
+from .records import (
+    ExportRecord,
+    Message,
+    Row,
+    assistant,
+    final_response,
+    preference_pair,
+    prompt_messages,
+)
 
 
 def openai_chat_rows(record: ExportRecord) -> list[Row]:
@@ -18,10 +26,14 @@ def openai_dpo_rows(record: ExportRecord) -> list[Row]:
     pair = preference_pair(record)
     if pair is None:
         return []
+    return openai_dpo_pair_rows(prompt_messages(record), pair.chosen, pair.rejected)
+
+
+def openai_dpo_pair_rows(prompt: list[Message], chosen: str, rejected: str) -> list[Row]:
     return [
         {
-            "input": {"messages": prompt_messages(record)},
-            "preferred_output": assistant(pair.chosen),
-            "non_preferred_output": assistant(pair.rejected),
+            "input": {"messages": prompt},
+            "preferred_output": assistant(chosen),
+            "non_preferred_output": assistant(rejected),
         }
     ]

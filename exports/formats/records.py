@@ -48,6 +48,20 @@ class ExportRecord:
     split: str = ""  # the item's split ("" when the caller does not say)
 
 
+@dataclass(slots=True)  # not frozen: built once per row, and a frozen __init__ costs more
+class EncodedRecord:
+    """A record whose rows were built in the database (``formats.sql``): the exact bytes
+    ``encode_json`` gives its rows, one per line, without the last line end."""
+
+    item_id: int
+    external_id: str
+    kind: str
+    lines: bytes
+    data: Any = None  # the item's data, when a check reads prompts (else None)
+    split: str = ""
+    texts: tuple[str, ...] = ()  # the strings the lines hold besides the format's constant ones
+
+
 class ExportRecordError(ValueError):
     """A record whose data or final payload cannot be turned into rows.
 

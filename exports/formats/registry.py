@@ -16,6 +16,7 @@ from .evaluation import eval_results_rows
 from .openai import openai_chat_rows, openai_dpo_rows
 from .records import (
     SKIP_KIND,
+    EncodedRecord,
     ExportRecord,
     Row,
     category_of,
@@ -46,6 +47,9 @@ ProgressCallback = Callable[[int, int], Any]
 # Called with (item id, row) for every row before it is written; returns the row to write
 # (the personal data scanner, which may redact).
 RowFilter = Callable[[int, Row], Row]
+# The same for the rows of an EncodedRecord: (item id, JSON lines, the texts they hold) -> the
+# lines to write.
+LineFilter = Callable[[int, bytes, tuple[str, ...]], bytes]
 
 # The columns the ``extra_columns`` option adds to every row of a format: the item's
 # ``external_id`` and its ``metadata`` (an object in JSON, JSON text in Parquet). Training
@@ -292,6 +296,7 @@ def write_export(
     row_group_size: int = PARQUET_ROW_GROUP_SIZE,
     extra_columns: bool = False,
     row_filter: RowFilter | None = None,
+    line_filter: LineFilter | None = None,
 ) -> ExportResult:
     """Write ``records`` to ``fileobj`` (binary, opened for writing) in ``format_name``.
 
@@ -301,7 +306,9 @@ def write_export(
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
     every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is written.
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
-    kind, without categories.
+    kind, without categories. An EncodedRecord (rows encoded from the pair texts read in SQL;
+    JSON containers without extra columns only) is written as it is, after
+    ``line_filter(item_id, lines, texts)``.
     """
     fmt = format_get(format_name, shape=shape, pass_fail=pass_fail)
     counts_by_kind: Counter[str] = Counter()
@@ -325,8 +332,31 @@ def write_export(
             row[column] = None if value is None else encode_json(value).decode("utf-8")
         return row
 
-    def rows() -> Iterator[Row]:
+    from .sql import ROWS_PER_LINE
+
+    per_line = ROWS_PER_LINE.get(fmt.shape, 1)
+
+    def encoded(record: EncodedRecord) -> Iterator[bytes]:
+        if extra_columns or json_columns or fmt.container == "parquet":
+            raise RuntimeError(f"{fmt.name} cannot write rows built in the database")
+        lines = record.lines
+        if line_filter is not None:
+            lines = line_filter(record.item_id, lines, record.texts)
+        if per_line == 1:
+            yield lines
+        else:
+            yield from lines.split(b"\n")
+        progress["rows"] += per_line
+        counts_by_kind[record.kind] += 1  # kinds with a manifest category are never encoded
+
+    def rows() -> Iterator[Row | bytes]:
         for record in records:
+            if type(record) is EncodedRecord:
+                yield from encoded(record)
+                progress["records"] += 1
+                if on_progress is not None and progress["records"] % progress_every == 0:
+                    on_progress(progress["records"], progress["rows"])
+                continue
             given = 0
             if record.kind in fmt.kinds:
                 for row in fmt.rows(record):

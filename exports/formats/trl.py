@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .records import (
     ExportRecord,
+    Message,
     Row,
     assistant,
     final_response,
@@ -29,18 +30,23 @@ def trl_prompt_completion_rows(record: ExportRecord) -> list[Row]:
     return [{"prompt": prompt_messages(record), "completion": assistant(final_response(record))}]
 
 
+def trl_preference_pair_rows(prompt: list[Message], chosen: str, rejected: str) -> list[Row]:
+    return [{"prompt": prompt, "chosen": assistant(chosen), "rejected": assistant(rejected)}]
+
+
 def trl_preference_rows(record: ExportRecord) -> list[Row]:
     """preference (ties left out), refused refusal with a model_response ->
     ``{"prompt": [...], "chosen": [assistant], "rejected": [assistant]}``."""
     pair = preference_pair(record)
     if pair is None:
         return []
+    return trl_preference_pair_rows(prompt_messages(record), pair.chosen, pair.rejected)
+
+
+def trl_kto_pair_rows(prompt: list[Message], chosen: str, rejected: str) -> list[Row]:
     return [
-        {
-            "prompt": prompt_messages(record),
-            "chosen": assistant(pair.chosen),
-            "rejected": assistant(pair.rejected),
-        }
+        {"prompt": prompt, "completion": assistant(chosen), "label": True},
+        {"prompt": [dict(m) for m in prompt], "completion": assistant(rejected), "label": False},
     ]
 
 
@@ -54,10 +60,7 @@ def trl_kto_rows(record: ExportRecord) -> list[Row]:
     pair = preference_pair(record)
     if pair is None:
         return []
-    return [
-        {"prompt": prompt_messages(record), "completion": assistant(pair.chosen), "label": True},
-        {"prompt": prompt_messages(record), "completion": assistant(pair.rejected), "label": False},
-    ]
+    return trl_kto_pair_rows(prompt_messages(record), pair.chosen, pair.rejected)
 
 
 def trl_kto_labelled_rows(record: ExportRecord) -> list[Row]:

@@ -140,27 +140,30 @@ class _ChunkedSink:
             self._size = 0
 
 
-def write_jsonl(rows: Iterable[Mapping[str, Any]], fileobj: BinaryIO) -> WriteStats:
-    """One JSON object per line, each line ending in ``"\\n"``; no rows give an empty file."""
+def write_jsonl(rows: Iterable[Mapping[str, Any] | bytes], fileobj: BinaryIO) -> WriteStats:
+    """One JSON object per line, each line ending in ``"\\n"``; no rows give an empty file.
+    A row given as bytes is one already encoded by ``encode_json`` (or its exact equal)."""
     sink = HashingWriter(fileobj)
     out = _ChunkedSink(sink)
     count = 0
     for row in rows:
-        out.write(encode_json(row) + b"\n")
+        out.write((row if type(row) is bytes else encode_json(row)) + b"\n")
         count += 1
     out.flush()
     sink.flush()
     return WriteStats(count, sink.hexdigest(), sink.bytes_written)
 
 
-def write_json_array(rows: Iterable[Mapping[str, Any]], fileobj: BinaryIO) -> WriteStats:
+def write_json_array(rows: Iterable[Mapping[str, Any] | bytes], fileobj: BinaryIO) -> WriteStats:
     """A JSON array, one row per line: ``[\\n`` row ``,\\n`` row ``\\n]\\n``; no rows give
     ``[]\\n``."""
     sink = HashingWriter(fileobj)
     out = _ChunkedSink(sink)
     count = 0
     for row in rows:
-        out.write((b"[\n" if count == 0 else b",\n") + encode_json(row))
+        out.write(
+            (b"[\n" if count == 0 else b",\n") + (row if type(row) is bytes else encode_json(row))
+        )
         count += 1
     out.write(b"\n]\n" if count else b"[]\n")
     out.flush()

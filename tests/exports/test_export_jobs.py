@@ -458,6 +458,53 @@ def test_progress_is_committed_while_the_export_runs(project, approved, lead, mo
     assert job.progress == 1.0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_seen_by_others_while_the_export_reads_in_its_own_snapshot(
+    project, approved, lead, monkeypatch
+):
+    """Outside a test's transaction the export reads from a snapshot transaction of its own
+    (PostgreSQL): its progress still reaches other connections as it goes."""
+    import time as clock
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    for i in range(6):
+        approved(project, data=pref("A", "B", f"Q{i}"))
+    monkeypatch.setattr(services, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0)
+    original = selectors.export_record_rows
+    seen = []
+
+    def from_elsewhere() -> float:
+        try:
+            return ExportJob.objects.get().progress
+        finally:
+            connection.close()
+
+    def watched(**kwargs):
+        for index, row in enumerate(original(**kwargs)):
+            if index == 4:
+                with ThreadPoolExecutor(1) as other:
+                    deadline = clock.monotonic() + 5
+                    while (value := other.submit(from_elsewhere).result()) != 4 / 6:
+                        if clock.monotonic() > deadline:
+                            break
+                        clock.sleep(0.01)
+                seen.append(value)
+            yield row
+
+    monkeypatch.setattr(selectors, "export_record_rows", watched)
+    job = services.export_request(
+        project=project, actor=lead, format="trl-preference", split="train"
+    )
+    services.export_build(job_id=job.pk)
+
+    assert seen == [4 / 6]
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.progress == 1.0
+
+
 def test_a_failed_export_says_why_and_leaves_no_file(project, approved, lead):
     approved(project, kinds.INSTRUCTION)
     bad = approved(

@@ -239,8 +239,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--solo-cycles", type=int, default=200, help="one client's cycles")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=8)
+    workers, threads = shipped_config()
+    parser.add_argument("--workers", type=int, default=workers, help="default: the shipped")
+    parser.add_argument("--threads", type=int, default=threads, help="default: the shipped")
     parser.add_argument(
         "--configs",
         default="",

@@ -15,7 +15,6 @@ Each (reviewer, item) gets a PredictionCheck when the reviewer is handed the ite
 grades it (`prediction_check_grade`, called by `review_decide` in its transaction).
 """
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +25,14 @@ from django.utils import timezone
 from annotation import kinds
 from annotation.models import Annotation, Item, ItemStatus, Project, ReviewPrediction
 from core.audit import audit_record
+from core.draws import stable_draw
 from core.errors import ApplicationError, Conflict
 from review.models import PredictionCheck, Review, ReviewDecision, ReviewLease, ReviewLeaseStatus
 
 
 def review_gold_draw(project_id: int, external_id: str) -> float:
     """A stable number in [0, 1) per item: below `review_gold_rate` means seeded."""
-    key = f"review-gold:{project_id}:{external_id}".encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+    return stable_draw(f"review-gold:{project_id}:{external_id}")
 
 
 def seeded_payload(project: Project, item: Item) -> dict | None:

@@ -1,6 +1,5 @@
 """What happens to an item once its annotations are in: agreement, review routing, approval."""
 
-import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from annotation.queue import item_next_round
 from annotation.rollups import tally_move
 from core import events
 from core.audit import audit_record
+from core.draws import stable_draw
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import guards
 from review.events import ItemApproved, ItemRejected, ItemReopened
@@ -43,8 +43,7 @@ def in_review_sample(item: Item, rate: float) -> bool:
     """A stable draw per item: the same item always falls the same way for a given rate."""
     if rate <= 0:
         return False
-    digest = hashlib.sha256(f"review-sample:{item.pk}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+    return stable_draw(f"review-sample:{item.pk}") < rate
 
 
 def _route(item: Item, project: Project, annotations: list[Annotation]) -> tuple[bool, str]:

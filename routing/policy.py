@@ -15,12 +15,12 @@ write. The rules, in order (the first that fires decides, and is recorded as `ro
    prediction's payload with provenance `auto`.
 """
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from annotation import kinds
 from annotation.models import ItemStatus, Project, Route
+from core.draws import stable_draw
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,7 @@ class Policy:
 
 def audit_draw(project_id: int, external_id: str) -> float:
     """A stable number in [0, 1) per item: below `audit_rate` means audited."""
-    key = f"audit:{project_id}:{external_id}".encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+    return stable_draw(f"audit:{project_id}:{external_id}")
 
 
 def _tags(row: dict[str, Any]) -> set[str]:

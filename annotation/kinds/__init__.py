@@ -48,6 +48,7 @@ from annotation.kinds.base import (
     unstorable,
 )
 from core import jsonutil
+from core.draws import stable_draw
 
 __all__ = [
     "MAX_EXTERNAL_ID",
@@ -328,6 +329,4 @@ def split_for(external_id: str, eval_fraction: float) -> str:
     """A stable split from the external_id: the same id lands in the same split every time."""
     if eval_fraction <= 0:
         return "train"
-    digest = hashlib.sha256(external_id.encode("utf-8", "surrogatepass")).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "eval" if position < eval_fraction else "train"
+    return "eval" if stable_draw(external_id) < eval_fraction else "train"

@@ -39,7 +39,9 @@ class ImportResult:
 
 
 class ImportCheck(Protocol):
-    def __call__(self, *, project: Project, item_ids: list[int], result: ImportResult) -> None: ...
+    def __call__(
+        self, *, project: Project, item_ids: list[int], result: ImportResult | None
+    ) -> None: ...
 
 
 # Checks another app runs on the items an import created or whose content it changed, inside
@@ -307,6 +309,14 @@ def _run_import_checks(
                 project=project, external_id__in=external_ids[start : start + _FETCH_BATCH]
             ).values_list("id", flat=True)
         )
+    import_checks_run(project=project, item_ids=item_ids, result=result)
+
+
+def import_checks_run(
+    *, project: Project, item_ids: list[int], result: ImportResult | None = None
+) -> None:
+    """The registered import checks (hygiene: near-duplicate groups, personal data) over
+    items whose data is new: an import's, or one item a lead edited (``result`` None)."""
     for check in import_checks:
         check(project=project, item_ids=sorted(item_ids), result=result)
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.http import Http404
 
 from annotation import kinds
-from annotation.importing import duplicates_refresh
+from annotation.importing import duplicates_refresh, import_checks_run
 from annotation.models import Item, Project
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict
@@ -81,6 +81,8 @@ def item_update(
     item.save(update_fields=fields)
     if item.content_hash != old_hash:
         duplicates_refresh(project_id=project.pk, hashes=sorted({old_hash, item.content_hash}))
+    if "data" in changed:  # its near-duplicate group and personal data, as at import
+        import_checks_run(project=project, item_ids=[item.pk])
     audit_record(
         actor=actor,
         action="item.edit",

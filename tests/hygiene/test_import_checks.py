@@ -210,3 +210,23 @@ def test_a_template_many_prompts_follow_costs_one_check_per_new_prompt(lead, pro
     # Per band at most a star and a chain among the new ones, and one star and one chain
     # pair to the stored ones: under 4 checks a new prompt, where every pair would be 120.
     assert len(checked) < 4 * new * neardup.BANDS / 2, len(checked)
+
+
+def test_an_edited_prompt_is_checked_again_as_at_import(lead, project):
+    """A lead's edit of an item's data regroups it and scans it for personal data."""
+    from annotation.item_edit import item_update
+
+    item_import(project=project, rows=[row("a", POEM), row("b", RECIPE)], actor=lead)
+    b = Item.objects.get(project=project, external_id="b")
+    assert group_of(project, "b") is None
+
+    item_update(project=project, item_id=b.pk, actor=lead, changes={"data": {"prompt": POEM_EDIT}})
+    a = Item.objects.get(project=project, external_id="a")
+    assert group_of(project, "a") == group_of(project, "b") == a.pk
+    assert PromptBand.objects.filter(item=b).count() == BANDS
+
+    changes = {"data": {"prompt": f"{RECIPE}; write to jane.doe@example.com"}}
+    item_update(project=project, item_id=b.pk, actor=lead, changes=changes)
+    check = ItemCheck.objects.get(item=b)
+    assert (check.has_personal_data, check.personal_data) == (True, ["EMAIL"])
+    assert check.near_group is None  # no longer the poem's near-duplicate

@@ -7,8 +7,8 @@ project (``manage.py hygiene_scan``), e.g. for items imported before this app ex
 Near-duplicate groups at import are found incrementally: the new prompts' LSH band keys are
 looked up among the stored ones (an index on (project, key)), candidates are verified by
 exact Jaccard, and groups they touch are merged; a group is named by its smallest item id.
-An item whose prompt an import changes leaves its old group (the others stay grouped under
-the old name until the next ``hygiene_scan``).
+An item whose prompt an import (or a lead's edit) changes leaves its old group (the others
+stay grouped under the old name until the next ``hygiene_scan``).
 """
 
 from __future__ import annotations

@@ -491,3 +491,26 @@ def delivery_give_up(reason: str, *, delivery_id: int) -> None:
     Delivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING).update(
         state=DeliveryState.FAILED, error=reason[:2000], finished_at=timezone.now()
     )
+
+
+PRUNE_BATCH = 1_000
+
+
+def deliveries_prune(*, days: float | None = None) -> int:
+    """Delete the deliveries (and their attempt logs) that ended, delivered or failed, more
+    than ``days`` ago (setting WEBHOOKS_DELIVERIES_KEPT_DAYS, default 30); pending ones stay,
+    whatever their age. Returns how many were deleted. A receiver deduplicates by event id
+    within its own window; the log is for a lead reading what happened lately."""
+    days = settings.WEBHOOKS_DELIVERIES_KEPT_DAYS if days is None else days
+    before = timezone.now() - timedelta(days=days)
+    ended = Delivery.objects.filter(
+        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED], finished_at__lt=before
+    ).order_by()
+    deleted = 0
+    while ids := list(ended.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        with transaction.atomic():
+            Attempt.objects.filter(delivery_id__in=ids).delete()
+            deleted += Delivery.objects.filter(pk__in=ids).delete()[1].get(Delivery._meta.label, 0)
+    if deleted:
+        logger.info("pruned %s webhook deliveries that ended over %s days ago", deleted, days)
+    return deleted

@@ -216,12 +216,14 @@ WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS"
 WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", "3600"))
 WEBHOOKS_RETRY_WINDOW_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_WINDOW_SECONDS", "86400"))
 WEBHOOKS_DISABLE_AFTER_SECONDS = float(os.environ.get("WEBHOOKS_DISABLE_AFTER_SECONDS", "86400"))
+WEBHOOKS_DELIVERIES_KEPT_DAYS = float(os.environ.get("WEBHOOKS_DELIVERIES_KEPT_DAYS", "30"))
 CELERY_BEAT_SCHEDULE = {
     # Leases that ran out are already free for claims; this keeps counters and resume tidy.
     "expire-leases": {"task": "annotation.expire_leases", "schedule": 60.0},
     "outbox-tick": {"task": "core.outbox_tick", "schedule": RUBRIC_OUTBOX_TICK_SECONDS},
     "prune-auth-attempts": {"task": "core.prune_auth_attempts", "schedule": 3600.0},
     "prune-agreement-reports": {"task": "agreement.prune_reports", "schedule": 3600.0},
+    "prune-webhook-deliveries": {"task": "webhooks.prune_deliveries", "schedule": 3600.0},
 }
 # Email (invitations): the console backend unless an SMTP host is given.
 # (Django 6.1's MAILERS; EMAIL_HOST and friends are read from the environment.)

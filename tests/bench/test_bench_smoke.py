@@ -42,14 +42,17 @@ FIGURES = {
         r".*Execution Time: [\d.]+ ms",
     ],
     # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others.
-    "claim --configs 1x1,2x2": [
+    # (either may be the shipped one: then it is the marked line)
+    "claim --configs 1x1,3x1": [
         r"gunicorn settings, 200 open items, overlap 2, medians of 1 round\(s\): .*; "
         r"baseline: the shipped \d+x\d+ .*",
         rf" +\d+x\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
         r" +1\.00x +1\.00x",
-        rf" +1x1 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
-        rf" +{NUMBER}x +{NUMBER}x",
-        rf" +2x2 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x( +{NUMBER}){{2}} .*",
+        *(
+            rf" +{config}(?: \*)? +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}"
+            rf" +{NUMBER} +{NUMBER}x +{NUMBER}x"
+            for config in ("1x1", "3x1")
+        ),
     ],
     "backlog": [
         rf"claim statement \(EXPLAIN ANALYZE\) +{NUMBER} +{NUMBER} +{NUMBER}x",

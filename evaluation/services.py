@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.utils import timezone
 
 from agreement.engine import CoincidenceAccumulator
 from agreement.reader import snapshot
@@ -34,7 +33,7 @@ from annotation.models import Project
 from core import jsonutil, outbox
 from core.audit import audit_record
 from core.errors import ApplicationError
-from core.models import JobStatus
+from core.report_jobs import report_build
 from core.version import code_version
 from evaluation import reader, stats
 from evaluation.models import REPORT_TASK, EvaluationReport
@@ -117,37 +116,14 @@ def evaluation_report_fail(*, report_id: int, error: str) -> None:
 
 def evaluation_report_build(*, report_id: int) -> EvaluationReport:
     """Compute and store the report. Safe to run again after a crash, and to run twice."""
-    report = EvaluationReport.objects.select_related("project").get(pk=report_id)
-    if report.status == JobStatus.DONE:
-        return report
-    EvaluationReport.objects.filter(pk=report_id).exclude(status=JobStatus.DONE).update(
-        status=JobStatus.RUNNING, error=""
+    return report_build(
+        EvaluationReport,
+        report_id=report_id,
+        compute=lambda report: evaluation_compute(
+            project=report.project, filters=Filters.of(report.filters)
+        ),
+        action="evaluation_report.done",
     )
-    result = evaluation_compute(project=report.project, filters=Filters.of(report.filters))
-    with transaction.atomic():
-        report = (
-            EvaluationReport.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=report_id)
-        )
-        if report.status == JobStatus.DONE:
-            return report
-        before = {"status": report.status}
-        report.status, report.error = JobStatus.DONE, ""
-        report.result = result
-        report.code_version = result["code_version"][:100]
-        report.data_sha256 = result["data_sha256"]
-        report.computed_at = timezone.now()
-        report.save()
-        audit_record(
-            actor=None,
-            action="evaluation_report.done",
-            obj=report,
-            project=report.project,
-            before=before,
-            after={"status": report.status, "data_sha256": report.data_sha256},
-        )
-    return report
 
 
 # --- computing -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from annotation.models import Item, Project
 from core import db, events, outbox
 from core.audit import audit_record
 from core.models import JobStatus
+from core.report_jobs import report_build
 from review.events import ItemApproved
 from review.models import FinalRecord, Provenance
 from routing import calibration
@@ -196,34 +197,9 @@ def calibration_report_fail(*, report_id: int, error: str) -> None:
 def calibration_report_build(*, report_id: int) -> CalibrationReport:
     """Read, compute, then store in one transaction: a killed run leaves the report running
     and the previous one in place; running it again starts over."""
-    report = CalibrationReport.objects.select_related("project").get(pk=report_id)
-    if report.status == JobStatus.DONE:
-        return report
-    CalibrationReport.objects.filter(pk=report_id).exclude(status=JobStatus.DONE).update(
-        status=JobStatus.RUNNING, error=""
+    return report_build(
+        CalibrationReport,
+        report_id=report_id,
+        compute=lambda report: calibration.report_compute(project=report.project),
+        action="calibration_report.done",
     )
-    result = calibration.report_compute(project=report.project)
-    with transaction.atomic():
-        report = (
-            CalibrationReport.objects.select_for_update(of=("self",))
-            .select_related("project")
-            .get(pk=report_id)
-        )
-        if report.status == JobStatus.DONE:
-            return report
-        before = {"status": report.status}
-        report.status, report.error = JobStatus.DONE, ""
-        report.result = result
-        report.code_version = result["code_version"][:100]
-        report.data_sha256 = result["data_sha256"]
-        report.computed_at = timezone.now()
-        report.save()
-        audit_record(
-            actor=None,
-            action="calibration_report.done",
-            obj=report,
-            project=report.project,
-            before=before,
-            after={"status": report.status, "data_sha256": report.data_sha256},
-        )
-    return report

@@ -99,11 +99,14 @@ def _deliver(function: Subscriber, event: Event) -> None:
 
 
 class _Batch:
-    """One after-commit call of a batch subscriber with the events gathered for it."""
+    """One after-commit call of a batch subscriber with the events gathered for it; ``queue``
+    and ``savepoints``: the connection's list of on_commit callbacks it went into and the
+    savepoints open then."""
 
-    def __init__(self, function: Subscriber, event: Event) -> None:
+    def __init__(self, function: Subscriber, event: Event, queue: list, savepoints: set) -> None:
         self.function = function
         self.events = [event]
+        self.queue, self.savepoints = queue, savepoints
 
     def __call__(self) -> None:
         try:
@@ -115,22 +118,30 @@ class _Batch:
 
 
 def _gather(function: Subscriber, event: Event) -> None:
-    """Add the event to the function's batch: the last one registered for it in this
-    transaction if no savepoint was opened or closed since (Django keeps each on_commit
-    callback with the savepoints open when it was registered, and drops it with any of them
-    rolled back), else a new one. Outside a transaction the batch of one is delivered now."""
+    """Add the event to the function's last batch while that one is still waiting in this
+    transaction with the same savepoints open, else to a new one. Outside a transaction the
+    batch of one is delivered now.
+
+    Django keeps each on_commit callback with the savepoints open when it was registered and
+    drops it when any of them rolls back; it only ever appends to the list of callbacks in
+    place, and replaces the list whenever it drops or runs some (a savepoint rolled back, the
+    transaction committed or rolled back). So a batch whose list is still the connection's,
+    registered with the same savepoints, is still waiting: the events a rolled-back savepoint
+    announced go with it, and the check costs nothing however many callbacks there are."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        _Batch(function, event)()
+        _Batch(function, event, [], set())()
         return
     savepoints = set(connection.savepoint_ids)
-    for registered, callback, _robust in reversed(connection.run_on_commit):
-        if isinstance(callback, _Batch) and callback.function is function:
-            if registered == savepoints:
-                callback.events.append(event)
-                return
-            break
-    transaction.on_commit(_Batch(function, event))
+    last: dict[Subscriber, _Batch] = connection.__dict__.setdefault("_event_batches", {})
+    batch = last.get(function)
+    waiting = batch is not None and batch.queue is connection.run_on_commit
+    if waiting and batch.savepoints == savepoints:
+        batch.events.append(event)
+        return
+    batch = _Batch(function, event, connection.run_on_commit, savepoints)
+    transaction.on_commit(batch)
+    last[function] = batch
 
 
 def subscribers(event: type[Event]) -> list[Subscriber]:

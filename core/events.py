@@ -109,11 +109,13 @@ class _Batch:
         self.queue, self.savepoints = queue, savepoints
 
     def __call__(self) -> None:
+        # Handed over, not kept: the connection remembers its last batch until the next one.
+        events, self.events = self.events, []
         try:
-            self.function(self.events)
+            self.function(events)
         except Exception:
             logger.exception(
-                "subscriber %s failed on %d events", self.function.__qualname__, len(self.events)
+                "subscriber %s failed on %d events", self.function.__qualname__, len(events)
             )
 
 

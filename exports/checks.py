@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from annotation.kinds import prompt_text
 from annotation.models import Split
 from hygiene.neardup import NearDupIndex
-from hygiene.text import prompt_text
 
 CHUNK = 1_024  # records checked at once (their prompts are hashed together)
 PAIRS_LISTED = 200  # near-duplicate pairs listed in the manifest's warning

@@ -396,25 +396,10 @@ def eval_prompts(*, project_id: int, page_size: int | None = None) -> list[tuple
         last = page[-1][0]
 
 
-def prompt_text(data: Any) -> str:
-    """The prompt an item asks: ``prompt``, or its user messages joined by newlines."""
-    if not isinstance(data, dict):
-        return ""
-    messages = data.get("messages")
-    if isinstance(messages, list) and messages:
-        return "\n".join(
-            m["content"]
-            for m in messages
-            if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)
-        )
-    prompt = data.get("prompt")
-    return prompt if isinstance(prompt, str) else ""
-
-
 def prompt_digest(data: Any) -> bytes | None:
     """A digest of the normalised prompt (case-folded, whitespace collapsed, stripped), or None
     for an empty prompt. Two prompts that differ only in case or spacing share a digest."""
-    normalised = " ".join(prompt_text(data).casefold().split())
+    normalised = " ".join(kinds.prompt_text(data).casefold().split())
     if not normalised:
         return None
     return hashlib.blake2b(normalised.encode("utf-8", "surrogatepass"), digest_size=16).digest()

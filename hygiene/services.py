@@ -21,11 +21,11 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 
 from annotation.importing import ImportResult, import_checks
+from annotation.kinds import prompt_text
 from annotation.models import Item, Project
 from hygiene import neardup
 from hygiene.models import ItemCheck, PromptBand
 from hygiene.pii import Scanner
-from hygiene.text import prompt_text
 
 KEY_BATCH = 5_000  # band keys per lookup query
 WRITE_BATCH = 5_000
@@ -134,6 +134,33 @@ def _stored_candidates(
     return candidates
 
 
+def _store_checks(
+    project: Project, rows: list[tuple[int, Any]], group_of: dict[int, int], keys: Any
+) -> tuple[dict[str, int], int]:
+    """Write the rows' items' checks (their near-duplicate group from ``group_of``, the
+    personal data their data holds) and their band keys (``keys``, row for row). Returns the
+    items found holding each personal data type, and how many hold any."""
+    scanner = _scanner()
+    checks = []
+    personal: dict[str, int] = {}
+    for item_id, data in rows:
+        found = personal_data_types(data, scanner)
+        for kind in found:
+            personal[kind] = personal.get(kind, 0) + 1
+        checks.append(
+            ItemCheck(
+                item_id=item_id,
+                project=project,
+                near_group=group_of.get(item_id),
+                personal_data=found,
+                has_personal_data=bool(found),
+            )
+        )
+    _write_checks(checks)
+    _write_bands(project.pk, [item_id for item_id, _ in rows], keys)
+    return personal, sum(check.has_personal_data for check in checks)
+
+
 def items_check(*, project: Project, item_ids: list[int], result: ImportResult | None) -> None:
     """Check the given items of the project (new, or their data changed): group their prompts
     with near-duplicates among themselves and the project's other items, and record the
@@ -210,25 +237,7 @@ def items_check(*, project: Project, item_ids: list[int], result: ImportResult |
         for item_id in unchecked
     )
 
-    scanner = _scanner()
-    checks = []
-    personal: dict[str, int] = {}
-    for item_id, data in rows:
-        found = personal_data_types(data, scanner)
-        for kind in found:
-            personal[kind] = personal.get(kind, 0) + 1
-        checks.append(
-            ItemCheck(
-                item_id=item_id,
-                project=project,
-                near_group=group_of.get(item_id),
-                personal_data=found,
-                has_personal_data=bool(found),
-            )
-        )
-    _write_checks(checks)
-    _write_bands(project.pk, ids, keys)
-
+    personal, _ = _store_checks(project, rows, group_of, keys)
     if result is not None:
         touched = sorted({group_of[i] for i in new_ids if i in group_of})
         result.near_duplicates = near_group_report(project=project, groups=touched)
@@ -284,26 +293,10 @@ def project_scan(*, project: Project) -> dict[str, int]:
         for position in members:
             group_of[ids[position]] = ids[members[0]]
     keys = neardup.band_keys(texts)
-    scanner = _scanner()
     with transaction.atomic():
         ItemCheck.objects.filter(project=project).delete()
         PromptBand.objects.filter(project=project).delete()
-        checks = []
-        with_personal = 0
-        for item_id, data in rows:
-            found = personal_data_types(data, scanner)
-            with_personal += bool(found)
-            checks.append(
-                ItemCheck(
-                    item_id=item_id,
-                    project=project,
-                    near_group=group_of.get(item_id),
-                    personal_data=found,
-                    has_personal_data=bool(found),
-                )
-            )
-        _write_checks(checks)
-        _write_bands(project.pk, ids, keys)
+        _, with_personal = _store_checks(project, rows, group_of, keys)
     return {
         "items": len(rows),
         "near_duplicate_groups": len(grouping.groups),

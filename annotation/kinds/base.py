@@ -262,6 +262,22 @@ def check_prompt(data: dict, problems: Problems) -> None:
         check_text(data["system"], "data.system", problems)
 
 
+def prompt_text(data: Any) -> str:
+    """What an item asks, as near-duplicate and eval-leak checks compare it: ``prompt``, or
+    the user turns of ``messages`` joined by newlines ("" when none)."""
+    if not isinstance(data, dict):
+        return ""
+    messages = data.get("messages")
+    if isinstance(messages, list) and messages:
+        return "\n".join(
+            m["content"]
+            for m in messages
+            if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str)
+        )
+    prompt = data.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
 def representative_prompt(data: dict) -> str:
     """The one turn that stands for an item where a page has room for one line: the last user
     turn of a conversation, else the prompt. (Exports use the whole conversation; what makes

@@ -5,11 +5,18 @@ import pytest
 
 from annotation.models import AssignmentStatus, ItemStatus
 from annotation.queue import assignment_claim_next, assignment_submit
-from annotation.services import project_update
+from annotation.services import membership_set, project_update
 from core.errors import Conflict
 from review.models import FinalRecord
 from review.services import review_decide
-from tests.factories import ItemFactory, MembershipFactory, annotate, lease, tally_rows
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    UserFactory,
+    annotate,
+    lease,
+    tally_rows,
+)
 
 
 @pytest.fixture
@@ -124,6 +131,59 @@ def test_raising_the_overlap_leaves_an_item_sent_back_for_review_that_a_reviewer
 
     item.refresh_from_db()
     assert item.status == ItemStatus.IN_REVIEW  # a reviewer decided it once: it stays
+
+
+def test_lowering_the_overlap_completes_a_stalled_item_that_now_has_enough(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, annotations_per_item=3, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    for user in pair:
+        annotate(item, user, {"rating": -2})
+    assert item.status == ItemStatus.STALLED  # both members annotated it; a third is wanted
+
+    _set(project, annotations_per_item=2)
+
+    item.refresh_from_db()
+    assert (item.status, item.agreement) == (ItemStatus.APPROVED, "agreed")
+    assert FinalRecord.objects.get(item=item, is_current=True).provenance == "unanimous"
+    assert tally_rows(project) == {("preference", "approved", False): 1}
+
+
+def test_lowering_the_overlap_leaves_a_stalled_item_that_still_needs_more(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, annotations_per_item=4, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    for user in pair:
+        annotate(item, user, {"rating": -2})
+    assert item.status == ItemStatus.STALLED
+
+    _set(project, annotations_per_item=3)
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED
+    assert tally_rows(project) == {("preference", "stalled", False): 1}
+
+
+def test_raising_the_overlap_stalls_an_item_sent_back_that_no_member_left_can_annotate(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    annotate(item, pair[0], {"rating": -2})
+    annotate(item, pair[1], {"rating": 2})  # disputed: in review, undecided
+    assert item.status == ItemStatus.IN_REVIEW
+
+    _set(project, annotations_per_item=3)
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED  # not open: nobody could ever claim it
+    assert tally_rows(project) == {("preference", "stalled", False): 1}
+    # A new member can take it: it opens again and completes with their annotation.
+    newcomer = UserFactory()
+    membership_set(project=project, actor=None, username=newcomer.username, role="annotator")
+    item.refresh_from_db()
+    assert item.status == ItemStatus.OPEN
+    annotate(item, newcomer, {"rating": 2})
+    assert item.status == ItemStatus.IN_REVIEW
 
 
 def test_lowering_the_sample_rate_approves_sampled_items_now_outside_the_sample(project, people):

@@ -604,6 +604,7 @@ def _item_page(
         "detail": detail,
         "data": data,
         "responses": data.get("responses") if isinstance(data.get("responses"), list) else [],
+        "data_shown": kinds.kind_get(found.kind).data_shown(data),
         "back": reverse("console:items", args=[membership.project_id])
         + (f"?{request.GET.urlencode()}" if request.GET else ""),
         # The edit form: what was posted (after an error) or the item as it is.

@@ -11,7 +11,8 @@ none asks `if kind == "preference"`. What a kind owns:
 * review: whether a reviewer must choose the final text, the fields in dispute, the rows a
   reviewer reads, the edit form's payload;
 * display: the mapping between A/B terms and what a page shows (one scale, both ways), the
-  workspace's form and task panel, labels, the templates of its form fields;
+  workspace's form and task panel, what the review and item pages show of its data
+  (`data_shown`, `sides`), labels, the templates of its form fields;
 * exports: the SFT reply, the preference pair (or why there is none), the manifest category;
 * agreement: the fields a report measures (`agreement_fields`), declared as data;
 * the API's description of its data and payload (`data_serializer`, `payload_serializer`),
@@ -314,6 +315,23 @@ class ReviewRow:
     rating: int | None = None
 
 
+@dataclass(frozen=True)
+class DataField:
+    """One field of an item's data beyond the prompt, as the review page and the lead's item
+    page show it (`ItemKind.data_shown`): a text under its label, or a short value on a line
+    of its own (`note`). `key`: the data field it shows."""
+
+    key: str
+    label: str
+    text: str
+    note: bool = False
+
+
+def shown(*fields: DataField) -> list[DataField]:
+    """The fields that hold a text to show (a string, not empty)."""
+    return [f for f in fields if isinstance(f.text, str) and f.text]
+
+
 class RecordError(ValueError):
     """An item's data or final payload that cannot become an export row (a bug upstream: both
     are validated on the way in). The export names the item."""
@@ -559,6 +577,11 @@ class ItemKind:
 
     def sides(self, data: dict, display_order: str) -> list[dict[str, str]]:
         """Its responses as they stand on a page, left then right ([] for a kind without)."""
+        return []
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        """The item's data beyond the prompt and the sides, in the order pages show it (the
+        review page and the lead's item page read it; empty values are left out)."""
         return []
 
     def disputed_fields(self, payloads: list[dict]) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 from annotation.kinds.base import (
     MAX_TEXT,
     AgreementField,
+    DataField,
     ItemKind,
     ModelScoring,
     Problems,
@@ -37,6 +38,7 @@ from annotation.kinds.base import (
     label_of,
     record_text,
     register,
+    shown,
 )
 
 PASS_FAIL = "pass_fail"  # noqa: S105 (a scale, not a password)
@@ -368,6 +370,15 @@ class RubricKind(ItemKind):
         if isinstance(blinded.get("response"), dict):
             blinded["response"] = {"text": blinded["response"].get("text")}
         return blinded
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        response = data.get("response")
+        return shown(
+            DataField(
+                "response", "Response", response.get("text") if isinstance(response, dict) else None
+            ),
+            DataField("reference", "Reference answer", data.get("reference")),
+        )
 
     def data_from_csv(self, cells: dict[str, str]) -> dict[str, Any]:
         data: dict[str, Any] = {}

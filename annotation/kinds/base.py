@@ -445,6 +445,9 @@ class ItemKind:
     # The form field its template focuses when the task opens ("": the task's heading).
     autofocus_field: ClassVar[str] = ""
     field_labels: ClassVar[dict[str, str]] = {}
+    # The workspace form's text fields and single-choice fields, by name (`form_values`).
+    form_texts: ClassVar[tuple[str, ...]] = ()
+    form_choices: ClassVar[tuple[str, ...]] = ()
     # Coverage: the payload field an approved item is counted under, the project list its
     # values come from, and what a page calls it ("" when the kind has none).
     coverage_field: ClassVar[str] = ""
@@ -601,9 +604,19 @@ class ItemKind:
     # -- the workspace
 
     def form_values(self, post: Any, project: Any) -> dict[str, Any]:
-        """Values of the workspace form's fields of this kind that the shared fields (texts,
-        choices, the rating and the preference criteria) do not cover, as typed."""
-        return {}
+        """The workspace form's fields of this kind as typed (what a draft keeps and a
+        re-render shows): its `form_texts` and the `form_choices` chosen. A kind with other
+        fields adds them."""
+        values: dict[str, Any] = {}
+        for name in self.form_texts:
+            text = post.get(name)
+            if text is not None:
+                # Browsers send textarea line breaks as CRLF; the typed text has LF.
+                values[name] = text.replace("\r\n", "\n")
+        for name in self.form_choices:
+            if post.get(name):
+                values[name] = post[name]
+        return values
 
     def initial_values(self, data: dict) -> dict[str, Any]:
         """The workspace form as it opens, before any draft (the suggested labels aside: the

@@ -79,6 +79,8 @@ class InstructionKind(ItemKind):
     task_heading = "Write the response"
     autofocus_field = "response"
     field_labels = {"response": "Response", "category": "Category"}
+    form_texts = ("response",)
+    form_choices = ("category",)
     coverage_field = "category"
     coverage_list = "categories"
     coverage_label = "Category"

@@ -92,6 +92,8 @@ class RefusalKind(ItemKind):
         "decision": "Decision",
         "harm_category": "Harm category",
     }
+    form_texts = ("response",)
+    form_choices = ("decision", "harm_category")
     coverage_field = "harm_category"
     coverage_list = "harm_categories"
     coverage_label = "Harm category"

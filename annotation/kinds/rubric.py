@@ -310,6 +310,7 @@ class RubricKind(ItemKind):
     review_template = "kinds/rubric/review_edit.html"
     task_heading = "Score the response"
     field_labels = {"scores": "Scores", "rationale": "Rationale", "flags": "Flags"}
+    form_texts = ("rationale",)
     csv_data_columns = ("response", "model", "reference", "group", "tags")
     response_text_paths = (("response", "text"), ("reference",))
     gives_result = True
@@ -523,7 +524,7 @@ class RubricKind(ItemKind):
     # -- the workspace
 
     def form_values(self, post: Any, project: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+        values = super().form_values(post, project)
         scores = {
             c["name"]: post[f"scores.{c['name']}"]
             for c in project.rubric

@@ -169,3 +169,23 @@ def test_each_kind_says_what_pages_show_of_its_data(kind):
 
 def test_every_kind_is_described_for_the_pages():
     assert sorted(SHOWN) == sorted(kinds.names())
+
+
+@pytest.mark.parametrize("kind", kinds.KINDS)
+def test_a_kinds_form_takes_its_own_fields_as_typed(kind):
+    """The workspace form's values (what a draft keeps) are the kind's payload fields only,
+    texts with the browser's CRLF line breaks as typed (LF)."""
+    from django.http import QueryDict
+
+    from annotation.models import Project
+
+    post = QueryDict(mutable=True)
+    every_field = {f for k in kinds.registry for f in k.payload_fields}
+    for name in every_field:
+        post[name] = "line one\r\nline two"
+    post["criteria.helpfulness"] = "5"
+    post["scores.helpfulness"] = "4"
+    spec = kinds.kind_get(kind)
+    values = spec.form_values(post, Project())
+    assert values and set(values) <= spec.payload_fields
+    assert all(values[name] == "line one\nline two" for name in spec.form_texts)

@@ -582,6 +582,11 @@ class ItemKind:
         """Its responses as they stand on a page, left then right ([] for a kind without)."""
         return []
 
+    def responses(self, data: dict) -> list[dict[str, str]]:
+        """Its responses as imported, with their models' names, for pages a lead reads
+        (`sides` is the blind view in a display order; [] for a kind without)."""
+        return []
+
     def data_shown(self, data: dict) -> list[DataField]:
         """The item's data beyond the prompt and the sides, in the order pages show it (the
         review page and the lead's item page read it; empty values are left out)."""

@@ -321,6 +321,16 @@ class PreferenceKind(ItemKind):
             "your right and right means your left."
         )
 
+    def responses(self, data: dict) -> list[dict[str, str]]:
+        given = data.get("responses")
+        if not isinstance(given, list):
+            return []
+        return [
+            {"name": name, "text": str(r.get("text", "")), "model": str(r.get("model") or "")}
+            for name, r in zip("AB", given, strict=False)
+            if isinstance(r, dict)
+        ]
+
     def sides(self, data: dict, display_order: str) -> list[dict[str, str]]:
         texts = [r.get("text", "") for r in data.get("responses") or []]
         if display_order == "BA":

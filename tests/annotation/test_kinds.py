@@ -189,3 +189,13 @@ def test_a_kinds_form_takes_its_own_fields_as_typed(kind):
     values = spec.form_values(post, Project())
     assert values and set(values) <= spec.payload_fields
     assert all(values[name] == "line one\nline two" for name in spec.form_texts)
+
+
+def test_a_preference_gives_leads_its_responses_as_imported_with_their_models():
+    data = {"prompt": "Q?", "responses": [{"text": "a", "model": "m-1"}, {"text": "b"}]}
+    assert kinds.kind_get("preference").responses(data) == [
+        {"name": "A", "text": "a", "model": "m-1"},
+        {"name": "B", "text": "b", "model": ""},
+    ]
+    others = [k for k in kinds.registry if not k.shows_sides]
+    assert others and all(k.responses({"prompt": "Q?"}) == [] for k in others)

@@ -318,3 +318,15 @@ def test_the_item_page_shows_what_the_kind_adds_to_the_prompt(project, web):
     page = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
     assert '<div class="text" data-testid="response">An answer &lt;b&gt;to&lt;/b&gt; score.' in page
     assert f'data-testid="reference">{data["reference"]}</div>' in page
+
+
+def test_the_item_page_shows_a_preferences_responses_in_import_order_with_their_models(
+    project, web
+):
+    item = ItemFactory(project=project)  # preference_data: m-a's response, then m-b's
+    page = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
+    page = page[page.index('id="data-title"') :]  # the data as shown, not the edit form's JSON
+    first, second = item.data["responses"]
+    assert page.index("Response A") < page.index(first["text"]) < page.index("Response B")
+    assert page.index("Response B") < page.index(second["text"])
+    assert "(m-a)" in page and "(m-b)" in page

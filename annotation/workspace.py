@@ -16,7 +16,6 @@ from annotation import kinds
 from annotation.models import Annotation, Assignment, Item, Project, SuggestionMode
 from annotation.selectors import annotator_data
 
-CRITERION_PREFIX = "criteria."
 FIELD_LABELS = {"seconds_spent": "Time spent"}
 
 
@@ -145,7 +144,8 @@ def item_display(
         "values": values,
         "invalid": invalid,
         "error_list": [
-            {"label": labels.get(e["field"], e["field"].removeprefix(CRITERION_PREFIX)), **e}
+            # A field inside an object (a preference's criteria.honesty) by its own name.
+            {"label": labels.get(e["field"], e["field"].rsplit(".", 1)[-1]), **e}
             for e in errors
         ],
         "seconds_before": values.get("seconds_spent", 0) or 0,

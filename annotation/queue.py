@@ -793,10 +793,10 @@ def item_drop(*, item_id: int, actor: Any, project: Project, note: str = "") -> 
 
 
 def items_stall_after_leaving(*, project: Project) -> int:
-    """A member left: the open items that every remaining member already holds (or has
-    skipped or annotated) stall. One grouped read of the project's live assignments finds
-    them; each is then checked again under its row lock. Runs in the caller's transaction,
-    after the membership is gone. Returns how many stalled."""
+    """A member left (or the overlap went up): the open items that every remaining member
+    already holds (or has skipped or annotated) stall. One grouped read of the project's
+    live assignments finds them; each is then checked again under its row lock. Runs in the
+    caller's transaction, after the change. Returns how many stalled."""
     members = Membership.objects.filter(project=project).values("user_id")
     remaining = Membership.objects.filter(project=project).count()
     candidates = (
@@ -883,15 +883,16 @@ def assignments_end(*, project: Project, annotator: Any) -> int:
 
 
 def items_complete_full(*, project: Project) -> int:
-    """Complete the open items that hold as many annotations as the overlap asks for (after
-    the overlap was lowered). Leases still on them end first (their annotators are told the
-    lease was lost and keep their text), so no item gets more than its overlap. Returns how
-    many items completed. Runs in the caller's transaction, the project row locked."""
+    """Complete the open and stalled items that hold as many annotations as the overlap asks
+    for (after the overlap was lowered): a stalled one waited for annotations it no longer
+    needs. Leases still on them end first (their annotators are told the lease was lost and
+    keep their text), so no item gets more than its overlap. Returns how many items
+    completed. Runs in the caller's transaction, the project row locked."""
     full = (
         Item.objects.select_for_update()
         .filter(
             project=project,
-            status=ItemStatus.OPEN,
+            status__in=(ItemStatus.OPEN, ItemStatus.STALLED),
             is_gold=False,
             submitted_count__gte=project.annotations_per_item,
         )
@@ -900,6 +901,10 @@ def items_complete_full(*, project: Project) -> int:
     now = timezone.now()
     count = 0
     for item in full:
+        if item.status == ItemStatus.STALLED:
+            item.status = ItemStatus.OPEN  # completion starts from an open item
+            item.save(update_fields=["status", "updated_at"])
+            tally_move(item=item, before=ItemStatus.STALLED)
         if item.active_count:
             Assignment.objects.filter(item=item, status=AssignmentStatus.ACTIVE).update(
                 status=AssignmentStatus.EXPIRED, finished_at=now

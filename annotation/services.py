@@ -127,12 +127,14 @@ def project_update(*, project: Project, actor: Any, changes: dict[str, Any]) -> 
     )
     # What the change affects, in the same transaction: a lower overlap completes the items
     # that now have enough annotations; review re-routes what it decided on the old values.
-    if (
-        new.get("annotations_per_item", before["annotations_per_item"])
-        < before["annotations_per_item"]
-    ):
+    overlap = new.get("annotations_per_item", before["annotations_per_item"])
+    if overlap < before["annotations_per_item"]:
         items_complete_full(project=project)
     events.announce(ProjectSettingsChanged(project_id=project.pk, before=old, after=new))
+    if overlap > before["annotations_per_item"]:
+        # Items review sent back for more annotations that no member left can give stall
+        # (a lead sees them), instead of waiting open for a claim that never comes.
+        items_stall_after_leaving(project=project)
     for effect in _settings_effects:
         project.settings_effects.update(
             effect(project=project, actor=actor, before=old, after=new) or {}

@@ -16,44 +16,10 @@ from annotation import kinds
 from annotation.models import Annotation, Assignment, Item, Project, SuggestionMode
 from annotation.selectors import annotator_data
 
-TEXT_FIELDS = ("response", "rationale")
-CHOICE_FIELDS = ("category", "decision", "harm_category")
-CRITERION_PREFIX = "criteria."
 FIELD_LABELS = {"seconds_spent": "Time spent"}
 
 
-def _text(post: QueryDict, name: str) -> str | None:
-    value = post.get(name)
-    if value is None:
-        return None
-    # Browsers send textarea line breaks as CRLF; the typed text has LF.
-    return value.replace("\r\n", "\n")
-
-
 # --- what the form sends ----------------------------------------------------------------------
-
-
-def form_values(post: QueryDict, criteria: tuple[str, ...]) -> dict[str, Any]:
-    """The form's fields as typed (displayed terms): what a draft stores and a re-render shows."""
-    values: dict[str, Any] = {}
-    for name in TEXT_FIELDS:
-        text = _text(post, name)
-        if text is not None:
-            values[name] = text
-    for name in (*CHOICE_FIELDS, "rating"):
-        if post.get(name):
-            values[name] = post[name]
-    marks = {
-        name: post[f"{CRITERION_PREFIX}{name}"]
-        for name in criteria
-        if post.get(f"{CRITERION_PREFIX}{name}")
-    }
-    if marks:
-        values["criteria"] = marks
-    seconds = seconds_from(post)
-    if seconds is not None:
-        values["seconds_spent"] = seconds
-    return values
 
 
 def assignment_form_values(assignment: Assignment, post: QueryDict) -> dict[str, Any]:
@@ -62,9 +28,12 @@ def assignment_form_values(assignment: Assignment, post: QueryDict) -> dict[str,
 
 
 def item_form_values(item: Item, project: Project, post: QueryDict) -> dict[str, Any]:
-    """The task form's fields for `item` as typed: the shared ones, and its kind's."""
-    values = form_values(post, tuple(project.criteria))
-    values.update(kinds.kind_get(item.kind).form_values(post, project))
+    """The task form's fields for `item` as typed (displayed terms): its kind's, and the time
+    spent. What a draft stores and a re-render shows."""
+    values = kinds.kind_get(item.kind).form_values(post, project)
+    seconds = seconds_from(post)
+    if seconds is not None:
+        values["seconds_spent"] = seconds
     return values
 
 
@@ -175,7 +144,8 @@ def item_display(
         "values": values,
         "invalid": invalid,
         "error_list": [
-            {"label": labels.get(e["field"], e["field"].removeprefix(CRITERION_PREFIX)), **e}
+            # A field inside an object (a preference's criteria.honesty) by its own name.
+            {"label": labels.get(e["field"], e["field"].rsplit(".", 1)[-1]), **e}
             for e in errors
         ],
         "seconds_before": values.get("seconds_spent", 0) or 0,

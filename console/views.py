@@ -603,7 +603,8 @@ def _item_page(
     context = {
         "detail": detail,
         "data": data,
-        "responses": data.get("responses") if isinstance(data.get("responses"), list) else [],
+        "responses": kinds.kind_get(found.kind).responses(data),
+        "data_shown": kinds.kind_get(found.kind).data_shown(data),
         "back": reverse("console:items", args=[membership.project_id])
         + (f"?{request.GET.urlencode()}" if request.GET else ""),
         # The edit form: what was posted (after an error) or the item as it is.

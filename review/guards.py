@@ -1,5 +1,5 @@
 """Guards against automation bias: what a reviewer sees of an item's prediction, and how their
-decisions on it are graded (issue 14, section 4).
+decisions on it are graded.
 
 * A reviewer never sees a prediction's confidence or model name: only its payload (here, the
   review page and the review claim API; the items API leaves the prediction out for them).

@@ -128,6 +128,11 @@ class ReviewEntry:
         without)."""
         return kinds.kind_get(self.item.kind).sides(self.data, self.display_order)
 
+    @property
+    def data_shown(self) -> list[kinds.DataField]:
+        """The item's data beyond the prompt and the sides, as its kind shows it."""
+        return kinds.kind_get(self.item.kind).data_shown(self.data)
+
 
 def review_entry(item: Item, *, reviewer_id: int, reveal: bool = False) -> ReviewEntry:
     """An item laid out for adjudication by one reviewer: its data blind (no model names), a

@@ -11,7 +11,8 @@ none asks `if kind == "preference"`. What a kind owns:
 * review: whether a reviewer must choose the final text, the fields in dispute, the rows a
   reviewer reads, the edit form's payload;
 * display: the mapping between A/B terms and what a page shows (one scale, both ways), the
-  workspace's form and task panel, labels, the templates of its form fields;
+  workspace's form and task panel, what the review and item pages show of its data
+  (`data_shown`, `sides`), labels, the templates of its form fields;
 * exports: the SFT reply, the preference pair (or why there is none), the manifest category;
 * agreement: the fields a report measures (`agreement_fields`), declared as data;
 * the API's description of its data and payload (`data_serializer`, `payload_serializer`),
@@ -314,6 +315,23 @@ class ReviewRow:
     rating: int | None = None
 
 
+@dataclass(frozen=True)
+class DataField:
+    """One field of an item's data beyond the prompt, as the review page and the lead's item
+    page show it (`ItemKind.data_shown`): a text under its label, or a short value on a line
+    of its own (`note`). `key`: the data field it shows."""
+
+    key: str
+    label: str
+    text: str
+    note: bool = False
+
+
+def shown(*fields: DataField) -> list[DataField]:
+    """The fields that hold a text to show (a string, not empty)."""
+    return [f for f in fields if isinstance(f.text, str) and f.text]
+
+
 class RecordError(ValueError):
     """An item's data or final payload that cannot become an export row (a bug upstream: both
     are validated on the way in). The export names the item."""
@@ -427,6 +445,9 @@ class ItemKind:
     # The form field its template focuses when the task opens ("": the task's heading).
     autofocus_field: ClassVar[str] = ""
     field_labels: ClassVar[dict[str, str]] = {}
+    # The workspace form's text fields and single-choice fields, by name (`form_values`).
+    form_texts: ClassVar[tuple[str, ...]] = ()
+    form_choices: ClassVar[tuple[str, ...]] = ()
     # Coverage: the payload field an approved item is counted under, the project list its
     # values come from, and what a page calls it ("" when the kind has none).
     coverage_field: ClassVar[str] = ""
@@ -561,6 +582,16 @@ class ItemKind:
         """Its responses as they stand on a page, left then right ([] for a kind without)."""
         return []
 
+    def responses(self, data: dict) -> list[dict[str, str]]:
+        """Its responses as imported, with their models' names, for pages a lead reads
+        (`sides` is the blind view in a display order; [] for a kind without)."""
+        return []
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        """The item's data beyond the prompt and the sides, in the order pages show it (the
+        review page and the lead's item page read it; empty values are left out)."""
+        return []
+
     def disputed_fields(self, payloads: list[dict]) -> list[str]:
         return [self.scored_field] if _differs(payloads, self.scored_field) else []
 
@@ -578,9 +609,19 @@ class ItemKind:
     # -- the workspace
 
     def form_values(self, post: Any, project: Any) -> dict[str, Any]:
-        """Values of the workspace form's fields of this kind that the shared fields (texts,
-        choices, the rating and the preference criteria) do not cover, as typed."""
-        return {}
+        """The workspace form's fields of this kind as typed (what a draft keeps and a
+        re-render shows): its `form_texts` and the `form_choices` chosen. A kind with other
+        fields adds them."""
+        values: dict[str, Any] = {}
+        for name in self.form_texts:
+            text = post.get(name)
+            if text is not None:
+                # Browsers send textarea line breaks as CRLF; the typed text has LF.
+                values[name] = text.replace("\r\n", "\n")
+        for name in self.form_choices:
+            if post.get(name):
+                values[name] = post[name]
+        return values
 
     def initial_values(self, data: dict) -> dict[str, Any]:
         """The workspace form as it opens, before any draft (the suggested labels aside: the

@@ -11,6 +11,7 @@ from typing import Any
 from annotation.kinds.base import (
     MAX_TEXT,
     AgreementField,
+    DataField,
     ItemKind,
     Problems,
     ReviewRow,
@@ -21,6 +22,7 @@ from annotation.kinds.base import (
     choices_of,
     record_text,
     register,
+    shown,
 )
 
 
@@ -77,6 +79,8 @@ class InstructionKind(ItemKind):
     task_heading = "Write the response"
     autofocus_field = "response"
     field_labels = {"response": "Response", "category": "Category"}
+    form_texts = ("response",)
+    form_choices = ("category",)
     coverage_field = "category"
     coverage_list = "categories"
     coverage_label = "Category"
@@ -119,6 +123,13 @@ class InstructionKind(ItemKind):
         names = list(vocabulary.categories)
         after = names[(names.index(category) + 1) % len(names)] if category in names else others[0]
         return {**payload, "category": after if after != category else others[0]}
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        return shown(
+            DataField("context", "Context", data.get("context")),
+            DataField("draft", "Draft answer", data.get("draft")),
+            DataField("category", "Category suggested at import", data.get("category"), note=True),
+        )
 
     def review_rows(self, payload: dict, disputed: list[str]) -> list[ReviewRow]:
         return [

@@ -197,6 +197,8 @@ class PreferenceKind(ItemKind):
     review_template = "kinds/preference/review_edit.html"
     task_heading = "Which response is better?"
     field_labels = {"rating": "Overall rating", "rationale": "Rationale"}
+    form_texts = ("rationale",)
+    form_choices = ("rating",)
     gives_pair = True
     csv_data_columns = ("response_a", "response_b", "model_a", "model_b")
     response_text_paths = (("responses", 0, "text"), ("responses", 1, "text"))
@@ -319,6 +321,16 @@ class PreferenceKind(ItemKind):
             "your right and right means your left."
         )
 
+    def responses(self, data: dict) -> list[dict[str, str]]:
+        given = data.get("responses")
+        if not isinstance(given, list):
+            return []
+        return [
+            {"name": name, "text": str(r.get("text", "")), "model": str(r.get("model") or "")}
+            for name, r in zip("AB", given, strict=False)
+            if isinstance(r, dict)
+        ]
+
     def sides(self, data: dict, display_order: str) -> list[dict[str, str]]:
         texts = [r.get("text", "") for r in data.get("responses") or []]
         if display_order == "BA":
@@ -364,6 +376,17 @@ class PreferenceKind(ItemKind):
         return final
 
     # -- the workspace
+
+    def form_values(self, post: Any, project: Any) -> dict[str, Any]:
+        values = super().form_values(post, project)
+        marks = {
+            name: post[f"criteria.{name}"]
+            for name in project.criteria
+            if post.get(f"criteria.{name}")
+        }
+        if marks:
+            values["criteria"] = marks
+        return values
 
     def values_from_payload(self, payload: dict, display_order: str) -> dict[str, Any]:
         shown = self.to_display(payload, display_order)

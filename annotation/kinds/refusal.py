@@ -12,6 +12,7 @@ from typing import Any
 from annotation.kinds.base import (
     MAX_TEXT,
     AgreementField,
+    DataField,
     ItemKind,
     Problems,
     ReviewRow,
@@ -22,6 +23,7 @@ from annotation.kinds.base import (
     choices_of,
     record_text,
     register,
+    shown,
 )
 
 DECISIONS = ("refuse", "comply", "partial")
@@ -90,6 +92,8 @@ class RefusalKind(ItemKind):
         "decision": "Decision",
         "harm_category": "Harm category",
     }
+    form_texts = ("response",)
+    form_choices = ("decision", "harm_category")
     coverage_field = "harm_category"
     coverage_list = "harm_categories"
     coverage_label = "Harm category"
@@ -157,6 +161,14 @@ class RefusalKind(ItemKind):
             for name in ("decision", "harm_category")
             if len({str(p[name]) for p in payloads if name in p}) > 1
         ]
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        harm = DataField(
+            "harm_category", "Harm category suggested at import", data.get("harm_category"), True
+        )
+        return shown(
+            harm, DataField("model_response", "What a model said", data.get("model_response"))
+        )
 
     def review_rows(self, payload: dict, disputed: list[str]) -> list[ReviewRow]:
         decision = payload.get("decision", "")

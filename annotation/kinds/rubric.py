@@ -24,6 +24,7 @@ from typing import Any
 from annotation.kinds.base import (
     MAX_TEXT,
     AgreementField,
+    DataField,
     ItemKind,
     ModelScoring,
     Problems,
@@ -37,6 +38,7 @@ from annotation.kinds.base import (
     label_of,
     record_text,
     register,
+    shown,
 )
 
 PASS_FAIL = "pass_fail"  # noqa: S105 (a scale, not a password)
@@ -308,6 +310,7 @@ class RubricKind(ItemKind):
     review_template = "kinds/rubric/review_edit.html"
     task_heading = "Score the response"
     field_labels = {"scores": "Scores", "rationale": "Rationale", "flags": "Flags"}
+    form_texts = ("rationale",)
     csv_data_columns = ("response", "model", "reference", "group", "tags")
     response_text_paths = (("response", "text"), ("reference",))
     gives_result = True
@@ -368,6 +371,15 @@ class RubricKind(ItemKind):
         if isinstance(blinded.get("response"), dict):
             blinded["response"] = {"text": blinded["response"].get("text")}
         return blinded
+
+    def data_shown(self, data: dict) -> list[DataField]:
+        response = data.get("response")
+        return shown(
+            DataField(
+                "response", "Response", response.get("text") if isinstance(response, dict) else None
+            ),
+            DataField("reference", "Reference answer", data.get("reference")),
+        )
 
     def data_from_csv(self, cells: dict[str, str]) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -512,7 +524,7 @@ class RubricKind(ItemKind):
     # -- the workspace
 
     def form_values(self, post: Any, project: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {}
+        values = super().form_values(post, project)
         scores = {
             c["name"]: post[f"scores.{c['name']}"]
             for c in project.rubric

@@ -45,28 +45,27 @@
     return el ? JSON.parse(el.textContent) : {};
   }
 
-  function setField(name, value) {
-    const field = $('[name="' + CSS.escape(name) + '"]');
-    if (field) field.value = value === undefined || value === null ? "" : String(value);
+  // The edit panel's fields are named after the payload: "final_<field>" or, for a field
+  // inside an object, "final_<field>.<key>" (templates/kinds/<kind>/review_edit.html), so one
+  // walk fills every kind's form. A list is shown comma-separated, a pass/fail score as
+  // "pass"/"fail".
+  function formValue(value) {
+    if (value === undefined || value === null) return "";
+    if (value === true) return "pass";
+    if (value === false) return "fail";
+    if (Array.isArray(value)) return value.join(", ");
+    return String(value);
   }
 
   function fillEdit(payload) {
     if (!payload) return;
-    setField("final_rating", payload.rating);
-    for (const select of document.querySelectorAll('#review-pane select[name^="final_criteria."]')) {
-      const name = select.name.slice("final_criteria.".length);
-      select.value = payload.criteria && name in payload.criteria ? String(payload.criteria[name]) : "";
+    for (const field of document.querySelectorAll('#review-edit [name^="final_"]')) {
+      let value = payload;
+      for (const key of field.name.slice("final_".length).split(".")) {
+        value = value !== null && typeof value === "object" && key in value ? value[key] : undefined;
+      }
+      field.value = formValue(value);
     }
-    for (const select of document.querySelectorAll('#review-pane select[name^="final_scores."]')) {
-      const score = payload.scores ? payload.scores[select.name.slice("final_scores.".length)] : null;
-      select.value = score === true ? "pass" : score === false ? "fail" : score == null ? "" : String(score);
-    }
-    setField("final_flags", (payload.flags || []).join(", "));
-    setField("final_rationale", payload.rationale);
-    setField("final_response", payload.response);
-    setField("final_category", payload.category);
-    setField("final_decision", payload.decision);
-    setField("final_harm_category", payload.harm_category);
   }
 
   function show(id) {

@@ -182,6 +182,30 @@
     return true;
   }
 
+  // Single keys (templates/kinds/<kind>/task.html): on a focused radio, a key equal to the
+  // value of another option of the same group chooses it (a preference's criterion row and
+  // 1..7); anywhere else, the radio whose data-key is the key (a preference's overall scale,
+  // a refusal's R, C, P), rows of [data-keyrow] aside.
+  function chooseByKey(form, event) {
+    if (event.key.length !== 1) return false;
+    var key = event.key.toUpperCase();
+    var target = event.target;
+    var radios = Array.prototype.slice.call(form.querySelectorAll("input[type=radio]"));
+    var found = null;
+    if (target && target.type === "radio" && !target.closest("[data-keyrow]")) {
+      found = radios.filter(function (r) { return r.name === target.name && r.value.toUpperCase() === key; })[0];
+    }
+    if (!found) {
+      found = radios.filter(function (r) {
+        return (r.dataset.key || "").toUpperCase() === key && !r.closest("[data-keyrow]");
+      })[0];
+    }
+    if (!found) return false;
+    event.preventDefault();
+    choose(found);
+    return true;
+  }
+
   document.addEventListener("keydown", function (event) {
     var form = taskForm();
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
@@ -207,25 +231,7 @@
     }
     if (!form) return;
     if (chooseInKeyRow(form, event)) return;
-    if (/^[1-7]$/.test(event.key)) {
-      // On a criterion row the digit rates that criterion; anywhere else, the overall scale.
-      var target = event.target;
-      var name = target && target.type === "radio" && target.name.indexOf("criteria.") === 0 ? target.name : "rating";
-      var radios = form.querySelectorAll("input[type=radio]");
-      for (var i = 0; i < radios.length; i++) {
-        if (radios[i].name === name && radios[i].value === event.key) {
-          event.preventDefault();
-          choose(radios[i]);
-          return;
-        }
-      }
-      return;
-    }
-    var decision = { r: "refuse", c: "comply", p: "partial" }[event.key.toLowerCase()];
-    if (decision && choose(form.querySelector('input[name=decision][value="' + decision + '"]'))) {
-      event.preventDefault();
-      return;
-    }
+    if (chooseByKey(form, event)) return;
     // Enter on a radio button would submit the form implicitly; only Ctrl+Enter submits.
     if (event.key === "Enter" && event.target && event.target.type === "radio") {
       event.preventDefault();

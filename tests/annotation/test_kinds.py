@@ -128,3 +128,74 @@ def test_preference_content_hash_distinguishes_response_pairs_of_one_prompt():
     assert kinds.content_hash("preference", a) == kinds.content_hash(
         "preference", {**a, "responses": [{"text": "x", "model": "m"}, {"text": "y"}]}
     )
+
+
+SHOWN = {
+    # kind: (data beyond the prompt, what pages show of it: (key, label, text, note))
+    "instruction": (
+        {"context": "The text.", "draft": "A draft.", "category": "summarization"},
+        [
+            ("context", "Context", "The text.", False),
+            ("draft", "Draft answer", "A draft.", False),
+            ("category", "Category suggested at import", "summarization", True),
+        ],
+    ),
+    "refusal": (
+        {"harm_category": "privacy", "model_response": "Sure, here it is."},
+        [
+            ("harm_category", "Harm category suggested at import", "privacy", True),
+            ("model_response", "What a model said", "Sure, here it is.", False),
+        ],
+    ),
+    "rubric": (
+        {"response": {"text": "An answer.", "model": "m-1"}, "reference": "The answer."},
+        [
+            ("response", "Response", "An answer.", False),
+            ("reference", "Reference answer", "The answer.", False),
+        ],
+    ),
+    "preference": ({"responses": [{"text": "a"}, {"text": "b"}]}, []),  # shown as sides
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SHOWN))
+def test_each_kind_says_what_pages_show_of_its_data(kind):
+    data, expected = SHOWN[kind]
+    shown = kinds.kind_get(kind).data_shown({"prompt": "Q?", **data})
+    assert [(f.key, f.label, f.text, f.note) for f in shown] == expected
+    assert {f.key for f in shown} <= kinds.kind_get(kind).data_fields
+    assert kinds.kind_get(kind).data_shown({"prompt": "Q?"}) == []  # absent fields are left out
+
+
+def test_every_kind_is_described_for_the_pages():
+    assert sorted(SHOWN) == sorted(kinds.names())
+
+
+@pytest.mark.parametrize("kind", kinds.KINDS)
+def test_a_kinds_form_takes_its_own_fields_as_typed(kind):
+    """The workspace form's values (what a draft keeps) are the kind's payload fields only,
+    texts with the browser's CRLF line breaks as typed (LF)."""
+    from django.http import QueryDict
+
+    from annotation.models import Project
+
+    post = QueryDict(mutable=True)
+    every_field = {f for k in kinds.registry for f in k.payload_fields}
+    for name in every_field:
+        post[name] = "line one\r\nline two"
+    post["criteria.helpfulness"] = "5"
+    post["scores.helpfulness"] = "4"
+    spec = kinds.kind_get(kind)
+    values = spec.form_values(post, Project())
+    assert values and set(values) <= spec.payload_fields
+    assert all(values[name] == "line one\nline two" for name in spec.form_texts)
+
+
+def test_a_preference_gives_leads_its_responses_as_imported_with_their_models():
+    data = {"prompt": "Q?", "responses": [{"text": "a", "model": "m-1"}, {"text": "b"}]}
+    assert kinds.kind_get("preference").responses(data) == [
+        {"name": "A", "text": "a", "model": "m-1"},
+        {"name": "B", "text": "b", "model": ""},
+    ]
+    others = [k for k in kinds.registry if not k.shows_sides]
+    assert others and all(k.responses({"prompt": "Q?"}) == [] for k in others)

@@ -419,6 +419,14 @@ def test_a_scale_key_off_the_scale_is_an_error(web, project, membership):
     assert "Choose a point on the scale." in response.content.decode()
 
 
+def test_an_error_inside_an_object_is_labelled_by_its_own_name(web, project, membership):
+    ItemFactory(project=project, kind="preference")
+    assignment = assignment_claim_next(membership=membership)
+    response = web.post(url("submit", assignment), {"rating": "2", "criteria.honesty": "9"}, **HTMX)
+    assert response.status_code == 400
+    assert "<li>honesty: Choose a point.</li>" in response.content.decode()
+
+
 def test_submit_on_a_lost_lease_says_so_and_shows_the_typed_text(web, project, membership):
     ItemFactory(project=project, kind="instruction")
     assignment = assignment_claim_next(membership=membership)

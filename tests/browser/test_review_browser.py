@@ -7,12 +7,15 @@ import pytest
 from annotation.models import Role
 from review.models import FinalRecord, Provenance
 from tests.browser.conftest import login
-from tests.factories import MembershipFactory, ProjectFactory
+from tests.factories import MembershipFactory, ProjectFactory, rubric_scores
 from tests.review.review_fixtures import (
     AGREED_INSTRUCTION,
+    DISPUTED_PREFERENCE,
+    DISPUTED_REFUSAL,
     annotations_of,
     completed_item,
     disputed_preference,
+    reviewer_seeing,
 )
 
 pytestmark = pytest.mark.browser
@@ -123,4 +126,54 @@ def test_a_reviewer_judges_first_then_sees_the_models_answer_then_decides(
     assert record.source_annotation_id == second.pk
     check.refresh_from_db()
     assert check.answer == first.payload and check.agreed is False
+    assert page.errors == []
+
+
+RUBRIC_PAYLOADS = [
+    {**rubric_scores(4), "flags": ["verbose", "off_topic"], "rationale": "Wordy."},
+    rubric_scores(2, passed=False),
+]
+EDIT_CASES = {
+    # kind: (payloads, the fields the first annotation fills in: name -> value)
+    "preference": (
+        DISPUTED_PREFERENCE,
+        {"final_rating": "-2", "final_criteria.helpfulness": "-1", "final_rationale": ""},
+    ),
+    "refusal": (
+        DISPUTED_REFUSAL,
+        {
+            "final_decision": "refuse",
+            "final_harm_category": "none",
+            "final_response": "I can't help with that.",
+        },
+    ),
+    "rubric": (
+        RUBRIC_PAYLOADS,
+        {
+            "final_scores.helpfulness": "4",
+            "final_scores.overall": "pass",
+            "final_flags": "verbose, off_topic",
+            "final_rationale": "Wordy.",
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EDIT_CASES))
+def test_editing_an_annotation_fills_every_field_of_its_kind(browser_page, review_setup, kind):
+    """The edit panel starts from the picked annotation, whatever the kind's fields are."""
+    project, _ = review_setup
+    payloads, expected = EDIT_CASES[kind]
+    item = completed_item(project, payloads, kind=kind)
+    reviewer = reviewer_seeing(project, item, "AB")
+    page = browser_page
+    log_in(page, reviewer)
+    page.goto(f"/projects/{project.pk}/review/")
+
+    page.keyboard.press("1")
+    page.keyboard.press("e")
+    page.locator("#review-edit").wait_for()
+    for name, value in expected.items():
+        field = page.locator(f'#review-edit [name="{name}"]')
+        assert field.input_value() == value, name
     assert page.errors == []

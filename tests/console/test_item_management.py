@@ -7,7 +7,7 @@ from django.urls import reverse
 from annotation.models import Item, ItemStatus
 from core.models import AuditEvent
 from tests.console.helpers import member
-from tests.factories import ItemFactory, annotate, complete
+from tests.factories import ItemFactory, annotate, complete, rubric_data
 
 
 def item_url(item) -> str:
@@ -307,3 +307,26 @@ def test_others_cannot_use_the_bulk_page(project, reviewer):
     url = reverse("console:items-bulk", args=[project.pk])
     assert client.post(url, {"action": "drop", "confirm_count": "1"}).status_code == 403
     assert not Item.objects.filter(status=ItemStatus.DROPPED).exists()
+
+
+def test_the_item_page_shows_what_the_kind_adds_to_the_prompt(project, web):
+    """The kind says which of its data fields the page shows (a rubric's response and
+    reference, which the page once left out)."""
+    data = rubric_data(1)
+    data["response"]["text"] = "An answer <b>to</b> score."
+    item = ItemFactory(project=project, kind="rubric", data=data)
+    page = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
+    assert '<div class="text" data-testid="response">An answer &lt;b&gt;to&lt;/b&gt; score.' in page
+    assert f'data-testid="reference">{data["reference"]}</div>' in page
+
+
+def test_the_item_page_shows_a_preferences_responses_in_import_order_with_their_models(
+    project, web
+):
+    item = ItemFactory(project=project)  # preference_data: m-a's response, then m-b's
+    page = web.get(reverse("console:item", args=[project.pk, item.pk])).content.decode()
+    page = page[page.index('id="data-title"') :]  # the data as shown, not the edit form's JSON
+    first, second = item.data["responses"]
+    assert page.index("Response A") < page.index(first["text"]) < page.index("Response B")
+    assert page.index("Response B") < page.index(second["text"])
+    assert "(m-a)" in page and "(m-b)" in page

@@ -6,9 +6,10 @@ from django.test import Client
 from annotation.models import ItemStatus, Role
 from review.models import FinalRecord, Provenance, Review
 from review.services import review_decide
-from tests.factories import MembershipFactory, ProjectFactory, preference_data
+from tests.factories import MembershipFactory, ProjectFactory, preference_data, rubric_scores
 from tests.review.review_fixtures import (
     AGREED_INSTRUCTION,
+    DISPUTED_REFUSAL,
     annotations_of,
     completed_item,
     disputed_preference,
@@ -315,3 +316,43 @@ def test_two_different_texts_show_their_word_differences(project, reviewer):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert 'data-testid="text-diff"' in content
     assert "<del>First</del><ins>Second</ins>" in content
+
+
+DATA_SHOWN = {
+    # kind: (payloads that send it to review, data beyond the prompt, texts the page shows)
+    "instruction": (
+        AGREED_INSTRUCTION,
+        {"context": "Some context.", "draft": "A model's draft.", "category": "summarization"},
+        [
+            "Context",
+            "Some context.",
+            "Draft answer",
+            "A model&#x27;s draft.",
+            "Category suggested at import: summarization",
+        ],
+    ),
+    "refusal": (
+        DISPUTED_REFUSAL,
+        {"harm_category": "privacy", "model_response": "Sure, the address is ..."},
+        [
+            "Harm category suggested at import: privacy",
+            "What a model said",
+            "Sure, the address is ...",
+        ],
+    ),
+    "rubric": (
+        [rubric_scores(4), rubric_scores(2, passed=False)],
+        {"response": {"text": "An answer to score.", "model": "secret-model"}, "reference": "Ref."},
+        ["Response", "An answer to score.", "Reference answer", "Ref."],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DATA_SHOWN))
+def test_the_review_page_shows_what_the_kind_adds_to_the_prompt(project, reviewer, kind):
+    payloads, extra, texts = DATA_SHOWN[kind]
+    completed_item(project, payloads, kind=kind, data={"prompt": "The question?", **extra})
+    page = browser(reviewer).get(page_url(project)).content.decode()
+    for text in texts:
+        assert text in page, text
+    assert "secret-model" not in page  # blind: the kind's data as reviewers see it

@@ -4,12 +4,19 @@ the same transaction as the change."""
 import pytest
 
 from annotation.models import AssignmentStatus, ItemStatus
-from annotation.queue import assignment_claim_next, assignment_submit
-from annotation.services import project_update
+from annotation.queue import assignment_claim_next, assignment_skip, assignment_submit
+from annotation.services import membership_set, project_update
 from core.errors import Conflict
 from review.models import FinalRecord
 from review.services import review_decide
-from tests.factories import ItemFactory, MembershipFactory, annotate, lease, tally_rows
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    UserFactory,
+    annotate,
+    lease,
+    tally_rows,
+)
 
 
 @pytest.fixture
@@ -126,6 +133,59 @@ def test_raising_the_overlap_leaves_an_item_sent_back_for_review_that_a_reviewer
     assert item.status == ItemStatus.IN_REVIEW  # a reviewer decided it once: it stays
 
 
+def test_lowering_the_overlap_completes_a_stalled_item_that_now_has_enough(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, annotations_per_item=3, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    for user in pair:
+        annotate(item, user, {"rating": -2})
+    assert item.status == ItemStatus.STALLED  # both members annotated it; a third is wanted
+
+    _set(project, annotations_per_item=2)
+
+    item.refresh_from_db()
+    assert (item.status, item.agreement) == (ItemStatus.APPROVED, "agreed")
+    assert FinalRecord.objects.get(item=item, is_current=True).provenance == "unanimous"
+    assert tally_rows(project) == {("preference", "approved", False): 1}
+
+
+def test_lowering_the_overlap_leaves_a_stalled_item_that_still_needs_more(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, annotations_per_item=4, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    for user in pair:
+        annotate(item, user, {"rating": -2})
+    assert item.status == ItemStatus.STALLED
+
+    _set(project, annotations_per_item=3)
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED
+    assert tally_rows(project) == {("preference", "stalled", False): 1}
+
+
+def test_raising_the_overlap_stalls_an_item_sent_back_that_no_member_left_can_annotate(project):
+    pair = [MembershipFactory(project=project).user for _ in range(2)]
+    _set(project, review_sample_rate=0.0)
+    item = ItemFactory(project=project)
+    annotate(item, pair[0], {"rating": -2})
+    annotate(item, pair[1], {"rating": 2})  # disputed: in review, undecided
+    assert item.status == ItemStatus.IN_REVIEW
+
+    _set(project, annotations_per_item=3)
+
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED  # not open: nobody could ever claim it
+    assert tally_rows(project) == {("preference", "stalled", False): 1}
+    # A new member can take it: it opens again and completes with their annotation.
+    newcomer = UserFactory()
+    membership_set(project=project, actor=None, username=newcomer.username, role="annotator")
+    item.refresh_from_db()
+    assert item.status == ItemStatus.OPEN
+    annotate(item, newcomer, {"rating": 2})
+    assert item.status == ItemStatus.IN_REVIEW
+
+
 def test_lowering_the_sample_rate_approves_sampled_items_now_outside_the_sample(project, people):
     _set(project, review_sample_rate=1.0)
     item = ItemFactory(project=project)
@@ -168,3 +228,69 @@ def test_a_settings_change_that_fails_validation_changes_no_item(project, people
         )
     item.refresh_from_db()
     assert item.status == ItemStatus.OPEN
+
+
+STATES = ("open", "stalled", "in_review", "approved", "dropped")
+
+
+def _one_item_in_each_state(project, lead):
+    """Overlap 3, three annotators and a lead: an item open, stalled, in review, approved and
+    dropped, each brought there through the services."""
+    a, b, c = (MembershipFactory(project=project).user for _ in range(3))
+    _set(project, annotations_per_item=3, review_sample_rate=0.0)
+    items = {state: ItemFactory(project=project) for state in STATES}
+    annotate(items["open"], a, {"rating": 1})
+    annotate(items["stalled"], a, {"rating": 2})
+    annotate(items["stalled"], b, {"rating": 3})
+    for user in (c, lead):
+        assignment_skip(assignment_id=lease(items["stalled"], user).pk, annotator=user)
+    for user, rating in ((a, -2), (b, 2), (c, 3)):
+        annotate(items["in_review"], user, {"rating": rating})
+        annotate(items["dropped"], user, {"rating": rating})
+        annotate(items["approved"], user, {"rating": 1})
+    review_decide(
+        item_id=items["dropped"].pk, reviewer=lead, decision="reject", note="No.", then="drop"
+    )
+    statuses = {state: item.status for state, item in _fresh(items).items()}
+    assert statuses == {state: state for state in STATES}
+    return items
+
+
+def _fresh(items):
+    for item in items.values():
+        item.refresh_from_db()
+    return items
+
+
+def test_lowering_the_overlap_on_items_in_each_state(project, lead):
+    items = _one_item_in_each_state(project, lead)
+
+    _set(project, annotations_per_item=2)
+
+    statuses = {state: item.status for state, item in _fresh(items).items()}
+    assert statuses == {
+        "open": ItemStatus.OPEN,  # one annotation: still short
+        "stalled": ItemStatus.APPROVED,  # two agreeing annotations: now complete
+        "in_review": ItemStatus.IN_REVIEW,
+        "approved": ItemStatus.APPROVED,
+        "dropped": ItemStatus.DROPPED,
+    }
+    counts = {status: n for (_, status, _), n in tally_rows(project).items()}
+    assert counts == {"open": 1, "in_review": 1, "approved": 2, "dropped": 1}
+
+
+def test_raising_the_overlap_on_items_in_each_state(project, lead):
+    items = _one_item_in_each_state(project, lead)
+
+    _set(project, annotations_per_item=4)
+
+    statuses = {state: item.status for state, item in _fresh(items).items()}
+    assert statuses == {
+        "open": ItemStatus.OPEN,
+        "stalled": ItemStatus.STALLED,
+        "in_review": ItemStatus.OPEN,  # undecided: back for a fourth annotation (the lead's)
+        "approved": ItemStatus.APPROVED,  # an approval made stands
+        "dropped": ItemStatus.DROPPED,  # a reviewer decided it
+    }
+    counts = {status: n for (_, status, _), n in tally_rows(project).items()}
+    assert counts == {"open": 2, "stalled": 1, "approved": 1, "dropped": 1}

@@ -250,6 +250,29 @@ def test_rejecting_with_a_note(project, reviewer):
     assert (item.status, item.round, item.submitted_count) == (ItemStatus.OPEN, 2, 0)
 
 
+def test_a_rejection_nobody_is_left_to_annotate_says_the_item_stalled(project, reviewer):
+    from annotation.queue import assignment_claim_next, assignment_skip
+    from tests.factories import ItemFactory, annotate
+
+    item = ItemFactory(project=project)
+    first, second = (MembershipFactory(project=project).user for _ in range(2))
+    own = assignment_claim_next(membership=project.memberships.get(user=reviewer))
+    assignment_skip(assignment_id=own.pk, annotator=reviewer)  # the reviewer passed on it
+    annotate(item, first, {"rating": -2})
+    annotate(item, second, {"rating": 2})
+
+    content = (
+        browser(reviewer)
+        .post(decide_url(item), {"action": "reject", "note": "Both off."}, **HTMX)
+        .content.decode()
+    )
+
+    item.refresh_from_db()
+    assert (item.status, item.round) == (ItemStatus.STALLED, 2)
+    assert "nobody is left who may annotate it (round 2)" in content
+    assert "lead&#x27;s dashboard" in content
+
+
 def test_a_decision_someone_made_first_shows_theirs_and_moves_on(project, reviewer):
     other = MembershipFactory(project=project, role=Role.REVIEWER).user
     item, following = disputed_preference(project), disputed_preference(project)

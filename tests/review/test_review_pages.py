@@ -338,3 +338,17 @@ def test_two_different_texts_show_their_word_differences(project, reviewer):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert 'data-testid="text-diff"' in content
     assert "<del>First</del><ins>Second</ins>" in content
+
+
+def test_two_refusal_replies_show_their_word_differences(project, reviewer):
+    from tests.review.review_fixtures import completed_item
+
+    replies = ["I cannot help with lockpicking.", "I will not help with lockpicking."]
+    payloads = [
+        {"decision": decision, "response": reply, "harm_category": "illegal_activity"}
+        for decision, reply in zip(["refuse", "partial"], replies, strict=True)
+    ]
+    completed_item(project, payloads, kind="refusal", data={"prompt": "Pick a lock?"})
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert 'data-testid="text-diff"' in content
+    assert "<span>I </span><del>cannot</del><ins>will not</ins>" in content

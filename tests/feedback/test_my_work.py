@@ -190,3 +190,40 @@ def test_the_page_shows_my_gold_accuracy_approval_rate_and_agreement(project, te
     assert '50% <span class="muted">of 2 gold answers' in page
     assert '50% <span class="muted">of 2 decided' in page
     assert '80% <span class="muted">of 5 pairs' in page
+
+
+def test_the_badge_counts_decisions_not_later_changes_to_the_item(
+    project, team, reviewer, lead, make_api
+):
+    from feedback.selectors import news_count
+
+    me, other, third = team
+    membership = project.memberships.get(user=me)
+    approved = ItemFactory(project=project)
+    annotate(approved, me, {"rating": 1})
+    annotate(approved, other, {"rating": 2})  # agreed: approved by the rule
+    rejected = ItemFactory(project=project)
+    annotate(rejected, me, {"rating": -1})
+    annotate(rejected, third, {"rating": 3})
+    review_decide(item_id=rejected.pk, reviewer=reviewer, decision="reject", note="Again.")
+    membership.refresh_from_db()
+    assert news_count(membership=membership) == 2
+    make_api(me).get(url(project))  # seen
+    membership.refresh_from_db()
+    assert news_count(membership=membership) == 0
+
+    # The lead edits the approved item; the rejected one's next round completes.
+    edited = make_api(lead).patch(f"/api/v1/items/{approved.pk}/", {"priority": 9}, format="json")
+    assert edited.status_code == 200
+    for _ in range(2):
+        annotate(rejected, MembershipFactory(project=project).user, {"rating": 2})
+    rejected.refresh_from_db()
+    assert rejected.status == ItemStatus.APPROVED
+    assert news_count(membership=membership) == 0
+
+    # A decision that is new is news.
+    fresh = ItemFactory(project=project)
+    annotate(fresh, me, {"rating": -2})
+    annotate(fresh, other, {"rating": 2})
+    review_decide(item_id=fresh.pk, reviewer=reviewer, decision="reject", note="No.", then="drop")
+    assert news_count(membership=membership) == 1

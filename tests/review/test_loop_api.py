@@ -162,3 +162,18 @@ def test_the_suggestions_setting_defaults_to_hidden_and_takes_three_values(setup
     assert refused.status_code == 400 and "suggestions" in refused.content.decode()
     annotator = make_api(_member(setup))
     assert annotator.patch(url, {"suggestions": "preselect"}, format="json").status_code == 403
+
+
+def test_the_review_api_says_which_order_each_rationale_was_written_under(setup, make_api):
+    first, second = _member(setup), _member(setup)
+    item = ItemFactory(project=setup)
+    annotate(item, first, {"rating": -2, "rationale": "Left is clearer."}, display_order="BA")
+    annotate(item, second, {"rating": 2, "rationale": "Right is kinder."}, display_order="AB")
+    reviewer = make_api(_member(setup, Role.REVIEWER))
+
+    held = reviewer.post(f"/api/v1/projects/{setup.pk}/review-claim/").json()
+    listed = reviewer.get(f"/api/v1/projects/{setup.pk}/review-queue/").json()["results"]
+
+    for annotations in (held["item"]["annotations"], listed[0]["annotations"]):
+        orders = {a["payload"]["rationale"]: a["display_order"] for a in annotations}
+        assert orders == {"Left is clearer.": "BA", "Right is kinder.": "AB"}

@@ -314,7 +314,7 @@ def test_a_reopened_item_shows_the_leads_note(project, reviewer, lead):
     assert "Rating &lt;b&gt;should&lt;/b&gt; favour B." in content
 
 
-@pytest.mark.parametrize("path", ["css/review.css", "js/review.js"])
+@pytest.mark.parametrize("path", ["css/review.css", "css/model-text.css", "js/review.js"])
 def test_the_page_serves_its_own_assets(project, reviewer, path):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert f"/static/{path}" in content
@@ -352,3 +352,20 @@ def test_two_refusal_replies_show_their_word_differences(project, reviewer):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert 'data-testid="text-diff"' in content
     assert "<span>I </span><del>cannot</del><ins>will not</ins>" in content
+
+
+def test_written_answers_render_as_markdown_with_the_raw_text_and_inert_html(project, reviewer):
+    from tests.review.review_fixtures import completed_item
+
+    written = "Use:\n```python\nprint(1)\n```\n* one\n\n<script>alert(1)</script>"
+    payloads = [
+        {"response": written, "category": "code"},
+        {"response": "Plain answer.", "category": "summarization"},
+    ]
+    completed_item(project, payloads, kind="instruction")
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    pane = content.split('class="annotations"', 1)[1]
+    assert '<code class="language-python">' in pane and "<li>one</li>" in pane
+    assert "<script>alert(1)</script>" not in content
+    assert '<details class="raw-text"><summary>Raw text</summary>' in pane
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;</pre>" in pane

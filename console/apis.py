@@ -123,6 +123,18 @@ class ReviewerSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="DashboardSuggestions")
+class SuggestionsSerializer(serializers.Serializer):
+    mode = serializers.CharField(help_text="the project's `suggestions` setting now")
+    shown = serializers.IntegerField(
+        help_text="annotations where a model's suggested label was on the form"
+    )
+    kept = serializers.IntegerField(help_text="of them, answers that kept every suggestion")
+    acceptance = serializers.FloatField(
+        allow_null=True, help_text="kept / shown; null when none was shown"
+    )
+
+
 @extend_schema_serializer(component_name="DashboardAttention")
 class AttentionSerializer(serializers.Serializer):
     stalled = serializers.IntegerField(help_text="items nobody left may take: re-queue them")
@@ -210,6 +222,10 @@ class DashboardApi(APIView):
         attention = AttentionSerializer()
         reviewers = ReviewerSerializer(
             many=True, help_text="reviewers and the model's answers (review guards)"
+        )
+        suggestions = SuggestionsSerializer(
+            help_text="model suggestions shown and kept across the project (per annotator in "
+            "`annotators`)"
         )
 
     @extend_schema(responses={200: OutputSerializer, **error_responses(403, 404)})

@@ -675,6 +675,21 @@ def _duplicates(project: Project) -> Duplicates:
 
 
 @dataclass
+class SuggestionUse:
+    """Model suggestions across the project: how many annotations showed one (the project's
+    `suggestions` setting) and how many kept it. Beside agreement, an acceptance near 1 is
+    rubber-stamping."""
+
+    mode: str
+    shown: int = 0
+    kept: int = 0
+
+    @property
+    def acceptance(self) -> float | None:
+        return self.kept / self.shown if self.shown else None
+
+
+@dataclass
 class Dashboard:
     project: Project
     today: date
@@ -686,6 +701,7 @@ class Dashboard:
     duplicates: Duplicates
     attention: Attention
     reviewers: list[ReviewerRow] = field(default_factory=list)
+    suggestions: SuggestionUse | None = None
 
     @property
     def flagged(self) -> list[AnnotatorRow]:
@@ -722,6 +738,11 @@ def dashboard_get(*, project: Project) -> Dashboard:
         duplicates=_duplicates(project),
         attention=_attention(project, progress),
         reviewers=_reviewers(project),
+        suggestions=SuggestionUse(
+            mode=project.suggestions,
+            shown=sum(row.suggestions_shown for row in rows),
+            kept=sum(row.suggestions_kept for row in rows),
+        ),
     )
 
 

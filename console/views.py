@@ -21,7 +21,7 @@ from django_htmx.middleware import HtmxDetails
 
 from annotation import importing, item_edit, kinds, parsing, queue, selectors, services
 from annotation.access import item_in_project, membership_get
-from annotation.models import Item, ItemStatus, Membership, Role
+from annotation.models import Assignment, AssignmentStatus, Item, ItemStatus, Membership, Role
 from console import charts, dashboard, item_actions
 from console.forms import (
     GuidelinesForm,
@@ -556,11 +556,13 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
     checks = ("hygiene_check__near_group", "hygiene_check__personal_data")
     page = page.select_related("hygiene_check")
     found = list(page.only(*fields, "submitted_count", *checks)[: PAGE_SIZE + 1])
+    skips = _skips_of([item.pk for item in found[:PAGE_SIZE]])
     rows = [
         {
             "item": item,
             "prompt": kinds.representative_prompt(item.data),
             "category": kinds.kind_get(item.kind).given_category(item.data),
+            "skips": skips.get(item.pk, []),
         }
         for item in found[:PAGE_SIZE]
     ]
@@ -582,6 +584,23 @@ def items(request: HttpRequest, project_id: int) -> HttpResponse:
         bulk_actions=[(name, label) for name, (label, _) in item_actions.ACTIONS.items()],
     )
     return _page(request, "console/items.html", membership, "items", context)
+
+
+def _skips_of(item_ids: list[int]) -> dict[int, list[Assignment]]:
+    """Who skipped each item of a browser page, and why (one query; the live skips, those a
+    re-queue has not cleared), oldest first."""
+    skips: dict[int, list[Assignment]] = {}
+    if not item_ids:
+        return skips
+    found = (
+        Assignment.objects.filter(item_id__in=item_ids, status=AssignmentStatus.SKIPPED)
+        .select_related("annotator")
+        .only("item_id", "skip_reason", "skip_note", "flagged", "annotator__username")
+        .order_by("finished_at", "pk")
+    )
+    for skip in found:
+        skips.setdefault(skip.item_id, []).append(skip)
+    return skips
 
 
 def _pretty(value: Any) -> str:

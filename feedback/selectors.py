@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import (
     Case,
     CharField,
+    DateTimeField,
     F,
     OuterRef,
     Q,
@@ -51,6 +52,18 @@ def my_work(*, membership: Membership, status: str | None = None) -> QuerySet[An
             review_note=Coalesce(
                 Subquery(decision.values("note")[:1]), Value(""), output_field=TextField()
             ),
+            # When its outcome arrived: a gold answer is scored at submit; otherwise the
+            # decision on its round, the approval by the rule, or (a lead's drop or re-queue)
+            # the item's last change.
+            decided_at=Case(
+                When(item__is_gold=True, then=F("created_at")),
+                default=Coalesce(
+                    Subquery(decision.values("created_at")[:1]),
+                    Subquery(current.values("created_at")[:1]),
+                    F("item__updated_at"),
+                ),
+                output_field=DateTimeField(),
+            ),
         )
         .annotate(
             outcome=Case(
@@ -79,11 +92,12 @@ def my_work(*, membership: Membership, status: str | None = None) -> QuerySet[An
 
 
 def news_count(*, membership: Membership) -> int:
-    """Outcomes of the member's work since they last opened "My work"."""
+    """Outcomes of the member's work that arrived since they last opened "My work" (by when
+    each was decided, so a later edit of the item or its next round is not news again)."""
     return (
         my_work(membership=membership)
         .exclude(outcome=WAITING)
-        .filter(item__updated_at__gt=membership.work_seen_at or membership.created_at)
+        .filter(decided_at__gt=membership.work_seen_at or membership.created_at)
         .count()
     )
 

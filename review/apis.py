@@ -27,6 +27,10 @@ class QueueAnnotationSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     label = serializers.CharField(help_text='"Annotation 1", "Annotation 2", ... by id.')
     payload = PayloadField(help_text="In A/B terms for a preference.")
+    display_order = BlankAsNullField(
+        help_text='Preference items: the order its author saw, "AB" (A on the left) or "BA" '
+        "(swapped): a rationale's left and right are in those terms. null for other kinds."
+    )
 
 
 class ReviewQueueEntrySerializer(serializers.Serializer):

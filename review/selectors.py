@@ -191,6 +191,9 @@ class QueueAnnotation:
     id: int
     label: str
     payload: dict  # in A/B terms
+    # The order its author saw a preference's responses in ("AB", "BA"; "" for other kinds):
+    # its rationale's left and right are in those terms.
+    display_order: str = ""
 
 
 @dataclass
@@ -217,7 +220,12 @@ def review_queue_entry(item: Item) -> QueueEntry:
         item=item,
         data=blind_data(item),
         annotations=[
-            QueueAnnotation(id=a.pk, label=annotation_label(number), payload=a.payload)
+            QueueAnnotation(
+                id=a.pk,
+                label=annotation_label(number),
+                payload=a.payload,
+                display_order=a.display_order,
+            )
             for number, a in enumerate(annotations, start=1)
         ],
         disputed_fields=disputed_fields(item.kind, [a.payload for a in annotations]),

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotation import access, kinds
-from annotation.models import Item, Membership, ReviewReason, Role
+from annotation.models import Item, ItemStatus, Membership, ReviewReason, Role
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import guards, selectors, services
 from review.models import AfterReject, ReviewDecision
@@ -250,6 +250,12 @@ def _invalid(
 def _decided_message(review: Any) -> str:
     if review.decision == ReviewDecision.REJECT and review.then == AfterReject.DROP:
         return "Rejected and dropped. Next item."
+    if review.decision == ReviewDecision.REJECT and review.item.status == ItemStatus.STALLED:
+        return (
+            f"Rejected, but nobody is left who may annotate it (round {review.item.round}): "
+            "the item is stalled and waits on the lead's dashboard to be re-queued, edited or "
+            "dropped. Next item."
+        )
     if review.decision == ReviewDecision.REJECT:
         status = review.item.get_status_display().lower()
         return (

@@ -249,3 +249,38 @@ def test_the_workspace_fits_a_390_px_screen_with_44_px_targets(
     for selector in (".scale-option", ".choice", ".crit-option", ".actionbar button"):
         for box in [e.bounding_box() for e in page.locator(selector).all() if e.is_visible()]:
             assert box["height"] >= 44 and box["width"] >= 44, (selector, box)
+
+
+@pytest.mark.parametrize("mode", ["hidden", "confirm"])
+def test_a_models_suggestion_is_never_preselected_unless_the_lead_chooses_it(
+    page, live_server, project, annotator, mode
+):
+    if mode != "hidden":  # "hidden" is the default: the project is left as created
+        project.suggestions = mode
+        project.save()
+    ItemFactory(
+        project=project,
+        kind="refusal",
+        priority=1,
+        data={"prompt": "How do I pick a lock?", "harm_category": "illegal_activity"},
+    )
+    ItemFactory(
+        project=project,
+        kind="instruction",
+        data={"prompt": "Summarise this.", "category": "summarization"},
+    )
+    open_workspace(page, live_server, annotator, project)
+    wait_for_kind(page, "refusal")
+    assert page.locator("#harm_category").input_value() == ""
+    labelled = page.get_by_test_id("suggestion-harm_category")
+    assert labelled.count() == (1 if mode == "confirm" else 0)
+    page.keyboard.press("Alt+s")
+    wait_for_kind(page, "instruction")
+    assert page.locator("#category").input_value() == ""
+    if mode == "confirm":
+        expect(page.get_by_test_id("suggestion-category")).to_contain_text("Summarization")
+        page.get_by_test_id("suggestion-category").get_by_role("button", name="Use it").click()
+        assert page.locator("#category").input_value() == "summarization"  # the annotator's act
+    else:
+        assert page.get_by_test_id("suggestion-category").count() == 0
+    assert page.errors == []

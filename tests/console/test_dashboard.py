@@ -477,3 +477,53 @@ def test_the_query_count_is_the_same_at_two_sizes(lead, project):
     large = count_queries(lambda: client.get(dashboard_url(project)))
 
     assert small == large
+
+
+def test_suggestions_kept_show_per_annotator_beside_agreement_and_for_the_project(
+    project, lead, web, make_api, monkeypatch
+):
+    monkeypatch.setattr(dashboard, "MIN_SUGGESTIONS", 3)
+    project.suggestions = "confirm"
+    project.save()
+    stamper, judge = member(project), member(project)
+    for n in range(4):  # the stamper keeps every suggestion, the judge one of four
+        item = instruction(project, "summarization", n)
+        annotate(item, stamper, {"response": "A.", "category": "summarization"})
+        annotate(item, judge, {"response": "B.", "category": "code" if n else "summarization"})
+
+    board = dashboard.dashboard_get(project=project)
+
+    rows = {row.username: row for row in board.annotators}
+    assert (rows[stamper.username].suggestions_shown, rows[stamper.username].suggestions_kept) == (
+        4,
+        4,
+    )
+    assert rows[judge.username].suggestion_acceptance == 0.25
+    assert rows[stamper.username].flag_kinds == ["suggestions"]
+    assert rows[judge.username].flag_kinds == []
+    assert (board.suggestions.shown, board.suggestions.kept) == (8, 5)
+    html = web.get(dashboard_url(project)).content.decode()
+    assert "Suggestions kept" in html and "Agreement with others" in html
+    assert 'data-testid="suggestions-kept">100%' in html
+    assert 'data-testid="suggestions-kept">25%' in html
+    assert "keeps suggestions" in html
+    assert "Model suggestions kept: <strong>62%</strong> of 8 annotations" in html
+    body = make_api(lead).get(api_url(project)).json()
+    assert body["suggestions"] == {"mode": "confirm", "shown": 8, "kept": 5, "acceptance": 0.625}
+    kept = {row["username"]: row["suggestion_acceptance"] for row in body["annotators"]}
+    assert (kept[stamper.username], kept[judge.username]) == (1.0, 0.25)
+
+
+def test_hidden_suggestions_are_said_and_never_counted(project, web):
+    stamper = member(project)
+    annotate(
+        instruction(project, "summarization", 0),
+        stamper,
+        {"response": "A.", "category": "summarization"},
+    )
+
+    board = dashboard.dashboard_get(project=project)
+
+    assert (board.suggestions.mode, board.suggestions.shown) == ("hidden", 0)
+    html = web.get(dashboard_url(project)).content.decode()
+    assert "Model suggestions are hidden from annotators" in html

@@ -199,3 +199,28 @@ def test_item_texts_are_escaped(project, web):
         assert "<script>alert(1)" not in html
         assert "<img src=x" not in html
     assert Item.objects.filter(project=project).count() == 1
+
+
+def test_a_stalled_item_lists_who_skipped_it_and_why(project, web, lead):
+    from annotation.queue import assignment_claim_next, assignment_skip
+
+    item = ItemFactory(project=project, external_id="stuck-1")
+    ItemFactory(project=project, external_id="fine-1")
+    skipper = member(project, username="skipper-" + EVIL[:8])
+    for user, reason, note, flag in (
+        (lead, "needs_expertise", "", False),
+        (skipper, "broken_item", "Second response cut off.", True),
+    ):
+        assignment = assignment_claim_next(membership=project.memberships.get(user=user))
+        assert assignment.item_id == item.pk
+        assignment_skip(
+            assignment_id=assignment.pk, annotator=user, reason=reason, note=note, flag=flag
+        )
+
+    html = web.get(items_url(project, status="stalled")).content.decode()
+
+    assert listed(web, project, status="stalled") == ["stuck-1"]
+    assert html.count('data-testid="row-skips"') == 1
+    assert f"skipped by {lead.username}: Needs expertise I do not have</li>" in html
+    assert "The item is broken ⚑" in html and 'title="Second response cut off."' in html
+    assert "skipper-&lt;script" in html and "skipper-<script" not in html

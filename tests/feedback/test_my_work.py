@@ -154,3 +154,76 @@ def test_the_change_page_saves_a_new_answer_in_the_terms_shown(project, team):
     assert response.status_code == 302
     mine.refresh_from_db()
     assert mine.payload == {"rating": -3}
+
+
+def test_the_page_shows_my_gold_accuracy_approval_rate_and_agreement(project, team, reviewer):
+    from feedback.selectors import my_figures
+    from tests.console.helpers import annotator_entry, report
+
+    me, other, third = team
+    project.gold_rate = 1.0
+    project.save()
+    annotate(ItemFactory(project=project, is_gold=True, gold={"rating": 2}), me, {"rating": 1})
+    annotate(ItemFactory(project=project, is_gold=True, gold={"rating": -2}), me, {"rating": 1})
+    as_answered = ItemFactory(project=project)
+    annotate(as_answered, me, {"rating": -2})
+    annotate(as_answered, other, {"rating": 2})
+    mine = as_answered.annotations.get(annotator=me)
+    review_decide(
+        item_id=as_answered.pk, reviewer=reviewer, decision="approve", annotation_id=mine.pk
+    )
+    rejected = ItemFactory(project=project)
+    annotate(rejected, me, {"rating": -1})
+    annotate(rejected, third, {"rating": 3})
+    review_decide(item_id=rejected.pk, reviewer=reviewer, decision="reject", note="No.")
+    annotate(ItemFactory(project=project), me, {"rating": 1})  # waiting: not decided
+    report(project, annotators=[annotator_entry(me, agreement_with_others=0.8, agreement_pairs=5)])
+
+    figures = my_figures(membership=project.memberships.get(user=me))
+
+    assert (figures.annotations, figures.gold_answers, figures.gold_accuracy) == (5, 2, 0.5)
+    assert (figures.decided, figures.approval_rate) == (2, 0.5)
+    assert (figures.agreement_with_others, figures.agreement_pairs) == (0.8, 5)
+    client = Client()
+    client.force_login(me)
+    page = client.get(f"/projects/{project.pk}/my-work/").content.decode()
+    assert '50% <span class="muted">of 2 gold answers' in page
+    assert '50% <span class="muted">of 2 decided' in page
+    assert '80% <span class="muted">of 5 pairs' in page
+
+
+def test_the_badge_counts_decisions_not_later_changes_to_the_item(
+    project, team, reviewer, lead, make_api
+):
+    from feedback.selectors import news_count
+
+    me, other, third = team
+    membership = project.memberships.get(user=me)
+    approved = ItemFactory(project=project)
+    annotate(approved, me, {"rating": 1})
+    annotate(approved, other, {"rating": 2})  # agreed: approved by the rule
+    rejected = ItemFactory(project=project)
+    annotate(rejected, me, {"rating": -1})
+    annotate(rejected, third, {"rating": 3})
+    review_decide(item_id=rejected.pk, reviewer=reviewer, decision="reject", note="Again.")
+    membership.refresh_from_db()
+    assert news_count(membership=membership) == 2
+    make_api(me).get(url(project))  # seen
+    membership.refresh_from_db()
+    assert news_count(membership=membership) == 0
+
+    # The lead edits the approved item; the rejected one's next round completes.
+    edited = make_api(lead).patch(f"/api/v1/items/{approved.pk}/", {"priority": 9}, format="json")
+    assert edited.status_code == 200
+    for _ in range(2):
+        annotate(rejected, MembershipFactory(project=project).user, {"rating": 2})
+    rejected.refresh_from_db()
+    assert rejected.status == ItemStatus.APPROVED
+    assert news_count(membership=membership) == 0
+
+    # A decision that is new is news.
+    fresh = ItemFactory(project=project)
+    annotate(fresh, me, {"rating": -2})
+    annotate(fresh, other, {"rating": 2})
+    review_decide(item_id=fresh.pk, reviewer=reviewer, decision="reject", note="No.", then="drop")
+    assert news_count(membership=membership) == 1

@@ -251,6 +251,29 @@ def test_rejecting_with_a_note(project, reviewer):
     assert (item.status, item.round, item.submitted_count) == (ItemStatus.OPEN, 2, 0)
 
 
+def test_a_rejection_nobody_is_left_to_annotate_says_the_item_stalled(project, reviewer):
+    from annotation.queue import assignment_claim_next, assignment_skip
+    from tests.factories import ItemFactory, annotate
+
+    item = ItemFactory(project=project)
+    first, second = (MembershipFactory(project=project).user for _ in range(2))
+    own = assignment_claim_next(membership=project.memberships.get(user=reviewer))
+    assignment_skip(assignment_id=own.pk, annotator=reviewer)  # the reviewer passed on it
+    annotate(item, first, {"rating": -2})
+    annotate(item, second, {"rating": 2})
+
+    content = (
+        browser(reviewer)
+        .post(decide_url(item), {"action": "reject", "note": "Both off."}, **HTMX)
+        .content.decode()
+    )
+
+    item.refresh_from_db()
+    assert (item.status, item.round) == (ItemStatus.STALLED, 2)
+    assert "nobody is left who may annotate it (round 2)" in content
+    assert "lead&#x27;s dashboard" in content
+
+
 def test_a_decision_someone_made_first_shows_theirs_and_moves_on(project, reviewer):
     other = MembershipFactory(project=project, role=Role.REVIEWER).user
     item, following = disputed_preference(project), disputed_preference(project)
@@ -292,7 +315,7 @@ def test_a_reopened_item_shows_the_leads_note(project, reviewer, lead):
     assert "Rating &lt;b&gt;should&lt;/b&gt; favour B." in content
 
 
-@pytest.mark.parametrize("path", ["css/review.css", "js/review.js"])
+@pytest.mark.parametrize("path", ["css/review.css", "css/model-text.css", "js/review.js"])
 def test_the_page_serves_its_own_assets(project, reviewer, path):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert f"/static/{path}" in content
@@ -356,3 +379,34 @@ def test_the_review_page_shows_what_the_kind_adds_to_the_prompt(project, reviewe
     for text in texts:
         assert text in page, text
     assert "secret-model" not in page  # blind: the kind's data as reviewers see it
+
+
+def test_two_refusal_replies_show_their_word_differences(project, reviewer):
+    from tests.review.review_fixtures import completed_item
+
+    replies = ["I cannot help with lockpicking.", "I will not help with lockpicking."]
+    payloads = [
+        {"decision": decision, "response": reply, "harm_category": "illegal_activity"}
+        for decision, reply in zip(["refuse", "partial"], replies, strict=True)
+    ]
+    completed_item(project, payloads, kind="refusal", data={"prompt": "Pick a lock?"})
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    assert 'data-testid="text-diff"' in content
+    assert "<span>I </span><del>cannot</del><ins>will not</ins>" in content
+
+
+def test_written_answers_render_as_markdown_with_the_raw_text_and_inert_html(project, reviewer):
+    from tests.review.review_fixtures import completed_item
+
+    written = "Use:\n```python\nprint(1)\n```\n* one\n\n<script>alert(1)</script>"
+    payloads = [
+        {"response": written, "category": "code"},
+        {"response": "Plain answer.", "category": "summarization"},
+    ]
+    completed_item(project, payloads, kind="instruction")
+    content = browser(reviewer).get(page_url(project)).content.decode()
+    pane = content.split('class="annotations"', 1)[1]
+    assert '<code class="language-python">' in pane and "<li>one</li>" in pane
+    assert "<script>alert(1)</script>" not in content
+    assert '<details class="raw-text"><summary>Raw text</summary>' in pane
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;</pre>" in pane

@@ -12,7 +12,7 @@ from core.models import OutboxJob
 from tests.factories import MembershipFactory
 from tests.review.review_fixtures import annotations_of, disputed_preference
 from tests.webhooks.conftest import drain
-from tests.webhooks.receiver import Reply
+from tests.webhooks.receiver import Receiver, Reply
 from webhooks.models import Attempt, Delivery, DeliveryState, Endpoint
 from webhooks.services import DELIVER_TASK, backoff_seconds
 
@@ -212,11 +212,13 @@ def test_a_redirect_is_not_followed(
 ):
     lead, reviewer = people
     register(make_api(lead), project, receiver.url)
-    receiver.script = [Reply(302, {"Location": receiver.url + "/elsewhere"})]
     item = disputed_preference(project)
-    with django_capture_on_commit_callbacks(execute=True):
-        approve(make_api(reviewer), item, annotations_of(item)[0])
-    drain()
+    with Receiver() as elsewhere:  # where the redirect points: another listener, never called
+        receiver.script = [Reply(302, {"Location": elsewhere.url + "/internal"})]
+        with django_capture_on_commit_callbacks(execute=True):
+            approve(make_api(reviewer), item, annotations_of(item)[0])
+        drain()
+        assert elsewhere.received == []
     assert [r.path for r in receiver.received] == ["/hook"]
     delivery = Delivery.objects.get()
     assert delivery.state == DeliveryState.FAILED and "302" in delivery.error

@@ -5,7 +5,9 @@ import hashlib
 import json
 import os
 import stat
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -280,6 +282,49 @@ def test_rubric_push_export_status_and_tail(cli_env, tmp_path, capsys):
     assert cli.main(["tail", str(project.pk), "--interval", "0.05", "--count", "1"]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["type"] == "status" and first["approved"] == 10
+
+
+def test_rubric_tail_prints_a_line_for_each_change_export_and_agreement_report(
+    cli_env, monkeypatch, capsys
+):
+    url, project, lead = cli_env
+    assert cli.main(["login", "--url", url, "--token", token_for(user=lead).key]) == 0
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(n) for n in range(3)], progress=False)
+        client.wait_export(client.start_export(project.pk, "trl-preference")["id"], progress=False)
+    capsys.readouterr()
+
+    def meanwhile(seconds):
+        """What happens while tail waits for its first poll: two approvals, an export, a report."""
+        with client_for(url, annotator) as worker:
+            for _ in range(2):
+                task = worker.claim(project.pk)
+                worker.submit(task["assignment"]["id"], {"rating": 2})
+        with client_for(url, lead) as client:
+            job = client.start_export(project.pk, "trl-preference")
+            client.wait_export(job["id"], progress=False, timeout=60)
+            client.request_agreement(project.pk)
+            deadline = time.monotonic() + 60
+            while client.agreement(project.pk)["id"] is None:
+                assert time.monotonic() < deadline, "no agreement report"
+                time.sleep(0.1)
+        meanwhile.export_id = job["id"]
+
+    monkeypatch.setattr(cli, "time", SimpleNamespace(sleep=meanwhile))
+    assert cli.main(["tail", str(project.pk), "--interval", "1", "--count", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["type"] for line in lines] == [
+        "status",
+        "status",
+        "export.finished",
+        "agreement.finished",
+    ]
+    assert lines[0]["approved"] == 0 and lines[0]["items"] == 3
+    assert lines[1]["approved"] == 2 and lines[1]["changed"]["approved"] == 2
+    assert lines[2]["id"] == meanwhile.export_id and lines[2]["status"] == "done"
+    assert lines[2]["sha256"] == ExportJob.objects.get(pk=meanwhile.export_id).sha256
+    assert lines[3]["status"] == "done" and lines[3]["id"]
 
 
 def test_rubric_without_a_login_says_how(cli_env):

@@ -329,11 +329,14 @@ class Client:
         self, export_id: int, path: str | os.PathLike[str], *, progress: bool = True
     ) -> Path:
         """Download the export's file to ``path``, checking its sha256 against the manifest;
-        on a mismatch nothing is left at ``path`` and ChecksumMismatch is raised."""
+        on a mismatch (or a manifest without a sha256) nothing is left at ``path`` and
+        ChecksumMismatch is raised."""
         job = self.export(export_id)
         if job["status"] != "done":
             raise error_for(409, {"detail": f"The export is {job['status']}, not done."})
         expected = (job.get("manifest") or {}).get("sha256") or job.get("sha256")
+        if not expected:
+            raise ChecksumMismatch(f"Export {export_id} has no sha256 to check the download by.")
         target = Path(path)
         digest = hashlib.sha256()
         folder = target.parent if str(target.parent) else Path(".")
@@ -342,7 +345,7 @@ class Client:
             with os.fdopen(fd, "wb") as out:
                 self._stream(f"/api/v1/exports/{export_id}/download/", out, digest, progress, job)
             actual = digest.hexdigest()
-            if expected and actual != expected:
+            if actual != expected:
                 raise ChecksumMismatch(
                     f"sha256 {actual} of the download differs from the manifest's {expected}"
                 )

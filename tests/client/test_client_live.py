@@ -153,6 +153,28 @@ def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path,
     assert not list(tmp_path.glob(".rubric-*"))
 
 
+def test_a_download_without_a_sha256_to_check_is_refused(setup, tmp_path):
+    url, project, lead = setup
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(0)], progress=False)
+    with client_for(url, annotator) as worker:
+        task = worker.claim(project.pk)
+        worker.submit(task["assignment"]["id"], {"rating": 2})
+    with client_for(url, lead) as client:
+        job = client.wait_export(
+            client.start_export(project.pk, "trl-preference")["id"], progress=False
+        )
+        stored = ExportJob.objects.get(pk=job["id"])
+        stored.manifest = {**stored.manifest, "sha256": ""}
+        stored.sha256 = ""
+        stored.save(update_fields=["manifest", "sha256"])
+        with pytest.raises(ChecksumMismatch, match="no sha256"):
+            client.download_export(job["id"], tmp_path / "unchecked.jsonl", progress=False)
+    assert not (tmp_path / "unchecked.jsonl").exists()
+    assert not list(tmp_path.glob(".rubric-*"))
+
+
 def test_a_download_from_object_storage_follows_the_presigned_url_and_is_verified(
     setup, s3, tmp_path
 ):

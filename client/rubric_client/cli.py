@@ -40,7 +40,10 @@ def read_config() -> dict[str, str]:
         raise SystemExit(
             f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}` first."
         )
-    return json.loads(path.read_text())
+    config = json.loads(path.read_text())
+    if not isinstance(config, dict):
+        raise SystemExit(f"{path} is not a JSON object; run `rubric login` again.")
+    return {str(k): str(v) for k, v in config.items()}
 
 
 def write_config(url: str, token: str) -> Path:
@@ -306,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "output", None):
         args.wait = True
     try:
-        return args.run(args)
+        return int(args.run(args))
     except RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for error in exc.errors[:20]:

@@ -219,6 +219,14 @@ def test_review_and_reports_through_the_client(live_server):
         assert client.request_agreement(project.pk)["status"] in ("queued", "running", "done")
         report = client.agreement(project.pk)
         assert "preference.rating" in report["fields"]
+        job = client.request_evaluation(project.pk, split="all")
+        assert job["status"] in ("queued", "running", "done")
+        deadline = time.monotonic() + 60
+        while (evaluation := client.evaluation(project.pk, split="all"))["id"] is None:
+            assert time.monotonic() < deadline, "no evaluation report"
+            time.sleep(0.1)
+        assert evaluation["id"] == job["id"] and evaluation["filters"]["split"] == "all"
+        assert client.evaluation(project.pk, split="eval")["id"] is None  # other filters
         assert client.dashboard(project.pk)["progress"]["approved"] == 1
         assert len(list(client.items(project.pk))) == 3
         assert [i["external_id"] for i in client.items(project.pk, status="approved")] == [

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotation.models import Role
+from annotation.models import ItemStatus, Role
+from annotation.queue import assignment_claim_next, assignment_skip
 from core.models import OutboxJob
-from tests.factories import MembershipFactory
+from tests.factories import ItemFactory, MembershipFactory
 from tests.review.review_fixtures import annotations_of, disputed_preference
 from tests.webhooks.conftest import drain
 from tests.webhooks.receiver import Receiver, Reply
@@ -412,3 +413,73 @@ def test_an_import_that_auto_accepts_many_items_reads_the_endpoints_once(
     assert Delivery.objects.filter(event_type="item.approved").count() == 30
     assert OutboxJob.objects.filter(task=DELIVER_TASK).count() == 30
     assert not [q for q in captured.captured_queries if 'FROM "webhooks_endpoint"' in q["sql"]]
+
+
+def test_a_rejection_and_a_submission_reach_the_receiver_with_their_data(
+    project, people, make_api, receiver, django_capture_on_commit_callbacks
+):
+    lead, reviewer = people
+    hook = register(
+        make_api(lead), project, receiver.url, events=["item.rejected", "annotation.submitted"]
+    )
+    disputed = disputed_preference(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        rejected = make_api(reviewer).post(
+            f"/api/v1/items/{disputed.pk}/review/",
+            {"decision": "reject", "note": "Both answers miss the point.", "then": "drop"},
+            format="json",
+        )
+    assert rejected.status_code == 201, rejected.content
+    fresh = ItemFactory(project=project)
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    worker = make_api(annotator)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = worker.post(f"/api/v1/projects/{project.pk}/claim/").json()
+        assert task["item"]["id"] == fresh.pk
+        submitted = worker.post(
+            f"/api/v1/assignments/{task['assignment']['id']}/submit/",
+            {"payload": {"rating": 1}},
+            format="json",
+        )
+    assert submitted.status_code == 201, submitted.content
+    requests = {r.json["type"]: r for r in receiver.wait(2)}
+    assert set(requests) == {"item.rejected", "annotation.submitted"}
+    assert all(r.signed_with(hook["secret"]) for r in requests.values())
+    data = requests["item.rejected"].json["data"]
+    assert data["item"]["id"] == disputed.pk
+    assert data["review"]["note"] == "Both answers miss the point."
+    assert data["review"]["then"] == "drop"
+    assert data["review"]["reviewer"] == reviewer.username
+    data = requests["annotation.submitted"].json["data"]
+    assert data["item"]["id"] == fresh.pk
+    assert data["annotation"]["id"] == submitted.json()["id"]
+    assert data["annotation"]["annotator"] == annotator.username
+    assert data["annotation"]["payload"]["rating"] == 1
+
+
+def test_a_stalled_item_reaches_the_receiver(
+    project, lead, make_api, receiver, django_capture_on_commit_callbacks
+):
+    register(make_api(lead), project, receiver.url, events=["item.stalled"])
+    item = ItemFactory(project=project)
+    others = [MembershipFactory(project=project) for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for membership in [project.memberships.get(user=lead), *others]:
+            assignment = assignment_claim_next(membership=membership)
+            assert assignment.item_id == item.pk
+            assignment_skip(
+                assignment_id=assignment.pk, annotator=membership.user, reason="needs_expertise"
+            )
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED
+    (request,) = receiver.wait(1)
+    assert request.json["type"] == "item.stalled"
+    assert request.json["data"]["item"] == {
+        "id": item.pk,
+        "external_id": item.external_id,
+        "kind": item.kind,
+        "split": item.split,
+        "status": "stalled",
+        "round": item.round,
+    }
+    assert request.json["data"]["round"] == item.round

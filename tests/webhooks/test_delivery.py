@@ -483,3 +483,46 @@ def test_a_stalled_item_reaches_the_receiver(
         "round": item.round,
     }
     assert request.json["data"]["round"] == item.round
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_after_commit_skips_the_wal_flush_only_in_its_own_transaction(receiver):
+    """The request that announced the events waits for their recording (after its commit): that
+    transaction of its own does not wait for the WAL flush; a caller's transaction keeps its
+    durability."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from review.events import ItemApproved
+    from tests.factories import ProjectFactory
+    from webhooks.services import deliveries_record
+
+    project = ProjectFactory()
+    Endpoint.objects.create(project=project, url=receiver.url, secret="s", events=["item.approved"])
+
+    def event(n):
+        return ItemApproved(
+            project_id=project.pk, item_id=n, final_record_id=n, provenance="x", reviewer_id=None
+        )
+
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as own:
+        assert len(deliveries_record([event(1), event(2)])) == 2
+    assert [q for q in own.captured_queries if q["sql"].startswith("SET LOCAL synchronous_commit")]
+    assert _synchronous_commit() == "on"  # SET LOCAL: over with that transaction
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as inside:
+        assert len(deliveries_record([event(3)])) == 1
+        assert _synchronous_commit() == "on"
+    assert not [
+        q for q in inside.captured_queries if q["sql"].startswith("SET LOCAL synchronous_commit")
+    ]
+    assert Delivery.objects.count() == 3

@@ -11,12 +11,21 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from rubric_client import BadRequest, ChecksumMismatch, Client, NotFound, PermissionDenied, cli
+from rubric_client import (
+    BadRequest,
+    ChecksumMismatch,
+    Client,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    cli,
+)
 
 from annotation.models import Annotation, Item, Role
 from core.tokens import token_for
 from exports.models import ExportJob
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from webhooks.models import Delivery, DeliveryState, Endpoint
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -250,6 +259,20 @@ def test_webhooks_through_the_client(setup):
         assert [h["id"] for h in client.webhooks(project.pk)] == [hook["id"]]
         assert client.update_webhook(hook["id"], active=False)["active"] is False
         assert list(client.deliveries(hook["id"])) == []
+        endpoint = Endpoint.objects.get(pk=hook["id"])
+        failed = Delivery.objects.create(
+            endpoint=endpoint,
+            event_type="item.approved",
+            state=DeliveryState.FAILED,
+            next_attempt_at=endpoint.created_at,
+            created_at=endpoint.created_at,
+        )
+        with pytest.raises(Conflict):  # the endpoint is off
+            client.redeliver(failed.pk)
+        client.update_webhook(hook["id"], active=True)
+        again = client.redeliver(failed.pk)
+        assert again["redelivery_of"] == failed.pk and again["event_id"] == str(failed.event_id)
+        assert [d["id"] for d in client.deliveries(hook["id"])] == [again["id"], failed.pk]
         client.delete_webhook(hook["id"])
         assert client.webhooks(project.pk) == []
 

@@ -40,7 +40,10 @@ def read_config() -> dict[str, str]:
         raise SystemExit(
             f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}` first."
         )
-    return json.loads(path.read_text())
+    config = json.loads(path.read_text())
+    if not isinstance(config, dict):
+        raise SystemExit(f"{path} is not a JSON object; run `rubric login` again.")
+    return {str(k): str(v) for k, v in config.items()}
 
 
 def write_config(url: str, token: str) -> Path:
@@ -179,11 +182,56 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agreement_state(client: Client, project: int) -> dict[str, Any] | None:
+    """The latest finished agreement report's id and time, and a newer failed one's id."""
+    try:
+        report = client.agreement(project)
+    except RubricError:
+        return None
+    pending = report.get("pending") or {}
+    return {
+        "id": report.get("id"),
+        "computed_at": report.get("computed_at"),
+        "failed": pending.get("id") if pending.get("status") == "failed" else None,
+        "error": pending.get("error"),
+    }
+
+
+def _agreement_events(
+    before: dict[str, Any] | None, now: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    if now is None:
+        return []
+    before = before or {}
+    events = []
+    if now["id"] is not None and now["id"] != before.get("id"):
+        events.append(
+            {
+                "type": "agreement.finished",
+                "id": now["id"],
+                "status": "done",
+                "computed_at": now["computed_at"],
+            }
+        )
+    if now["failed"] is not None and now["failed"] != before.get("failed"):
+        events.append(
+            {
+                "type": "agreement.finished",
+                "id": now["failed"],
+                "status": "failed",
+                "error": now["error"],
+            }
+        )
+    return events
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
-    """Follow a project: a line whenever its item counts change or an export finishes."""
+    """Follow a project: a JSON line whenever its item counts change, an export finishes or an
+    agreement report finishes (it polls every ``--interval`` seconds)."""
     with client_from_environment() as client:
         before = _status_line(client, args.project)
         seen = {job["id"]: job["status"] for job in client.exports(args.project)}
+        report = _agreement_state(client, args.project)
         print(json.dumps({"type": "status", **before}), flush=True)
         rounds = 0
         while args.count is None or rounds < args.count:
@@ -208,6 +256,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                 seen[job["id"]] = job["status"]
+            latest = _agreement_state(client, args.project)
+            for event in _agreement_events(report, latest):
+                print(json.dumps(event), flush=True)
+            report = latest if latest is not None else report
     return 0
 
 
@@ -242,7 +294,9 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("project", type=int)
     status.set_defaults(run=cmd_status)
 
-    tail = commands.add_parser("tail", help="follow a project's progress and exports (polls)")
+    tail = commands.add_parser(
+        "tail", help="follow a project's progress, exports and agreement reports (polls)"
+    )
     tail.add_argument("project", type=int)
     tail.add_argument("--interval", type=float, default=5.0)
     tail.add_argument("--count", type=int, help="stop after this many polls")
@@ -255,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "output", None):
         args.wait = True
     try:
-        return args.run(args)
+        return int(args.run(args))
     except RubricError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for error in exc.errors[:20]:

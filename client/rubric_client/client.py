@@ -118,33 +118,49 @@ class Client:
             return None
         return response.json()
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A call whose answer is a JSON object."""
+        return _expect_object(self._json(method, path, **kwargs))
+
+    def _list(self, method: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """A call whose answer is a JSON array of objects."""
+        body = self._json(method, path, **kwargs)
+        if not isinstance(body, list):
+            raise RubricError(f"Expected a JSON array from {path}, got {type(body).__name__}.")
+        return [_expect_object(entry) for entry in body]
+
     def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every result of a paginated list (cursor or limit/offset: both give ``next``)."""
-        body = self._json("GET", path, params=params)
+        body = self._object("GET", path, params=params)
         while True:
-            yield from body["results"]
+            for entry in body["results"]:
+                yield _expect_object(entry)
             if not body.get("next"):
                 return
-            body = self._json("GET", body["next"])
+            body = self._object("GET", body["next"])
 
     # --- projects ------------------------------------------------------------------------------
 
     def projects(self) -> list[dict[str, Any]]:
         """The projects the caller is a member of."""
         body = self._json("GET", "/api/v1/projects/")
-        return body["results"] if isinstance(body, dict) and "results" in body else body
+        if isinstance(body, dict) and "results" in body:
+            body = body["results"]
+        if not isinstance(body, list):
+            raise RubricError(f"Expected a list of projects, got {type(body).__name__}.")
+        return [_expect_object(project) for project in body]
 
     def project(self, project_id: int) -> dict[str, Any]:
-        return self._json("GET", f"/api/v1/projects/{project_id}/")
+        return self._object("GET", f"/api/v1/projects/{project_id}/")
 
     def create_project(self, name: str, **settings: Any) -> dict[str, Any]:
-        return self._json("POST", "/api/v1/projects/", json={"name": name, **settings})
+        return self._object("POST", "/api/v1/projects/", json={"name": name, **settings})
 
     def update_project(self, project_id: int, **settings: Any) -> dict[str, Any]:
-        return self._json("PATCH", f"/api/v1/projects/{project_id}/", json=settings)
+        return self._object("PATCH", f"/api/v1/projects/{project_id}/", json=settings)
 
     def add_member(self, project_id: int, username: str, role: str) -> dict[str, Any]:
-        return self._json(
+        return self._object(
             "POST",
             f"/api/v1/projects/{project_id}/members/",
             json={"username": username, "role": role},
@@ -152,7 +168,7 @@ class Client:
 
     def dashboard(self, project_id: int) -> dict[str, Any]:
         """Progress, annotations per day, agreement over time, annotators, coverage."""
-        return self._json("GET", f"/api/v1/projects/{project_id}/dashboard/")
+        return self._object("GET", f"/api/v1/projects/{project_id}/dashboard/")
 
     # --- items ---------------------------------------------------------------------------------
 
@@ -212,13 +228,14 @@ class Client:
         return self._pages(f"/api/v1/projects/{project_id}/items/", params)
 
     def item(self, item_id: int) -> dict[str, Any]:
-        return self._json("GET", f"/api/v1/items/{item_id}/")
+        return self._object("GET", f"/api/v1/items/{item_id}/")
 
     # --- annotating ----------------------------------------------------------------------------
 
     def claim(self, project_id: int) -> dict[str, Any] | None:
         """The next task ``{assignment, item}``, or None when nothing is left for the caller."""
-        return self._json("POST", f"/api/v1/projects/{project_id}/claim/", retry=True)
+        task = self._json("POST", f"/api/v1/projects/{project_id}/claim/", retry=True)
+        return None if task is None else _expect_object(task)
 
     def submit(
         self, assignment_id: int, payload: dict[str, Any], *, seconds_spent: float | None = None
@@ -226,7 +243,7 @@ class Client:
         body: dict[str, Any] = {"payload": payload}
         if seconds_spent is not None:
             body["seconds_spent"] = seconds_spent
-        return self._json(
+        return self._object(
             "POST", f"/api/v1/assignments/{assignment_id}/submit/", json=body, retry=True
         )
 
@@ -234,10 +251,10 @@ class Client:
         self, assignment_id: int, *, reason: str | None = None, note: str | None = None
     ) -> dict[str, Any]:
         body = {k: v for k, v in {"reason": reason, "note": note}.items() if v is not None}
-        return self._json("POST", f"/api/v1/assignments/{assignment_id}/skip/", json=body)
+        return self._object("POST", f"/api/v1/assignments/{assignment_id}/skip/", json=body)
 
     def heartbeat(self, assignment_id: int) -> dict[str, Any]:
-        return self._json("POST", f"/api/v1/assignments/{assignment_id}/heartbeat/")
+        return self._object("POST", f"/api/v1/assignments/{assignment_id}/heartbeat/")
 
     # --- review --------------------------------------------------------------------------------
 
@@ -265,22 +282,22 @@ class Client:
             }.items()
             if v is not None
         }
-        return self._json("POST", f"/api/v1/items/{item_id}/review/", json=body)
+        return self._object("POST", f"/api/v1/items/{item_id}/review/", json=body)
 
     # --- reports -------------------------------------------------------------------------------
 
     def request_agreement(self, project_id: int) -> dict[str, Any]:
-        return self._json("POST", f"/api/v1/projects/{project_id}/agreement/")
+        return self._object("POST", f"/api/v1/projects/{project_id}/agreement/")
 
     def agreement(self, project_id: int) -> dict[str, Any]:
         """The latest agreement report."""
-        return self._json("GET", f"/api/v1/projects/{project_id}/agreement/")
+        return self._object("GET", f"/api/v1/projects/{project_id}/agreement/")
 
     def request_evaluation(self, project_id: int, **filters: Any) -> dict[str, Any]:
-        return self._json("POST", f"/api/v1/projects/{project_id}/evaluation/", json=filters)
+        return self._object("POST", f"/api/v1/projects/{project_id}/evaluation/", json=filters)
 
     def evaluation(self, project_id: int, **filters: Any) -> dict[str, Any]:
-        return self._json("GET", f"/api/v1/projects/{project_id}/evaluation/", params=filters)
+        return self._object("GET", f"/api/v1/projects/{project_id}/evaluation/", params=filters)
 
     # --- exports -------------------------------------------------------------------------------
 
@@ -289,13 +306,13 @@ class Client:
     ) -> dict[str, Any]:
         """Queue an export (``format``: trl-sft, trl-preference, parquet, ...)."""
         body = {"format": format, "split": split, **options}
-        return self._json("POST", f"/api/v1/projects/{project_id}/exports/", json=body)
+        return self._object("POST", f"/api/v1/projects/{project_id}/exports/", json=body)
 
     def exports(self, project_id: int) -> list[dict[str, Any]]:
-        return self._json("GET", f"/api/v1/projects/{project_id}/exports/")
+        return self._list("GET", f"/api/v1/projects/{project_id}/exports/")
 
     def export(self, export_id: int) -> dict[str, Any]:
-        return self._json("GET", f"/api/v1/exports/{export_id}/")
+        return self._object("GET", f"/api/v1/exports/{export_id}/")
 
     def wait_export(
         self,
@@ -329,11 +346,14 @@ class Client:
         self, export_id: int, path: str | os.PathLike[str], *, progress: bool = True
     ) -> Path:
         """Download the export's file to ``path``, checking its sha256 against the manifest;
-        on a mismatch nothing is left at ``path`` and ChecksumMismatch is raised."""
+        on a mismatch (or a manifest without a sha256) nothing is left at ``path`` and
+        ChecksumMismatch is raised."""
         job = self.export(export_id)
         if job["status"] != "done":
             raise error_for(409, {"detail": f"The export is {job['status']}, not done."})
         expected = (job.get("manifest") or {}).get("sha256") or job.get("sha256")
+        if not expected:
+            raise ChecksumMismatch(f"Export {export_id} has no sha256 to check the download by.")
         target = Path(path)
         digest = hashlib.sha256()
         folder = target.parent if str(target.parent) else Path(".")
@@ -342,7 +362,7 @@ class Client:
             with os.fdopen(fd, "wb") as out:
                 self._stream(f"/api/v1/exports/{export_id}/download/", out, digest, progress, job)
             actual = digest.hexdigest()
-            if expected and actual != expected:
+            if actual != expected:
                 raise ChecksumMismatch(
                     f"sha256 {actual} of the download differs from the manifest's {expected}"
                 )
@@ -379,23 +399,26 @@ class Client:
             "GET", f"/api/v1/exports/{export_id}/download/", params={"part": "manifest"}
         )
         if response.status_code in (301, 302, 303, 307, 308):
-            return httpx.get(response.headers["Location"], timeout=self._http.timeout).json()
-        return response.json()
+            signed = httpx.get(response.headers["Location"], timeout=self._http.timeout)
+            if signed.status_code >= 400:
+                raise error_for(signed.status_code, _body(signed))
+            return _expect_object(signed.json())
+        return _expect_object(response.json())
 
     # --- webhooks ------------------------------------------------------------------------------
 
     def webhooks(self, project_id: int) -> list[dict[str, Any]]:
-        return self._json("GET", f"/api/v1/projects/{project_id}/webhooks/")
+        return self._list("GET", f"/api/v1/projects/{project_id}/webhooks/")
 
     def create_webhook(
         self, project_id: int, url: str, events: list[str], *, description: str = ""
     ) -> dict[str, Any]:
         """Register an endpoint; the answer's ``secret`` is shown this once."""
         body = {"url": url, "events": events, "description": description}
-        return self._json("POST", f"/api/v1/projects/{project_id}/webhooks/", json=body)
+        return self._object("POST", f"/api/v1/projects/{project_id}/webhooks/", json=body)
 
     def update_webhook(self, webhook_id: int, **changes: Any) -> dict[str, Any]:
-        return self._json("PATCH", f"/api/v1/webhooks/{webhook_id}/", json=changes)
+        return self._object("PATCH", f"/api/v1/webhooks/{webhook_id}/", json=changes)
 
     def delete_webhook(self, webhook_id: int) -> None:
         self._json("DELETE", f"/api/v1/webhooks/{webhook_id}/")
@@ -404,7 +427,13 @@ class Client:
         return self._pages(f"/api/v1/webhooks/{webhook_id}/deliveries/")
 
     def redeliver(self, delivery_id: int) -> dict[str, Any]:
-        return self._json("POST", f"/api/v1/deliveries/{delivery_id}/redeliver/")
+        return self._object("POST", f"/api/v1/deliveries/{delivery_id}/redeliver/")
+
+
+def _expect_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RubricError(f"Expected a JSON object from the API, got {type(body).__name__}.")
+    return body
 
 
 def _body(response: httpx.Response) -> Any:

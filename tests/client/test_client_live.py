@@ -5,16 +5,27 @@ import hashlib
 import json
 import os
 import stat
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
-from rubric_client import BadRequest, ChecksumMismatch, Client, NotFound, PermissionDenied, cli
+from rubric_client import (
+    BadRequest,
+    ChecksumMismatch,
+    Client,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    cli,
+)
 
 from annotation.models import Annotation, Item, Role
 from core.tokens import token_for
 from exports.models import ExportJob
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from webhooks.models import Delivery, DeliveryState, Endpoint
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -151,6 +162,28 @@ def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path,
     assert not list(tmp_path.glob(".rubric-*"))
 
 
+def test_a_download_without_a_sha256_to_check_is_refused(setup, tmp_path):
+    url, project, lead = setup
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(0)], progress=False)
+    with client_for(url, annotator) as worker:
+        task = worker.claim(project.pk)
+        worker.submit(task["assignment"]["id"], {"rating": 2})
+    with client_for(url, lead) as client:
+        job = client.wait_export(
+            client.start_export(project.pk, "trl-preference")["id"], progress=False
+        )
+        stored = ExportJob.objects.get(pk=job["id"])
+        stored.manifest = {**stored.manifest, "sha256": ""}
+        stored.sha256 = ""
+        stored.save(update_fields=["manifest", "sha256"])
+        with pytest.raises(ChecksumMismatch, match="no sha256"):
+            client.download_export(job["id"], tmp_path / "unchecked.jsonl", progress=False)
+    assert not (tmp_path / "unchecked.jsonl").exists()
+    assert not list(tmp_path.glob(".rubric-*"))
+
+
 def test_a_download_from_object_storage_follows_the_presigned_url_and_is_verified(
     setup, s3, tmp_path
 ):
@@ -195,6 +228,14 @@ def test_review_and_reports_through_the_client(live_server):
         assert client.request_agreement(project.pk)["status"] in ("queued", "running", "done")
         report = client.agreement(project.pk)
         assert "preference.rating" in report["fields"]
+        job = client.request_evaluation(project.pk, split="all")
+        assert job["status"] in ("queued", "running", "done")
+        deadline = time.monotonic() + 60
+        while (evaluation := client.evaluation(project.pk, split="all"))["id"] is None:
+            assert time.monotonic() < deadline, "no evaluation report"
+            time.sleep(0.1)
+        assert evaluation["id"] == job["id"] and evaluation["filters"]["split"] == "all"
+        assert client.evaluation(project.pk, split="eval")["id"] is None  # other filters
         assert client.dashboard(project.pk)["progress"]["approved"] == 1
         assert len(list(client.items(project.pk))) == 3
         assert [i["external_id"] for i in client.items(project.pk, status="approved")] == [
@@ -218,6 +259,20 @@ def test_webhooks_through_the_client(setup):
         assert [h["id"] for h in client.webhooks(project.pk)] == [hook["id"]]
         assert client.update_webhook(hook["id"], active=False)["active"] is False
         assert list(client.deliveries(hook["id"])) == []
+        endpoint = Endpoint.objects.get(pk=hook["id"])
+        failed = Delivery.objects.create(
+            endpoint=endpoint,
+            event_type="item.approved",
+            state=DeliveryState.FAILED,
+            next_attempt_at=endpoint.created_at,
+            created_at=endpoint.created_at,
+        )
+        with pytest.raises(Conflict):  # the endpoint is off
+            client.redeliver(failed.pk)
+        client.update_webhook(hook["id"], active=True)
+        again = client.redeliver(failed.pk)
+        assert again["redelivery_of"] == failed.pk and again["event_id"] == str(failed.event_id)
+        assert [d["id"] for d in client.deliveries(hook["id"])] == [again["id"], failed.pk]
         client.delete_webhook(hook["id"])
         assert client.webhooks(project.pk) == []
 
@@ -280,6 +335,49 @@ def test_rubric_push_export_status_and_tail(cli_env, tmp_path, capsys):
     assert cli.main(["tail", str(project.pk), "--interval", "0.05", "--count", "1"]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["type"] == "status" and first["approved"] == 10
+
+
+def test_rubric_tail_prints_a_line_for_each_change_export_and_agreement_report(
+    cli_env, monkeypatch, capsys
+):
+    url, project, lead = cli_env
+    assert cli.main(["login", "--url", url, "--token", token_for(user=lead).key]) == 0
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    with client_for(url, lead) as client:
+        client.push_items(project.pk, [row(n) for n in range(3)], progress=False)
+        client.wait_export(client.start_export(project.pk, "trl-preference")["id"], progress=False)
+    capsys.readouterr()
+
+    def meanwhile(seconds):
+        """What happens while tail waits for its first poll: two approvals, an export, a report."""
+        with client_for(url, annotator) as worker:
+            for _ in range(2):
+                task = worker.claim(project.pk)
+                worker.submit(task["assignment"]["id"], {"rating": 2})
+        with client_for(url, lead) as client:
+            job = client.start_export(project.pk, "trl-preference")
+            client.wait_export(job["id"], progress=False, timeout=60)
+            client.request_agreement(project.pk)
+            deadline = time.monotonic() + 60
+            while client.agreement(project.pk)["id"] is None:
+                assert time.monotonic() < deadline, "no agreement report"
+                time.sleep(0.1)
+        meanwhile.export_id = job["id"]
+
+    monkeypatch.setattr(cli, "time", SimpleNamespace(sleep=meanwhile))
+    assert cli.main(["tail", str(project.pk), "--interval", "1", "--count", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["type"] for line in lines] == [
+        "status",
+        "status",
+        "export.finished",
+        "agreement.finished",
+    ]
+    assert lines[0]["approved"] == 0 and lines[0]["items"] == 3
+    assert lines[1]["approved"] == 2 and lines[1]["changed"]["approved"] == 2
+    assert lines[2]["id"] == meanwhile.export_id and lines[2]["status"] == "done"
+    assert lines[2]["sha256"] == ExportJob.objects.get(pk=meanwhile.export_id).sha256
+    assert lines[3]["status"] == "done" and lines[3]["id"]
 
 
 def test_rubric_without_a_login_says_how(cli_env):

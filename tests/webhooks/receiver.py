@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -18,6 +19,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.time() when it arrived
+    message: Message | None = None  # the headers as the server got them (case-insensitive)
 
     @property
     def json(self) -> dict:
@@ -60,6 +62,7 @@ class Receiver:
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             time.time(),
+                            self.headers,
                         )
                     )
                     receiver.arrived.notify_all()

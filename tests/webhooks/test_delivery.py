@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotation.models import Role
+from annotation.models import ItemStatus, Role
+from annotation.queue import assignment_claim_next, assignment_skip
 from core.models import OutboxJob
-from tests.factories import MembershipFactory
+from tests.factories import ItemFactory, MembershipFactory
 from tests.review.review_fixtures import annotations_of, disputed_preference
 from tests.webhooks.conftest import drain
-from tests.webhooks.receiver import Reply
+from tests.webhooks.receiver import Receiver, Reply
 from webhooks.models import Attempt, Delivery, DeliveryState, Endpoint
 from webhooks.services import DELIVER_TASK, backoff_seconds
 
@@ -212,11 +213,13 @@ def test_a_redirect_is_not_followed(
 ):
     lead, reviewer = people
     register(make_api(lead), project, receiver.url)
-    receiver.script = [Reply(302, {"Location": receiver.url + "/elsewhere"})]
     item = disputed_preference(project)
-    with django_capture_on_commit_callbacks(execute=True):
-        approve(make_api(reviewer), item, annotations_of(item)[0])
-    drain()
+    with Receiver() as elsewhere:  # where the redirect points: another listener, never called
+        receiver.script = [Reply(302, {"Location": elsewhere.url + "/internal"})]
+        with django_capture_on_commit_callbacks(execute=True):
+            approve(make_api(reviewer), item, annotations_of(item)[0])
+        drain()
+        assert elsewhere.received == []
     assert [r.path for r in receiver.received] == ["/hook"]
     delivery = Delivery.objects.get()
     assert delivery.state == DeliveryState.FAILED and "302" in delivery.error
@@ -410,3 +413,116 @@ def test_an_import_that_auto_accepts_many_items_reads_the_endpoints_once(
     assert Delivery.objects.filter(event_type="item.approved").count() == 30
     assert OutboxJob.objects.filter(task=DELIVER_TASK).count() == 30
     assert not [q for q in captured.captured_queries if 'FROM "webhooks_endpoint"' in q["sql"]]
+
+
+def test_a_rejection_and_a_submission_reach_the_receiver_with_their_data(
+    project, people, make_api, receiver, django_capture_on_commit_callbacks
+):
+    lead, reviewer = people
+    hook = register(
+        make_api(lead), project, receiver.url, events=["item.rejected", "annotation.submitted"]
+    )
+    disputed = disputed_preference(project)
+    with django_capture_on_commit_callbacks(execute=True):
+        rejected = make_api(reviewer).post(
+            f"/api/v1/items/{disputed.pk}/review/",
+            {"decision": "reject", "note": "Both answers miss the point.", "then": "drop"},
+            format="json",
+        )
+    assert rejected.status_code == 201, rejected.content
+    fresh = ItemFactory(project=project)
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    worker = make_api(annotator)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = worker.post(f"/api/v1/projects/{project.pk}/claim/").json()
+        assert task["item"]["id"] == fresh.pk
+        submitted = worker.post(
+            f"/api/v1/assignments/{task['assignment']['id']}/submit/",
+            {"payload": {"rating": 1}},
+            format="json",
+        )
+    assert submitted.status_code == 201, submitted.content
+    requests = {r.json["type"]: r for r in receiver.wait(2)}
+    assert set(requests) == {"item.rejected", "annotation.submitted"}
+    assert all(r.signed_with(hook["secret"]) for r in requests.values())
+    data = requests["item.rejected"].json["data"]
+    assert data["item"]["id"] == disputed.pk
+    assert data["review"]["note"] == "Both answers miss the point."
+    assert data["review"]["then"] == "drop"
+    assert data["review"]["reviewer"] == reviewer.username
+    data = requests["annotation.submitted"].json["data"]
+    assert data["item"]["id"] == fresh.pk
+    assert data["annotation"]["id"] == submitted.json()["id"]
+    assert data["annotation"]["annotator"] == annotator.username
+    assert data["annotation"]["payload"]["rating"] == 1
+
+
+def test_a_stalled_item_reaches_the_receiver(
+    project, lead, make_api, receiver, django_capture_on_commit_callbacks
+):
+    register(make_api(lead), project, receiver.url, events=["item.stalled"])
+    item = ItemFactory(project=project)
+    others = [MembershipFactory(project=project) for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for membership in [project.memberships.get(user=lead), *others]:
+            assignment = assignment_claim_next(membership=membership)
+            assert assignment.item_id == item.pk
+            assignment_skip(
+                assignment_id=assignment.pk, annotator=membership.user, reason="needs_expertise"
+            )
+    item.refresh_from_db()
+    assert item.status == ItemStatus.STALLED
+    (request,) = receiver.wait(1)
+    assert request.json["type"] == "item.stalled"
+    assert request.json["data"]["item"] == {
+        "id": item.pk,
+        "external_id": item.external_id,
+        "kind": item.kind,
+        "split": item.split,
+        "status": "stalled",
+        "round": item.round,
+    }
+    assert request.json["data"]["round"] == item.round
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_after_commit_skips_the_wal_flush_only_in_its_own_transaction(receiver):
+    """The request that announced the events waits for their recording (after its commit): that
+    transaction of its own does not wait for the WAL flush; a caller's transaction keeps its
+    durability."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from review.events import ItemApproved
+    from tests.factories import ProjectFactory
+    from webhooks.services import deliveries_record
+
+    project = ProjectFactory()
+    Endpoint.objects.create(project=project, url=receiver.url, secret="s", events=["item.approved"])
+
+    def event(n):
+        return ItemApproved(
+            project_id=project.pk, item_id=n, final_record_id=n, provenance="x", reviewer_id=None
+        )
+
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as own:
+        assert len(deliveries_record([event(1), event(2)])) == 2
+    assert [q for q in own.captured_queries if q["sql"].startswith("SET LOCAL synchronous_commit")]
+    assert _synchronous_commit() == "on"  # SET LOCAL: over with that transaction
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as inside:
+        assert len(deliveries_record([event(3)])) == 1
+        assert _synchronous_commit() == "on"
+    assert not [
+        q for q in inside.captured_queries if q["sql"].startswith("SET LOCAL synchronous_commit")
+    ]
+    assert Delivery.objects.count() == 3

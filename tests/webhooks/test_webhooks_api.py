@@ -44,18 +44,21 @@ def test_two_endpoints_get_different_secrets(project, lead, make_api, receiver, 
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"url": "http://127.0.0.1:1/h", "events": []},
-        {"url": "http://127.0.0.1:1/h", "events": ["item.exploded"]},
-        {"url": "http://127.0.0.1:1/h"},
-        {"events": ["item.approved"]},
-        {"url": "not a url", "events": ["item.approved"]},
+        ({"url": "http://127.0.0.1:1/h", "events": []}, "events"),
+        ({"url": "http://127.0.0.1:1/h", "events": ["item.exploded"]}, "events"),
+        ({"url": "http://127.0.0.1:1/h"}, "events"),
+        ({"events": ["item.approved"]}, "url"),
+        ({"url": "not a url", "events": ["item.approved"]}, "url"),
+        ({"url": "ftp://127.0.0.1/h", "events": ["item.approved"]}, "url"),
     ],
 )
-def test_bad_bodies_are_400(project, lead, make_api, body):
+def test_bad_bodies_are_400_naming_the_field(project, lead, make_api, body, field):
     response = make_api(lead).post(url(project), body, format="json")
     assert response.status_code == 400
+    named = {str(error.get("field", "")).split(".")[0] for error in response.json()["errors"]}
+    assert field in named, response.json()
     assert not Endpoint.objects.exists()
 
 

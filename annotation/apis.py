@@ -718,6 +718,24 @@ _ITEM_FILTERS = [
         f"{_NOT_FOR_ANNOTATORS}",
     ),
     OpenApiParameter(
+        "near_duplicates",
+        bool,
+        description=f"items in a near-duplicate group (true) or in none (false). "
+        f"{_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "near_group",
+        int,
+        description=f"the items of one near-duplicate group (its first item's id). "
+        f"{_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
+        "personal_data",
+        bool,
+        description=f"items whose data holds personal data (true) or none (false). "
+        f"{_NOT_FOR_ANNOTATORS}",
+    ),
+    OpenApiParameter(
         "q",
         str,
         description="case-insensitive text in the prompt, the conversation or a model "

@@ -48,9 +48,10 @@ class YesNoFilter(django_filters.Filter):
 class ItemFilter(django_filters.FilterSet):
     """The items browser's filters, also usable by the items API: kind, status, split,
     category (given at import or final), agreement, route (where confidence routing sent the
-    item: `human` includes the items routing never saw), gold, duplicates, flagged (each boolean
-    `true` / `false`, old spellings accepted), and a search (annotation.search: the prompt,
-    the conversation, the response texts, an external_id prefix). On PostgreSQL the indexes of
+    item: `human` includes the items routing never saw), gold, duplicates, flagged,
+    near_duplicates, personal_data (each boolean `true` / `false`, old spellings accepted),
+    near_group, and a search (annotation.search: the prompt, the conversation, the response
+    texts, an external_id prefix). On PostgreSQL the indexes of
     migrations annotation 0005 and 0009 answer a term of three or more characters; a shorter
     one, or SQLite, reads the project's items."""
 
@@ -77,13 +78,13 @@ class ItemFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", max_length=200, label="Search")
     # Kept by the hygiene app's import check (its ItemCheck rows, read through the items'
     # reverse relation: this app does not import hygiene).
-    near_duplicates = django_filters.BooleanFilter(
+    near_duplicates = YesNoFilter(
         method="filter_near_duplicates", label="In a near-duplicate group"
     )
     near_group = django_filters.NumberFilter(
         method="filter_near_group", label="The near-duplicate group (its first item's id)"
     )
-    personal_data = django_filters.BooleanFilter(
+    personal_data = YesNoFilter(
         method="filter_personal_data", label="Personal data found in the item"
     )
 

@@ -129,6 +129,18 @@ def test_a_boolean_filter_with_another_value_is_a_400_naming_it(project, lead, m
     assert response.json()["errors"] == [{"field": name, "message": "Use true or false."}]
 
 
+@pytest.mark.parametrize("yes", ["true", "yes", "1"])
+def test_the_browser_shows_a_boolean_filter_set_whatever_its_spelling(project, web, yes):
+    query = f"gold={yes}&duplicates={yes}&flagged={yes}&near_duplicates={yes}&personal_data={yes}"
+    html = web.get(f"/projects/{project.pk}/items/?{query}").content.decode()
+    assert '<option value="true" selected>Gold items only</option>' in html
+    for name in ("duplicates", "flagged", "near_duplicates", "personal_data"):
+        assert f'name="{name}" value="true" checked' in html, name
+    html = web.get(f"/projects/{project.pk}/items/?gold=no&duplicates=no").content.decode()
+    assert '<option value="false" selected>No gold items</option>' in html
+    assert 'name="duplicates" value="true" checked' not in html
+
+
 def test_the_browser_offers_true_and_false_for_gold(project, web):
     html = web.get(f"/projects/{project.pk}/items/?gold=true").content.decode()
     assert '<option value="true" selected>Gold items only</option>' in html

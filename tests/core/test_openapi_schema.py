@@ -6,6 +6,7 @@ from django.core.management import call_command
 from drf_spectacular.validation import validate_schema
 
 from annotation import kinds
+from annotation.filters import ItemFilter
 from tests.core.openapi import component, components, openapi, operation, response_schema
 
 KIND_LABELS = [kind.label for kind in kinds.registry]
@@ -157,6 +158,7 @@ def test_lists_are_paginated_as_they_are():
         p["name"] for p in operation("/api/v1/projects/{project_id}/items/", "get")["parameters"]
     }
     assert {"cursor", "page_size", "kind", "q"} <= names
+    assert set(ItemFilter.base_filters) <= names  # every filter the items list reads
 
     queue = "/api/v1/projects/{project_id}/review-queue/"
     page = component(response_schema(queue, "get", 200)["$ref"])

@@ -222,11 +222,23 @@ def test_the_annotations_export_loads_in_datasets_as_jsonl_and_parquet(
 @pytest.mark.parametrize(
     ("format", "shape"),
     [
+        # every training format, and Parquet in each row shape
         ("trl-sft", None),
+        ("trl-prompt-completion", None),
         ("trl-preference", None),
+        ("trl-kto", None),
+        ("openai-chat", None),
+        ("openai-dpo", None),
         ("alpaca", None),
-        ("parquet", "trl-preference"),
+        ("sharegpt", None),
         ("parquet", "trl-sft"),
+        ("parquet", "trl-prompt-completion"),
+        ("parquet", "trl-preference"),
+        ("parquet", "trl-kto"),
+        ("parquet", "openai-chat"),
+        ("parquet", "openai-dpo"),
+        ("parquet", "alpaca"),
+        ("parquet", "sharegpt"),
     ],
 )
 def test_extra_columns_add_external_id_and_metadata_and_datasets_still_loads(

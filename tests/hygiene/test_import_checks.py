@@ -121,6 +121,16 @@ def test_the_items_api_filters_by_near_duplicates_group_and_personal_data(make_a
     assert ids(f"?near_group={group}") == ["a", "c"]
     assert ids("?personal_data=true") == ["m"]
     assert ids("?personal_data=false") == ["a", "b", "c"]
+    # The spellings every boolean filter takes; another value is a 400 naming the filter.
+    for yes, no in (("yes", "no"), ("1", "0"), ("True", "FALSE")):
+        assert ids(f"?near_duplicates={yes}") == ["a", "c"]
+        assert ids(f"?near_duplicates={no}") == ["b", "m"]
+        assert ids(f"?personal_data={yes}") == ["m"]
+        assert ids(f"?personal_data={no}") == ["a", "b", "c"]
+    for name in ("near_duplicates", "personal_data"):
+        response = api.get(url, {name: "maybe"})
+        assert response.status_code == 400
+        assert response.json()["errors"] == [{"field": name, "message": "Use true or false."}]
 
 
 def test_the_items_browser_shows_groups_and_personal_data_and_filters(

@@ -8,6 +8,7 @@ from typing import Any
 
 from annotation.kinds import prompt_text
 from annotation.models import Split
+from exports.formats import EncodedBatch
 from hygiene.neardup import NearDupIndex
 
 CHUNK = 1_024  # records checked at once (their prompts are hashed together)
@@ -40,36 +41,63 @@ class NearDuplicateCheck:
         self._decided: dict[int, bool] = {}  # item id -> near an eval item (last chunk's items)
 
     def filter(self, records: Iterable[Any], *, split_of: Any) -> Iterator[Any]:
-        """``records`` less the excluded ones; ``split_of(record)`` says a record's split."""
+        """``records`` less the excluded ones; ``split_of(record)`` says a record's split. An
+        EncodedBatch is checked as a chunk of its own (less its excluded records)."""
         chunk: list[Any] = []
         for record in records:
+            if type(record) is EncodedBatch:
+                yield from self._check(chunk, split_of)
+                chunk = []
+                yield from self._check_batch(record)
+                continue
             chunk.append(record)
             if len(chunk) >= CHUNK:
                 yield from self._check(chunk, split_of)
                 chunk = []
         yield from self._check(chunk, split_of)
 
-    def _check(self, chunk: list[Any], split_of: Any) -> Iterator[Any]:
-        todo: dict[int, Any] = {}
-        for record in chunk:
-            if split_of(record) == Split.TRAIN and record.item_id not in self._decided:
-                todo.setdefault(record.item_id, record)
-        in_chunk = {record.item_id for record in chunk}
+    def _decide(self, entries: list[tuple[int, str, Any, str]]) -> dict[int, bool]:
+        """Whether each item of ``entries`` (item id, external_id, data, split) is near an
+        eval item: train items not decided in the previous chunk are checked now."""
+        todo: dict[int, tuple[str, Any]] = {}
+        for item_id, external_id, data, split in entries:
+            if split == Split.TRAIN and item_id not in self._decided:
+                todo.setdefault(item_id, (external_id, data))
+        in_chunk = {entry[0] for entry in entries}
         decided = {k: v for k, v in self._decided.items() if k in in_chunk}
         if todo:
-            records = list(todo.values())
-            found = self.index.matches([prompt_text(r.data) for r in records])
-            for record, matches in zip(records, found, strict=True):
-                decided[record.item_id] = bool(matches)
+            found = self.index.matches([prompt_text(data) for _, data in todo.values()])
+            for (item_id, (external_id, _)), matches in zip(todo.items(), found, strict=True):
+                decided[item_id] = bool(matches)
                 for eval_id, similarity in matches:
-                    self.pairs[(record.item_id, eval_id)] = similarity
-                    self.train_external_ids[record.item_id] = record.external_id
+                    self.pairs[(item_id, eval_id)] = similarity
+                    self.train_external_ids[item_id] = external_id
         self._decided = decided
+        return decided
+
+    def _check(self, chunk: list[Any], split_of: Any) -> Iterator[Any]:
+        if not chunk:
+            return
+        decided = self._decide([(r.item_id, r.external_id, r.data, split_of(r)) for r in chunk])
         for record in chunk:
             if self.exclude and decided.get(record.item_id):
                 self.excluded_records += 1
                 continue
             yield record
+
+    def _check_batch(self, batch: EncodedBatch) -> Iterator[EncodedBatch]:
+        data = batch.data if batch.data is not None else [None] * len(batch)
+        entries = list(zip(batch.item_ids, batch.external_ids, data, batch.splits, strict=True))
+        decided = self._decide(entries)
+        if not self.exclude:
+            yield batch
+            return
+        keep = [i for i, item_id in enumerate(batch.item_ids) if not decided.get(item_id)]
+        self.excluded_records += len(batch) - len(keep)
+        if len(keep) == len(batch):
+            yield batch
+        elif keep:
+            yield batch.subset(keep)
 
     def warnings(self) -> list[dict[str, Any]]:
         if not self.pairs:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, TextField
+from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import FileResponse, Http404, HttpResponseRedirect
 
@@ -20,6 +21,7 @@ from annotation import kinds
 from annotation.access import membership_get
 from annotation.models import Item, ItemStatus, Project, Role, Split
 from core.db import fetch_all, stream_rows
+from exports.formats.sql import PairSQL
 from exports.models import ExportJob, ExportSplit
 from exports.storage import export_storage, signed_url
 from review.models import Provenance
@@ -28,8 +30,9 @@ from review.models import Provenance
 PAGE_SIZE = 5_000
 
 # (item id, external_id, kind, split, item data, final payload, item metadata or None, the
-# (prompt, chosen, rejected) texts read in SQL or None); payload None where they are set.
-RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None]
+# (prompt, chosen, rejected) texts read in SQL or None, the item's source, its signal); payload
+# None where the texts are set.
+RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,16 @@ def export_record_count(*, selection: ExportSelection) -> int:
 def _page_query(
     selection: ExportSelection, after: int, page_size: int, with_metadata: bool = False
 ) -> tuple[str, tuple]:
-    columns = ["id", "external_id", "kind", "split", "data_text", "payload_text"]
+    columns = [
+        "id",
+        "external_id",
+        "kind",
+        "split",
+        "data_text",
+        "payload_text",
+        "source",
+        "signal",
+    ]
     items = export_items(selection=selection, after=after).annotate(
         data_text=Cast("data", TextField()),
         payload_text=Cast("final_records__payload", TextField()),
@@ -124,27 +136,29 @@ def _pages(
         last = page[-1][0]
 
 
-# The pair columns' parameters come first: they sit in the outer SELECT, before the inner query.
+# The middle query works out once per record which kind's pair, if any, its texts are read
+# by (``pair_which``, see exports.formats.sql.PairSQL); the outer query reads the texts by it.
 _STREAM_SQL = """
-SELECT r.id, r.external_id, r.kind, r.split, r.pair_prompt, r.pair_chosen, r.pair_rejected,
-       CASE WHEN r.pair_prompt IS NULL OR %s THEN r.data::text END,
-       CASE WHEN r.pair_prompt IS NULL THEN r.payload::text END{metadata}
-FROM (SELECT q.*, {pair} FROM ({inner}) q ORDER BY q.id OFFSET 0) r
+SELECT r.id, r.external_id, r.kind, r.split, {texts},
+       CASE WHEN r.pair_which = 0 OR %s THEN r.data::text END,
+       CASE WHEN r.pair_which = 0 THEN r.payload::text END, r.source, r.signal{metadata}
+FROM (SELECT q.*, {which} AS pair_which FROM ({inner}) q ORDER BY q.id OFFSET 0) r
 """
 # OFFSET 0 keeps the planner from pulling the middle query up into the outer one, which would
-# put the pair expressions in place of every reference to their columns, evaluating them again.
-# The order is the middle query's (the inner one's index order: no sort); the outer query only
-# scans it, and an ORDER BY there would sort every row again before the first came out.
-_NO_PAIR = "NULL::text AS pair_prompt, NULL::text AS pair_chosen, NULL::text AS pair_rejected"
+# put the middle query's expressions in place of every reference to their columns, evaluating
+# them again. The order is the middle query's (the inner one's index order: no sort); the
+# outer query only scans it, and an ORDER BY there would sort every row again before the
+# first came out.
+_NO_TEXTS = "NULL::text, NULL::text, NULL::text"
 
 
 def _stream_query(
     selection: ExportSelection,
-    pair: tuple[list[str], list[Any]] | None,
+    pair: PairSQL | None,
     with_data: bool,
     with_metadata: bool,
 ) -> tuple[str, list[Any]]:
-    columns = ["id", "external_id", "kind", "split", "data", "payload"]
+    columns = ["id", "external_id", "kind", "split", "data", "payload", "source", "signal"]
     if with_metadata:
         columns.append("metadata")
     items = (
@@ -154,21 +168,30 @@ def _stream_query(
         .values_list(*columns)
     )
     inner, inner_params = items.query.sql_with_params()
-    pair_sql, pair_params = _NO_PAIR, []
+    texts, which, which_params = _NO_TEXTS, "0", []
     if pair is not None:
-        names = ("pair_prompt", "pair_chosen", "pair_rejected")
-        pair_sql = ", ".join(f"{sql} AS {name}" for sql, name in zip(pair[0], names, strict=True))
-        pair_params = pair[1]
+        texts, which, which_params = ", ".join(pair.columns), pair.which, pair.params
     sql = _STREAM_SQL.format(
-        pair=pair_sql, inner=inner, metadata=", r.metadata::text" if with_metadata else ""
+        texts=texts,
+        which=which,
+        inner=inner,
+        metadata=", r.metadata::text" if with_metadata else "",
     )
-    return sql, [with_data, *pair_params, *inner_params]
+    return sql, [with_data, *which_params, *inner_params]
 
 
 def export_pair_columns() -> dict[str, str]:
-    """The SQL names of the item's data, the final payload and the kind in the streamed query,
-    for ``exports.formats.sql.pair_columns_sql``."""
-    return {"data": "q.data", "final": "q.payload", "kind": "q.kind"}
+    """The SQL names ``exports.formats.sql.pair_columns_sql`` needs in the streamed query: the
+    item's data, the final payload and the kind where ``pair_which`` is computed, and the data,
+    the payload and ``pair_which`` where the texts are read."""
+    return {
+        "data": "q.data",
+        "final": "q.payload",
+        "kind": "q.kind",
+        "outer_data": "r.data",
+        "outer_final": "r.payload",
+        "which": "r.pair_which",
+    }
 
 
 def export_record_rows(
@@ -176,26 +199,27 @@ def export_record_rows(
     selection: ExportSelection,
     page_size: int | None = None,
     with_metadata: bool = False,
-    pair: tuple[list[str], list[Any]] | None = None,
+    pair: PairSQL | None = None,
     with_data: bool = True,
 ) -> Iterator[RecordRow]:
     """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
-    metadata, pair)``, ordered by item id.
+    metadata, pair, source, signal)``, ordered by item id.
 
     On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
-    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``,
-    three SQL expressions over ``export_pair_columns()`` with their parameters, gives a
-    record's (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not
-    sent (None) and the data only ``with_data`` (for the checks that read prompts), and
-    ``pair`` is the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and
-    no pair. JSON comes as text and is parsed with orjson, several times faster than the JSON
-    field's own decoding. The items' metadata only ``with_metadata`` (else None).
+    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``
+    (``exports.formats.sql.pair_columns_sql`` over ``export_pair_columns()``) gives a record's
+    (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not sent
+    (None) and the data only ``with_data`` (for the checks that read prompts), and ``pair`` is
+    the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and no pair.
+    JSON comes as text and is parsed with orjson, several times faster than the JSON field's
+    own decoding. The items' metadata only ``with_metadata`` (else None); the item's source and
+    signal always (the manifest counts them: ``SourceCounts``).
     """
     if connection.vendor != "postgresql":
         for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
             for row in page:
-                item_id, external_id, kind, split, data, payload = row[:6]
-                metadata = _loads(row[6]) if with_metadata else None
+                item_id, external_id, kind, split, data, payload, source, signal = row[:8]
+                metadata = _loads(row[8]) if with_metadata else None
                 yield (
                     item_id,
                     external_id,
@@ -205,6 +229,8 @@ def export_record_rows(
                     _loads(payload),
                     metadata,
                     None,
+                    source,
+                    signal,
                 )
         return
     sql, params = _stream_query(selection, pair, with_data, with_metadata)
@@ -218,30 +244,32 @@ def export_record_rows(
             row[3],
             None if data is None else loads(data),
             None if payload is None else loads(payload),
-            loads(row[9]) if with_metadata else None,
+            loads(row[11]) if with_metadata else None,
             None if row[4] is None else row[4:7],
+            row[9],
+            row[10],
         )
 
 
-def export_source_counts(*, selection: ExportSelection) -> dict[str, Any]:
-    """The selected records by the item's source (curated, production) and, for production
-    items, by the monitor's signal ("" when none): where the training data came from."""
-    by_source: dict[str, int] = {}
-    by_signal: dict[str, int] = {}
-    rows = (
-        export_items(selection=selection)
-        .values_list("source", "signal")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for source, signal, n in rows:
-        by_source[source] = by_source.get(source, 0) + n
-        if signal:
-            by_signal[signal] = by_signal.get(signal, 0) + n
-    return {
-        "by_source": dict(sorted(by_source.items())),
-        "by_signal": dict(sorted(by_signal.items())),
-    }
+class SourceCounts:
+    """The manifest's ``counts_by_source`` and ``counts_by_signal``, counted from the streamed
+    rows (``export_record_rows``' source and signal): the same figures as
+    ``export_source_counts`` without a second pass over the records."""
+
+    def __init__(self) -> None:
+        self.by_source: Counter[str] = Counter()
+        self.by_signal: Counter[str] = Counter()
+
+    def add(self, sources: Iterable[str], signals: Iterable[str]) -> None:
+        """The sources and signals of some rows (two columns, in any order)."""
+        self.by_source.update(sources)
+        self.by_signal.update(signals)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "by_source": dict(sorted(self.by_source.items())),
+            "by_signal": dict(sorted((k, n) for k, n in self.by_signal.items() if k)),
+        }
 
 
 def export_guideline_versions(*, selection: ExportSelection) -> list[int]:

@@ -10,17 +10,20 @@ redelivered task (``acks_late``) starts it again from scratch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
+from itertools import batched
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from django.conf import settings
@@ -43,7 +46,7 @@ from exports import selectors
 from exports.checks import NearDuplicateCheck
 from exports.events import ExportFinished
 from exports.formats import (
-    EncodedRecord,
+    EncodedBatch,
     ExportFormat,
     ExportFormatError,
     ExportRecord,
@@ -53,14 +56,25 @@ from exports.formats import (
     format_get,
     write_export,
 )
-from exports.formats.sql import ROWS_PER_LINE, pair_columns_sql, pair_encoder
+from exports.formats.sql import (
+    ROWS_PER_LINE,
+    PairEncoder,
+    PairSQL,
+    pair_columns_sql,
+    pair_encoder,
+)
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
 from exports.storage import export_storage
 from hygiene.pii import RowScanner
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROGRESS_EVERY = 2_000  # records between progress callbacks
+BATCH_RECORDS = 2_000  # records read and encoded together (at most PROGRESS_EVERY)
+# Rows per round trip of the streamed read: two such pages are in memory (one being worked
+# through, the next prefetched), a few MB each; a round trip per page costs well under 1%.
+STREAM_PAGE = 2_000
 PROGRESS_SECONDS = 0.5  # at most one progress write per this many seconds
 LEAK_EXAMPLES = 20  # train external_ids listed in the eval-overlap warning
 # How the annotations format names annotators: the per-project pseudonym, or usernames.
@@ -462,10 +476,14 @@ class _Progress:
     """``write_export``'s progress callback: writes the job's progress now and then, each
     write its own short transaction. ``elsewhere``: the export reads inside a transaction of
     its own (``core.db.snapshot``), whose writes nobody would see until the end, so progress
-    is written by a helper thread on its own connection."""
+    is written by a helper thread on its own connection; that thread also runs the export's
+    side queries (``beside``) in the export's snapshot (``snapshot_id``) while it streams."""
 
-    def __init__(self, job: ExportJob, total: int, *, elsewhere: bool = False) -> None:
-        self.job_id, self.total = job.pk, total
+    def __init__(
+        self, job: ExportJob, *, elsewhere: bool = False, snapshot_id: str | None = None
+    ) -> None:
+        self.job_id, self.snapshot_id = job.pk, snapshot_id
+        self.total: Callable[[], int] = lambda: 0
         self.last = 0.0
         self.helper = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-progress")
@@ -473,19 +491,38 @@ class _Progress:
             else None
         )
 
-    def _write(self, fraction: float) -> None:
-        ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(progress=fraction)
+    def beside(self, query: Callable[[], T]) -> Callable[[], T]:
+        """``query``'s result, as a call that gives it: run by the helper, in the export's
+        snapshot, while the rows stream (the call waits for it), or here and now when there is
+        no helper or no snapshot to share."""
+        if self.helper is None or self.snapshot_id is None:
+            value = query()
+            return lambda: value
+        return self.helper.submit(self._in_snapshot, query).result
+
+    def _in_snapshot(self, query: Callable[[], T]) -> T:
+        with transaction.atomic(), db_connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SET TRANSACTION SNAPSHOT %s", [self.snapshot_id])
+            return query()
+
+    def _write(self, records: int) -> None:
+        total = self.total()  # the helper's own earlier task: done by now
+        if total:
+            fraction = min(records / total, 0.99)
+            ExportJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
+                progress=fraction
+            )
 
     def __call__(self, records: int, rows: int) -> None:
         now = time.monotonic()
-        if now - self.last < PROGRESS_SECONDS or not self.total:
+        if now - self.last < PROGRESS_SECONDS:
             return
         self.last = now
-        fraction = min(records / self.total, 0.99)
         if self.helper is None:
-            self._write(fraction)
+            self._write(records)
         else:
-            self.helper.submit(self._write, fraction)
+            self.helper.submit(self._write, records)
 
     def close(self) -> None:
         if self.helper is not None:
@@ -498,24 +535,62 @@ def _close_connection() -> None:
     db_connection.close()
 
 
-def _line_filter(scanner: RowScanner, rows_per_line: int, constant: bytes | None) -> Any:
-    """The personal data scanner over rows encoded from pair texts (EncodedRecord): the row
-    hint on the texts (the format's constant bytes, ``constant``, once: when they may match,
-    every row is checked whole), and only where it may match, each row decoded, scanned
-    (redacted) and encoded again, as ``write_export`` does for the rows it builds."""
-    every_row = constant is not None and not scanner.rules_out(constant, 0)
+def _snapshot_id(own_transaction: bool) -> str | None:
+    """The id of the export's snapshot, for the helper connection to read in it too."""
+    if not own_transaction:
+        return None
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        return cursor.fetchone()[0]
 
-    def apply(item_id: int, lines: bytes, texts: tuple[str, ...]) -> bytes:
-        if every_row or not texts:
-            if scanner.rules_out(lines, rows_per_line):
-                return lines
-        elif scanner.rules_out_texts(texts, rows_per_line):
-            return lines
-        return b"\n".join(
-            encode_json(scanner.walk(item_id, orjson.loads(part))) for part in lines.split(b"\n")
-        )
+
+def _line_filter(scanner: RowScanner, rows_per_line: int, constant: bytes | None) -> Any:
+    """The personal data scanner over rows encoded from pair texts (EncodedBatch): the row
+    hint over the batch's texts at once (the format's constant bytes, ``constant``, once: when
+    they may match, every row is checked whole), and only for the records where it may match,
+    each row decoded, scanned (redacted) and encoded again, as ``write_export`` does for the
+    rows it builds."""
+    constant = constant or b""
+    every_row = not scanner.rules_out(constant, 0)
+
+    def apply(batch: EncodedBatch) -> EncodedBatch:
+        records = len(batch)
+        if not every_row:
+            hits = scanner.rows_with_hints(
+                batch.lines, batch.texts, constant=constant, rows=records * rows_per_line
+            )
+            if not hits:
+                return batch
+        lines = batch.lines.split(b"\n")  # a JSON line holds no raw line end
+        if every_row:
+            hits = [
+                index
+                for index in range(records)
+                if not scanner.rules_out(
+                    b"\n".join(lines[index * rows_per_line : (index + 1) * rows_per_line]),
+                    rows_per_line,
+                )
+            ]
+        changed = False
+        for index in hits:
+            item_id = batch.item_ids[index]
+            for at in range(index * rows_per_line, (index + 1) * rows_per_line):
+                row = orjson.loads(lines[at])
+                scanned = scanner.walk(item_id, row)
+                if scanned is not row:  # redacted
+                    lines[at] = encode_json(scanned)
+                    changed = True
+        if not changed:
+            return batch
+        return dataclasses.replace(batch, lines=b"\n".join(lines))
 
     return apply
+
+
+def _batch_size() -> int:
+    """Records encoded together: a batch's progress is reported as a whole, so at most the
+    progress step."""
+    return max(min(BATCH_RECORDS, PROGRESS_EVERY), 1)
 
 
 def _records(
@@ -523,25 +598,71 @@ def _records(
     leaks: LeakCheck | None,
     system_prompt: str,
     with_metadata: bool,
-    pair: tuple[list[str], list[Any]] | None = None,
-    encode: Any = None,
+    sources: selectors.SourceCounts,
+    pair: PairSQL | None = None,
+    encode: PairEncoder | None = None,
     with_data: bool = True,
-) -> Iterator[ExportRecord | EncodedRecord]:
-    """The records of the selection; those read as pair texts (``pair``, see
-    exports.formats.sql) as EncodedRecords, their rows encoded by ``encode``."""
+) -> Iterator[ExportRecord | EncodedBatch]:
+    """The records of the selection, a batch at a time; the runs of those read as pair texts
+    (``pair``, see exports.formats.sql) as EncodedBatches, their rows encoded together by
+    ``encode``. Every row's source and signal go to ``sources``."""
     rows = selectors.export_record_rows(
-        selection=selection, with_metadata=with_metadata, pair=pair, with_data=with_data
+        selection=selection,
+        with_metadata=with_metadata,
+        pair=pair,
+        with_data=with_data,
+        page_size=STREAM_PAGE,
     )
-    encode = getattr(encode, "encode", encode)  # the bare function: one call less per row
-    for item_id, external_id, kind, split, data, payload, item_metadata, texts in rows:
-        if leaks is not None and split == Split.TRAIN:
-            leaks.check(external_id, data)
-        if texts is not None:
-            yield EncodedRecord(item_id, external_id, kind, encode(*texts), data, split, texts)
+    for chunk in batched(rows, _batch_size()):
+        sources.add(map(_SOURCE, chunk), map(_SIGNAL, chunk))
+        if leaks is not None:
+            for row in chunk:
+                if row[3] == Split.TRAIN:
+                    leaks.check(row[1], row[4])
+        if encode is None:
+            for row in chunk:
+                yield _record(row, system_prompt)
             continue
-        yield ExportRecord(
-            item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
-        )
+        texts = list(map(_TEXTS, chunk))
+        if None not in texts:  # the usual case: every record of the chunk read as texts
+            yield _batch(chunk, texts, encode, with_data)
+            continue
+        start = 0
+        for index, text in enumerate(texts):
+            if text is None:
+                if start < index:
+                    yield _batch(chunk[start:index], texts[start:index], encode, with_data)
+                yield _record(chunk[index], system_prompt)
+                start = index + 1
+        if start < len(chunk):
+            yield _batch(chunk[start:], texts[start:], encode, with_data)
+
+
+# The columns of selectors.RecordRow.
+_ITEM_ID, _EXTERNAL_ID, _KIND, _SPLIT, _DATA = map(itemgetter, range(5))
+_TEXTS, _SOURCE, _SIGNAL = map(itemgetter, range(7, 10))
+
+
+def _record(row: tuple, system_prompt: str) -> ExportRecord:
+    item_id, external_id, kind, split, data, payload, item_metadata = row[:7]
+    return ExportRecord(
+        item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
+    )
+
+
+def _batch(
+    rows: tuple | list, texts: list[tuple[str, ...]], encode: PairEncoder, with_data: bool
+) -> EncodedBatch:
+    return EncodedBatch(
+        list(map(_ITEM_ID, rows)),
+        list(map(_EXTERNAL_ID, rows)),
+        list(map(_KIND, rows)),
+        list(map(_SPLIT, rows)),
+        texts,
+        encode.lines(texts),
+        encode.lines,
+        list(map(_DATA, rows)) if with_data else None,
+    )
 
 
 def _pair_reading(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> dict[str, Any]:
@@ -579,47 +700,60 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
     extra_columns = bool(options.get("extra_columns"))
     records: Iterator[Any]
     leaks = None
-    if fmt.per_annotation:
-        total = selectors.export_annotation_count(selection=selection)
-        records = selectors.export_annotation_records(
-            selection=selection,
-            project=job.project,
-            usernames=options.get("annotator_names") == USERNAMES,
-            with_metadata=extra_columns,
-        )
-        versions = selectors.export_annotation_guideline_versions(selection=selection)
-    eval_items = []
-    if job.split != ExportSplit.EVAL:
-        eval_items = selectors.eval_prompts(project_id=job.project_id)
-    pair_reading = {} if fmt.per_annotation else _pair_reading(job, fmt, extra_columns)
-    encode = pair_reading.get("encode")
-    if not fmt.per_annotation:
-        total = selectors.export_record_count(selection=selection)
-        if job.split != ExportSplit.EVAL:
-            digests = selectors.eval_prompt_digests(project_id=job.project_id)
-            leaks = LeakCheck(digests) if digests else None
-        records = _records(
-            selection,
-            leaks,
-            job.project.system_prompt,
-            extra_columns,
-            **pair_reading,
-            with_data=leaks is not None or bool(eval_items),
-        )
-        versions = selectors.export_guideline_versions(selection=selection)
-    near = None
-    if job.split != ExportSplit.EVAL and eval_items:
-        near = NearDuplicateCheck(
-            eval_items,
-            threshold=job.project.near_duplicate_threshold,
-            exclude=bool(options.get("exclude_near_duplicates")),
-        )
-        records = near.filter(records, split_of=_split_of)
-    scanner = RowScanner(
-        redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
-    )
-    progress = _Progress(job, total, elsewhere=own_transaction)
+    sources = None
+    progress = _Progress(job, elsewhere=own_transaction, snapshot_id=_snapshot_id(own_transaction))
     try:
+        if fmt.per_annotation:
+            progress.total = progress.beside(
+                lambda: selectors.export_annotation_count(selection=selection)
+            )
+            records = selectors.export_annotation_records(
+                selection=selection,
+                project=job.project,
+                usernames=options.get("annotator_names") == USERNAMES,
+                with_metadata=extra_columns,
+            )
+            versions = progress.beside(
+                lambda: selectors.export_annotation_guideline_versions(selection=selection)
+            )
+        eval_items = []
+        if job.split != ExportSplit.EVAL:
+            eval_items = selectors.eval_prompts(project_id=job.project_id)
+        pair_reading = {} if fmt.per_annotation else _pair_reading(job, fmt, extra_columns)
+        encode = pair_reading.get("encode")
+        if not fmt.per_annotation:
+            # The count (for progress) and the guideline versions are read beside the rows
+            # (by the helper connection, in the same snapshot), not before them.
+            progress.total = progress.beside(
+                lambda: selectors.export_record_count(selection=selection)
+            )
+            versions = progress.beside(
+                lambda: selectors.export_guideline_versions(selection=selection)
+            )
+            if job.split != ExportSplit.EVAL:
+                digests = selectors.eval_prompt_digests(project_id=job.project_id)
+                leaks = LeakCheck(digests) if digests else None
+            sources = selectors.SourceCounts()
+            records = _records(
+                selection,
+                leaks,
+                job.project.system_prompt,
+                extra_columns,
+                sources,
+                **pair_reading,
+                with_data=leaks is not None or bool(eval_items),
+            )
+        near = None
+        if job.split != ExportSplit.EVAL and eval_items:
+            near = NearDuplicateCheck(
+                eval_items,
+                threshold=job.project.near_duplicate_threshold,
+                exclude=bool(options.get("exclude_near_duplicates")),
+            )
+            records = near.filter(records, split_of=_split_of)
+        scanner = RowScanner(
+            redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
+        )
         result = write_export(
             job.format,
             records,
@@ -634,6 +768,7 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
                 scanner, ROWS_PER_LINE.get(fmt.shape, 1), getattr(encode, "constant", None)
             ),
         )
+        guideline_versions = versions()
     finally:
         progress.close()
     warnings = leaks.warnings() if leaks is not None else []
@@ -658,10 +793,10 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
     return _Built(
         result=result,
         warnings=warnings,
-        guideline_versions=versions,
+        guideline_versions=guideline_versions,
         personal_data=personal_data,
         near_duplicates=near.summary() if near is not None else None,
-        sources=None if fmt.per_annotation else selectors.export_source_counts(selection=selection),
+        sources=None if sources is None else sources.result(),
     )
 
 
@@ -723,6 +858,14 @@ def _start(job_id: int) -> ExportJob | None:
     return ExportJob.objects.select_related("project").get(pk=job_id)
 
 
+class _TemporaryFile(File):
+    """The export's temporary file, with its path: the local disk storage moves it into place
+    (a rename) instead of copying every byte again; object storage reads it as any file."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
 def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
     """Store the file and its manifest, then mark the job done in one short transaction.
 
@@ -736,7 +879,7 @@ def _finish(job: ExportJob, built: _Built, temp: Any) -> bool:
     _remove_stored(name)  # a killed attempt's leftovers: the name must be free to stay the same
     temp.seek(0)
     storage = export_storage()
-    stored = storage.save(name, File(temp, name=name.rsplit("/", 1)[-1]))
+    stored = storage.save(name, _TemporaryFile(temp, name=name.rsplit("/", 1)[-1]))
     manifest = export_manifest(job, built, file_name=stored)
     storage.save(selectors.manifest_name(stored), ContentFile(manifest_bytes(manifest)))
     result = built.result

@@ -6,7 +6,7 @@ with the kinds each takes, its container, file extension and content type.
 
 from .annotations import AnnotationRecord
 from .records import (
-    EncodedRecord,
+    EncodedBatch,
     ExportRecord,
     ExportRecordError,
     Pair,
@@ -32,7 +32,7 @@ __all__ = [
     "FORMATS",
     "SHAPES",
     "AnnotationRecord",
-    "EncodedRecord",
+    "EncodedBatch",
     "ExportFormat",
     "ExportFormatError",
     "ExportRecord",

@@ -20,7 +20,7 @@ Decisions taken here once for every format:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,18 +48,38 @@ class ExportRecord:
     split: str = ""  # the item's split ("" when the caller does not say)
 
 
-@dataclass(slots=True)  # not frozen: built once per row, and a frozen __init__ costs more
-class EncodedRecord:
-    """A record whose rows were built in the database (``formats.sql``): the exact bytes
-    ``encode_json`` gives its rows, one per line, without the last line end."""
+@dataclass(slots=True)
+class EncodedBatch:
+    """Consecutive records whose rows were built from the pair texts read in the database
+    (``formats.sql``), encoded together: ``lines`` holds the exact bytes ``encode_json`` gives
+    their rows, each row followed by ``"\\n"``, in record order. The other fields are lists
+    with one entry per record."""
 
-    item_id: int
-    external_id: str
-    kind: str
+    item_ids: list[int]
+    external_ids: list[str]
+    kinds: list[str]
+    splits: list[str]
+    texts: list[tuple[str, ...]]  # the strings each record's lines hold besides the constant ones
     lines: bytes
-    data: Any = None  # the item's data, when a check reads prompts (else None)
-    split: str = ""
-    texts: tuple[str, ...] = ()  # the strings the lines hold besides the format's constant ones
+    encode: Callable[[list[tuple[str, ...]]], bytes]  # texts -> lines (formats.sql.PairEncoder)
+    data: list[Any] | None = None  # the items' data, when a check reads prompts (else None)
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def subset(self, keep: list[int]) -> EncodedBatch:
+        """The records at the indexes ``keep`` (in order), their rows encoded again."""
+        texts = [self.texts[i] for i in keep]
+        return EncodedBatch(
+            [self.item_ids[i] for i in keep],
+            [self.external_ids[i] for i in keep],
+            [self.kinds[i] for i in keep],
+            [self.splits[i] for i in keep],
+            texts,
+            self.encode(texts),
+            self.encode,
+            None if self.data is None else [self.data[i] for i in keep],
+        )
 
 
 class ExportRecordError(ValueError):

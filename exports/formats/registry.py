@@ -16,7 +16,7 @@ from .evaluation import eval_results_rows
 from .openai import openai_chat_rows, openai_dpo_rows
 from .records import (
     SKIP_KIND,
-    EncodedRecord,
+    EncodedBatch,
     ExportRecord,
     Row,
     category_of,
@@ -34,6 +34,7 @@ from .trl import (
 )
 from .writers import (
     PARQUET_ROW_GROUP_SIZE,
+    EncodedLines,
     WriteStats,
     encode_json,
     write_json_array,
@@ -47,9 +48,8 @@ ProgressCallback = Callable[[int, int], Any]
 # Called with (item id, row) for every row before it is written; returns the row to write
 # (the personal data scanner, which may redact).
 RowFilter = Callable[[int, Row], Row]
-# The same for the rows of an EncodedRecord: (item id, JSON lines, the texts they hold) -> the
-# lines to write.
-LineFilter = Callable[[int, bytes, tuple[str, ...]], bytes]
+# The same for the rows of an EncodedBatch: the batch -> the batch to write.
+LineFilter = Callable[[EncodedBatch], EncodedBatch]
 
 # The columns the ``extra_columns`` option adds to every row of a format: the item's
 # ``external_id`` and its ``metadata`` (an object in JSON, JSON text in Parquet). Training
@@ -306,9 +306,10 @@ def write_export(
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
     every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is written.
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
-    kind, without categories. An EncodedRecord (rows encoded from the pair texts read in SQL;
-    JSON containers without extra columns only) is written as it is, after
-    ``line_filter(item_id, lines, texts)``.
+    kind, without categories. An EncodedBatch (the rows of many records encoded from the pair
+    texts read in SQL; JSON containers without extra columns only) is written as it is, after
+    ``line_filter(batch)``; ``on_progress`` is then called when the batch crosses a multiple of
+    ``progress_every``.
     """
     fmt = format_get(format_name, shape=shape, pass_fail=pass_fail)
     counts_by_kind: Counter[str] = Counter()
@@ -336,25 +337,27 @@ def write_export(
 
     per_line = ROWS_PER_LINE.get(fmt.shape, 1)
 
-    def encoded(record: EncodedRecord) -> Iterator[bytes]:
+    def encoded(batch: EncodedBatch) -> EncodedLines:
         if extra_columns or json_columns or fmt.container == "parquet":
             raise RuntimeError(f"{fmt.name} cannot write rows built in the database")
-        lines = record.lines
         if line_filter is not None:
-            lines = line_filter(record.item_id, lines, record.texts)
-        if per_line == 1:
-            yield lines
-        else:
-            yield from lines.split(b"\n")
-        progress["rows"] += per_line
-        counts_by_kind[record.kind] += 1  # kinds with a manifest category are never encoded
+            batch = line_filter(batch)
+        rows = len(batch) * per_line
+        progress["rows"] += rows
+        counts_by_kind.update(batch.kinds)  # kinds with a manifest category are never encoded
+        return EncodedLines(batch.lines, rows)
 
-    def rows() -> Iterator[Row | bytes]:
+    def rows() -> Iterator[Row | bytes | EncodedLines]:
         for record in records:
-            if type(record) is EncodedRecord:
-                yield from encoded(record)
-                progress["records"] += 1
-                if on_progress is not None and progress["records"] % progress_every == 0:
+            if type(record) is EncodedBatch:
+                size = len(record)
+                if size:
+                    yield encoded(record)
+                before = progress["records"]
+                progress["records"] = before + size
+                if on_progress is not None and (
+                    before // progress_every != progress["records"] // progress_every
+                ):
                     on_progress(progress["records"], progress["rows"])
                 continue
             given = 0

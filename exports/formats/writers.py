@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import orjson
@@ -52,6 +52,14 @@ class WriteStats(NamedTuple):
     rows: int
     sha256: str
     bytes: int
+
+
+class EncodedLines(NamedTuple):
+    """``rows`` rows already encoded as ``encode_json`` encodes them (or their exact equal),
+    each followed by ``"\\n"``, in one bytes object: the JSON writers take it whole."""
+
+    data: bytes
+    rows: int
 
 
 class HashingWriter(io.RawIOBase):
@@ -128,6 +136,10 @@ class _ChunkedSink:
         self._size = 0
 
     def write(self, data: bytes) -> None:
+        if len(data) >= FLUSH_BYTES // 4:  # large enough on its own: no copy into a chunk
+            self.flush()
+            self._sink.write(data)
+            return
         self._parts.append(data)
         self._size += len(data)
         if self._size >= FLUSH_BYTES:
@@ -140,27 +152,45 @@ class _ChunkedSink:
             self._size = 0
 
 
-def write_jsonl(rows: Iterable[Mapping[str, Any] | bytes], fileobj: BinaryIO) -> WriteStats:
+def write_jsonl(
+    rows: Iterable[Mapping[str, Any] | bytes | EncodedLines], fileobj: BinaryIO
+) -> WriteStats:
     """One JSON object per line, each line ending in ``"\\n"``; no rows give an empty file.
-    A row given as bytes is one already encoded by ``encode_json`` (or its exact equal)."""
+    A row given as bytes is one already encoded by ``encode_json`` (or its exact equal);
+    EncodedLines are many such rows, written as they are."""
     sink = HashingWriter(fileobj)
     out = _ChunkedSink(sink)
     count = 0
     for row in rows:
-        out.write((row if type(row) is bytes else encode_json(row)) + b"\n")
+        kind = type(row)
+        if kind is EncodedLines:
+            out.write(row.data)
+            count += row.rows
+            continue
+        out.write((row if kind is bytes else encode_json(row)) + b"\n")
         count += 1
     out.flush()
     sink.flush()
     return WriteStats(count, sink.hexdigest(), sink.bytes_written)
 
 
-def write_json_array(rows: Iterable[Mapping[str, Any] | bytes], fileobj: BinaryIO) -> WriteStats:
+def _one_by_one(rows: Iterable[Any]) -> Iterator[Any]:
+    for row in rows:
+        if type(row) is EncodedLines:
+            yield from row.data.split(b"\n")[:-1]
+        else:
+            yield row
+
+
+def write_json_array(
+    rows: Iterable[Mapping[str, Any] | bytes | EncodedLines], fileobj: BinaryIO
+) -> WriteStats:
     """A JSON array, one row per line: ``[\\n`` row ``,\\n`` row ``\\n]\\n``; no rows give
     ``[]\\n``."""
     sink = HashingWriter(fileobj)
     out = _ChunkedSink(sink)
     count = 0
-    for row in rows:
+    for row in _one_by_one(rows):
         out.write(
             (b"[\n" if count == 0 else b",\n") + (row if type(row) is bytes else encode_json(row))
         )

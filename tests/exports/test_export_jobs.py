@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from annotation import kinds
-from annotation.models import Annotation, Assignment, Membership, Role
+from annotation.models import Annotation, Assignment, AssignmentStatus, Membership, Role
 from annotation.queue import assignment_claim_next, assignment_submit
 from core.errors import ApplicationError
 from core.models import AuditEvent, JobStatus
@@ -503,6 +503,103 @@ def test_progress_is_seen_by_others_while_the_export_reads_in_its_own_snapshot(
     assert seen == [4 / 6]
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and job.progress == 1.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_in_its_own_snapshot_reads_its_count_and_guideline_versions_in_it(
+    project, approved, lead, monkeypatch
+):
+    """Outside a test's transaction the record count (for progress) and the guideline versions
+    are read beside the streamed rows by the helper connection, in the export's own snapshot:
+    an approval committed meanwhile is in neither the file nor the manifest."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    now = timezone.now()
+
+    def annotated(prompt: str, version: int) -> None:
+        item = approved(project, data=pref("A", "B", prompt))
+        assignment = Assignment.objects.create(
+            project=project,
+            item=item,
+            annotator=lead,
+            status=AssignmentStatus.SUBMITTED,
+            claimed_at=now,
+            expires_at=now,
+        )
+        Annotation.objects.create(
+            project=project,
+            item=item,
+            annotator=lead,
+            assignment=assignment,
+            payload=rating(-2),
+            guidelines_version=version,
+        )
+
+    for i in range(3):
+        annotated(f"Q{i}", 1)
+
+    def approve_another() -> None:
+        try:
+            annotated("Approved while the export runs", 2)
+        finally:
+            connection.close()
+
+    read = {}
+
+    def after_a_commit(name: str):
+        original = getattr(selectors, name)
+
+        def query(*, selection):
+            with ThreadPoolExecutor(1) as other:
+                other.submit(approve_another).result()
+            read[name] = original(selection=selection)
+            return read[name]
+
+        return query
+
+    for name in ("export_record_count", "export_guideline_versions"):
+        monkeypatch.setattr(selectors, name, after_a_commit(name))
+    job = services.export_request(
+        project=project, actor=lead, format="trl-preference", split="train"
+    )
+
+    services.export_build(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert read == {"export_record_count": 3, "export_guideline_versions": [1]}
+    assert job.status == JobStatus.DONE and job.records == 3
+    assert job.manifest["guideline_versions"] == [1]
+    assert job.manifest["counts_by_source"] == {"curated": 3}
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 2_000])
+def test_the_file_and_manifest_do_not_depend_on_how_many_records_are_encoded_together(
+    project, approved, build_export, monkeypatch, batch
+):
+    """Plain preference records are encoded a batch at a time, the others (a conversation, a
+    tie) one by one between them; personal data is found and redacted in whichever batch."""
+    conversation = {
+        "messages": [{"role": "user", "content": "Hi"}],
+        "responses": [{"text": "A", "model": "m-a"}, {"text": "B", "model": "m-b"}],
+    }
+    for i in range(7):
+        approved(project, data=pref(f"A {i}", f"B {i}", f"Question {i}?"))
+        if i % 3 == 1:
+            approved(project, data=conversation)
+        if i == 4:
+            approved(project, data=pref("mail me: jane.doe@example.com", "no"))
+            approved(project, data=pref("A", "B"), final=rating(0))
+    reference = build_export(redact_personal_data=True)
+    monkeypatch.setattr(services, "BATCH_RECORDS", batch)
+
+    job = build_export(redact_personal_data=True)
+
+    assert file_bytes(job) == file_bytes(reference)
+    assert b"[EMAIL]" in file_bytes(job)
+    for key in ("records", "counts_by_kind", "skipped", "personal_data", "counts_by_source"):
+        assert job.manifest[key] == reference.manifest[key], key
 
 
 def test_a_failed_export_says_why_and_leaves_no_file(project, approved, lead):

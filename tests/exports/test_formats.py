@@ -27,6 +27,7 @@ from exports.formats import (
     write_export,
 )
 from exports.formats.schemas import parquet_schema
+from exports.formats.writers import EncodedLines, write_json_array, write_jsonl
 
 # No network here but the package registries: datasets must never try the Hub.
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -720,6 +721,19 @@ def test_unknown_parquet_shape_is_an_error():
 def test_shape_given_to_a_json_format_is_an_error():
     with pytest.raises(ExportFormatError):
         write_export("trl-sft", [], io.BytesIO(), shape="trl-kto")
+
+
+@pytest.mark.parametrize("write", [write_jsonl, write_json_array])
+def test_rows_encoded_together_are_written_as_the_rows_they_hold(write):
+    rows = [{"a": 1}, {"b": "x \u2028 y", "a": [1, 2]}, {"c": "caf\u00e9"}, {"d": None}]
+    together = EncodedLines(b"".join(encode_json(row) + b"\n" for row in rows[1:3]), 2)
+    one_by_one, mixed = io.BytesIO(), io.BytesIO()
+
+    expected = write(rows, one_by_one)
+    stats = write([rows[0], together, encode_json(rows[3])], mixed)
+
+    assert stats == expected
+    assert mixed.getvalue() == one_by_one.getvalue()
 
 
 # --- empty exports, progress, streaming -----------------------------------------------------

@@ -1,6 +1,9 @@
 """The personal data scanner: true positives and true negatives per type, redaction."""
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hygiene import pii
 
@@ -111,3 +114,38 @@ def test_without_redaction_rows_are_written_as_they_are():
     row = {"text": "bob@example.com"}
     assert rows(1, row) == row
     assert rows.summary()["findings"] == {"EMAIL": 1}
+
+
+# Pieces of every shape the row hint looks for, and of the characters around them.
+_PIECES = [
+    "1", "23", "4567", " ", "-", "(", ")", ".", "/", "@", "_", "A", "KIA", "Iza", "gh", "p_",
+    "github_pat_", "glpat-", "xox", "b-", "sk-", "sk_", "rk_", "live_", "test_", "-----BEGIN",
+    "word", "\u00e9", "\u2028", "\n", '"', "\\", "\x00", "\x01",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(*[st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)] * 3),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_many_rows_are_hinted_exactly_where_each_rows_hint_matches(texts):
+    """``hinted`` (byte tests over many rows' JSON, then the hint over their texts) finds the
+    rows whose own texts the row hint matches, no more, no fewer."""
+    constant = b'{"a_b-c":[,,]}\n'
+    encoded = b"".join(b'{"a_b-c":[%b]}\n' % b",".join(map(orjson.dumps, t)) for t in texts)
+
+    found = pii.hinted(encoded, texts, constant, len(texts))
+
+    assert found == [i for i, t in enumerate(texts) if pii._HINT.search("\x00".join(t))]
+
+
+def test_the_byte_tests_pass_rows_without_any_shape_and_stop_at_each_shape():
+    plain = [("How are you today?", "Fine, thanks: all good.", "Not great (tired).")]
+    assert pii.hinted(orjson.dumps(plain), plain) == []
+    for text in ("a@b", "AKIA", "AIza", "ghp_", "sk-x", "glpat-", "-----BEGIN", "415 555 0132"):
+        rows = [*plain, ("x", text, "y")]
+        assert pii.hinted(orjson.dumps(rows), rows) == [1], text

@@ -1,0 +1,125 @@
+"""Every page URL (not the API, which authenticates by token, nor Django's admin) as a browser
+reaches it: a POST without the CSRF token is refused before any view runs, a GET changes
+nothing (the claim pages excepted: opening them takes or resumes the caller's own lease), and
+a query string with NUL bytes, invalid UTF-8 or fields that are not offered is never a 5xx."""
+
+import re
+
+import pytest
+from django.apps import apps
+from django.test import Client
+from django.urls import URLResolver, get_resolver
+
+from annotation import kinds
+from annotation.models import Role
+from exports.services import export_request
+from team.services import invitation_create
+from tests.core.test_bad_inputs import QUERIES
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    annotate,
+    lease,
+)
+from webhooks.models import Endpoint
+
+# Opening these takes the caller's next item (or review item), or resumes the one they hold:
+# the lease is the page's content. Sending it again is harmless, so they stay GETs.
+CLAIMS_ON_GET = {"annotation:work", "review:queue", "review:open"}
+
+
+def _routes() -> list[tuple[str, str]]:
+    def walk(patterns, prefix="", namespace=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+            else:
+                yield prefix + str(pattern.pattern), namespace + (pattern.name or "")
+
+    return [
+        (route, name)
+        for route, name in walk(get_resolver().url_patterns)
+        if not route.startswith(("api/", "admin/"))
+    ]
+
+
+@pytest.fixture
+def world(db):
+    project = ProjectFactory(annotations_per_item=2)
+    lead = UserFactory(is_staff=True)
+    MembershipFactory(project=project, role=Role.LEAD, user=lead)
+    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    items = [ItemFactory(project=project, kind=kind) for kind in kinds.names()]
+    annotation = annotate(ItemFactory(project=project, kind="preference"), annotator, {"rating": 1})
+    held = lease(items[0], annotator)
+    export = export_request(project=project, actor=lead, format="trl-preference", split="train")
+    endpoint = Endpoint.objects.create(
+        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
+    )
+    token = invitation_create(project=project, actor=lead, role=Role.REVIEWER).token
+    ids = {
+        "project_id": project.pk,
+        "item_id": items[1].pk,
+        "assignment_id": held.pk,
+        "annotation_id": annotation.pk,
+        "user_id": annotator.pk,
+        "export_id": export.pk,
+        "webhook_id": endpoint.pk,
+        "token": token,
+    }
+    paths = [
+        ("/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route), name)
+        for route, name in _routes()
+    ]
+    assert len(paths) > 50
+    return paths, lead, annotator
+
+
+def _counts() -> dict[str, int]:
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def test_every_post_to_a_page_without_the_csrf_token_is_refused(world):
+    paths, lead, _ = world
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.post("/login/", {"username": lead.username, "password": "x"}).status_code == 403
+    browser.force_login(lead)
+    before = _counts()
+    answers = {
+        path: browser.post(path, {"name": "x", "role": "lead"}).status_code for path, _ in paths
+    }
+    assert {path: code for path, code in answers.items() if code != 403} == {}
+    assert _counts() == before
+
+
+def test_opening_a_page_changes_nothing_but_a_claim(world):
+    paths, lead, annotator = world
+    for user in (lead, annotator):
+        browser = Client()
+        browser.force_login(user)
+        for path, name in paths:
+            if name in CLAIMS_ON_GET or name == "core:logout":
+                continue
+            before = _counts()
+            response = browser.get(path)
+            assert response.status_code < 500, (path, response.status_code)
+            assert _counts() == before, (user.username, path)
+
+
+def test_no_bad_query_string_gives_a_page_a_5xx(world):
+    paths, lead, annotator = world
+    failures = []
+    for user in (lead, annotator):  # a visitor not logged in is sent to the login page
+        browser = Client(raise_request_exception=False)
+        browser.force_login(user)
+        for path, _ in paths:
+            if browser.get(path).status_code == 405:  # POST only: no query string is read
+                continue
+            for query in QUERIES:
+                response = browser.get(path + query)
+                if response.status_code >= 500:
+                    failures.append((path + query[:40], response.status_code))
+    assert failures == []

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
@@ -101,7 +102,7 @@ def test_opening_a_page_changes_nothing_but_a_claim(world):
         browser = Client()
         browser.force_login(user)
         for path, name in paths:
-            if name in CLAIMS_ON_GET or name == "core:logout":
+            if name in CLAIMS_ON_GET:
                 continue
             before = _counts()
             response = browser.get(path)
@@ -122,4 +123,53 @@ def test_no_bad_query_string_gives_a_page_a_5xx(world):
                 response = browser.get(path + query)
                 if response.status_code >= 500:
                     failures.append((path + query[:40], response.status_code))
+    assert failures == []
+
+
+def _form_fields() -> list[str]:
+    """Every form field a page reads: the templates' inputs and the console's Django forms."""
+    from console.forms import ProjectSettingsForm
+
+    names = set()
+    for template in (settings.BASE_DIR / "templates").rglob("*.html"):
+        names |= set(re.findall(r'name="([a-z_0-9]+)"', template.read_text()))
+    return sorted(names | set(ProjectSettingsForm.base_fields) | {"email", "file", "url"})
+
+
+HUGE = "1" + "0" * 400
+FORM_VALUES = {
+    "NUL": "a\x00b",
+    "huge integer": HUGE,
+    "huge float": "1e400",
+    "NaN": "NaN",
+    "deep JSON": "[" * 50_000 + "]" * 50_000,
+    "long": "x" * 100_000,
+    "JSON not storable": '{"x": "\\ud800", "y": [NaN, -Infinity], "z": 1e400}',
+}
+
+
+def test_no_bad_form_gives_a_page_a_5xx(world):
+    paths, lead, annotator = world
+    fields = _form_fields()
+    assert {"guidelines", "response", "rating", "metadata", "data", "name"} <= set(fields)
+    failures = []
+    for user in (annotator, lead):  # the lead's posts may change the annotator's role
+        browser = Client(raise_request_exception=False)
+        browser.force_login(user)
+        for path, _ in paths:
+            if path == "/logout/":
+                continue
+            for label, value in FORM_VALUES.items():
+                response = browser.post(path, dict.fromkeys(fields, value))
+                if response.status_code >= 500:
+                    failures.append((path, label, response.status_code))
+            invalid = browser.post(
+                path,
+                b"name=%ff%fe&guidelines=%c3&response=%ed%a0%80&"
+                + b"&".join(f"{field}=%ff".encode() for field in fields),
+                content_type="application/x-www-form-urlencoded",
+            )
+            if invalid.status_code >= 500:
+                failures.append((path, "invalid utf-8", invalid.status_code))
+        assert browser.get("/account/").status_code == 200  # still logged in: the views ran
     assert failures == []

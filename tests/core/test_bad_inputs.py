@@ -12,7 +12,17 @@ from rest_framework.test import APIClient
 from annotation import kinds
 from annotation.models import Role
 from core.tokens import token_for
-from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, lease
+from exports.services import export_request
+from team.services import invitation_create
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    annotate,
+    lease,
+)
+from webhooks.models import Endpoint
 
 TEXT = '"a\\u0000b"', '"a\\ud800b"', '"\\udfff"'
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -86,13 +96,22 @@ def world(db):
     MembershipFactory(project=project, role=Role.LEAD, user=staff)
     annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
     item = ItemFactory(project=project, kind=kinds.INSTRUCTION)
+    annotation = annotate(ItemFactory(project=project), annotator, {"rating": 1})
     held = lease(item, annotator)
-    ids = {
+    export = export_request(project=project, actor=staff, format="trl-preference", split="train")
+    endpoint = Endpoint.objects.create(
+        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
+    )
+    invitation = invitation_create(project=project, actor=staff, role=Role.REVIEWER).invitation
+    ids = {  # real ids where a path names an object (others: 1, most likely none)
         "project_id": project.pk,
         "item_id": item.pk,
         "assignment_id": held.pk,
+        "annotation_id": annotation.pk,
         "user_id": annotator.pk,
-        "export_id": 1,
+        "export_id": export.pk,
+        "webhook_id": endpoint.pk,
+        "invitation_id": invitation.pk,
     }
     paths = sorted(
         "/" + re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route)

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from annotation.models import Annotation, Role
+from annotation.models import Annotation, Item, Role
 from tests.factories import ItemFactory, MembershipFactory
 from tests.workers import ROOT, database_url, free_port, stop, wait_for
 
@@ -246,3 +246,31 @@ def test_a_submit_picked_as_a_deadlock_or_serialization_victim_is_a_503_and_sent
     assert annotator.post(url, body, format="json").status_code == 201
     assert annotator.post(url, body, format="json").status_code == 200  # a replay: the same one
     assert Annotation.objects.count() == 1
+
+
+def test_an_import_whose_connection_dies_at_its_copy_is_a_503_and_writes_nothing(
+    project, setup, monkeypatch
+):
+    """COPY runs on psycopg's own cursor, outside Django's error wrapping unless the code puts
+    it inside: the connection is terminated just as the COPY of the new items starts."""
+    lead, _ = setup
+    rows = [
+        {"external_id": f"cut-{n}", "kind": "instruction", "data": {"prompt": f"Say {n}."}}
+        for n in range(20)
+    ]
+    copy = psycopg.Cursor.copy
+    started = []
+
+    def cut(self, statement, *args, **kwargs):
+        if "annotation_item" in str(statement) and not started:
+            started.append(statement)
+            _terminate_own_backend()
+        return copy(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", cut)
+    before = Item.objects.count()
+    response = lead.post(f"/api/v1/projects/{project.pk}/items/", rows, format="json")
+    assert started
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    monkeypatch.undo()
+    assert Item.objects.count() == before

@@ -173,3 +173,31 @@ def test_no_bad_form_gives_a_page_a_5xx(world):
                 failures.append((path, "invalid utf-8", invalid.status_code))
         assert browser.get("/account/").status_code == 200  # still logged in: the views ran
     assert failures == []
+
+
+def test_every_page_is_served_under_the_policy_headers_and_htmx_refuses_eval(world):
+    paths, lead, _ = world
+    browser = Client()
+    browser.force_login(lead)
+    pages = 0
+    for path, _ in paths:
+        response = browser.get(path)
+        if response.status_code != 200 or "text/html" not in response["Content-Type"]:
+            continue
+        pages += 1
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy, path
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, path
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy, path
+        assert response["X-Frame-Options"] == "DENY", path
+        assert response["Referrer-Policy"] == "same-origin", path
+        html = response.content.decode()
+        if "<html" in html:  # a whole page, not an htmx fragment
+            assert "script-src 'self' 'nonce-" in policy, path
+            config = re.search(r'<meta name="htmx-config" content=\'([^\']*)\'', html).group(1)
+            assert '"allowEval":false' in config and '"allowScriptTags":false' in config, path
+            assert '"selfRequestsOnly":true' in config, path
+            # no inline script (data for scripts comes as json_script, which never runs)
+            inline = r'<script(?![^>]*\b(?:src=|type="application/json"))[^>]*>'
+            assert not re.search(inline, html), path
+    assert pages > 20

@@ -30,19 +30,53 @@ WIDE = "{" + ",".join(f'"k{i}": {i}' for i in range(100_000)) + "}"
 HUGE = "1" + "0" * 400
 
 
+def request_fields() -> list[str]:
+    """Every property name of every request body in the OpenAPI schema, nested ones included."""
+    from tests.core.openapi import components, openapi
+
+    names: set[str] = set()
+    seen: set[str] = set()
+    stack: list = [
+        content.get("schema")
+        for operations in openapi()["paths"].values()
+        for op in operations.values()
+        for content in (op.get("requestBody") or {}).get("content", {}).values()
+    ]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None:
+                name = ref.rsplit("/", 1)[-1]
+                if name not in seen:
+                    seen.add(name)
+                    stack.append(components()[name])
+                continue
+            names.update(node.get("properties", {}))
+            stack.extend(node.get("properties", {}).values())
+            stack.extend(node.get(key) for key in ("items", "additionalProperties") if key in node)
+            stack.extend(node.get(key, []) for key in ("oneOf", "anyOf", "allOf"))
+    return sorted(names)
+
+
+NESTED = {"payload", "draft", "final", "data", "categories", "kinds", "metadata", "items"}
+
+
 def body(text: str) -> str:
-    """Every field any endpoint reads, set to `text` (a JSON value)."""
-    names = [
-        "name", "guidelines", "username", "password", "email", "role", "format", "split",
-        "decision", "note", "scope", "system_prompt", "approved_since", "shape",
-    ]  # fmt: skip
+    """Every field any endpoint reads (every request property of the schema, and a few read
+    outside serializers), set to `text` (a JSON value), also inside the nested objects."""
+    names = sorted(
+        set(request_fields()) - NESTED
+        | {"name", "guidelines", "username", "password", "email", "role", "approved_since", "shape"}
+    )
     fields = ", ".join(f'"{name}": {text}' for name in names)
     item = f'{{"external_id": {text}, "kind": "instruction", "data": {{"prompt": {text}}}}}'
     return (
-        f'{{{fields}, "payload": {{"response": {text}, "category": {text}, "rating": {text}}}, '
-        f'"draft": {{"response": {text}}}, "final": {{"response": {text}}}, '
-        f'"categories": [{text}], "kinds": [{text}], "metadata": {{"x": {text}}}, '
-        f'"priority": {text}, "gold_rate": {text}, "items": [{item}]}}'
+        f'{{{fields}, "payload": {{{fields}}}, "draft": {{{fields}}}, "final": {{{fields}}}, '
+        f'"data": {{{fields}}}, "categories": [{text}], "kinds": [{text}], '
+        f'"metadata": {{"x": {text}}}, "items": [{item}]}}'
     )
 
 

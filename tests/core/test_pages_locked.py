@@ -1,7 +1,10 @@
 """Every page URL (not the API, which authenticates by token, nor Django's admin) as a browser
-reaches it: a POST without the CSRF token is refused before any view runs, a GET changes
-nothing (the claim pages excepted: opening them takes or resumes the caller's own lease), and
-a query string with NUL bytes, invalid UTF-8 or fields that are not offered is never a 5xx."""
+reaches it: a POST without the CSRF token is refused before any view runs; a GET changes no
+row (the claim pages excepted: opening them takes or resumes the caller's own lease; every
+other change writes an audit row, which would be counted); a query string or a form with NUL
+bytes, invalid UTF-8, huge or non-finite numbers, deep or unstorable JSON, or fields that are not
+offered is never a 5xx; and every page is served under the Content-Security-Policy and the
+other policy headers, with htmx configured to refuse eval."""
 
 import re
 

@@ -444,7 +444,14 @@ def _insert_items(project: Project, rows: list[dict[str, Any]]) -> None:
 
     now = timezone.now()
     sql = f"COPY {Item._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # Django wraps the driver's errors for its own cursors only: a unique violation raised by
+    # COPY (another import wrote the same external_id first) must reach the caller as Django's
+    # IntegrityError, which item_import answers with a 409.
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             copy.write_row(
                 (

@@ -4,11 +4,13 @@ lists, the last lead) live in the services, whose errors the views put back on t
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput, JSONString
 
 from annotation import project_settings
 from annotation.filters import ItemFilter
 from annotation.models import Kind, Project, Role
 from annotation.project_settings import Type
+from core import parsers
 from core.errors import ApplicationError
 
 LIST_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Type.LABELS)
@@ -20,6 +22,29 @@ RULES_SETTINGS = tuple(s.name for s in project_settings.SETTINGS if s.type == Ty
 
 def lines(value: str) -> list[str]:
     return [line.strip() for line in value.splitlines() if line.strip()]
+
+
+class JSONField(forms.JSONField):
+    """Django's JSON form field, refusing as invalid what the API's parser refuses (nesting too
+    deep for the decoder, NaN and Infinity, lone surrogates) instead of failing with a 500."""
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or value in self.empty_values or type(value) is not str:
+            return super().to_python(value)  # not posted text: as Django does
+        try:
+            converted = parsers.loads(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.", code="invalid") from None
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        """What the form shows again after an error: the text as posted when it is refused."""
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return parsers.loads(data)
+        except ValueError:
+            return InvalidJSONInput(data)
 
 
 def setting_field(name: str, **overrides: Any) -> forms.Field:
@@ -60,13 +85,13 @@ def setting_field(name: str, **overrides: Any) -> forms.Field:
             field_class = forms.ChoiceField
             kwargs["choices"] = setting.choices
         case Type.SCORED_CRITERIA:
-            field_class = forms.JSONField
+            field_class = JSONField
             # Left empty: unchanged (ProjectSettingsForm.changes leaves it out).
             kwargs.update(
                 required=False, widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"})
             )
         case Type.ROUTING_RULES:
-            field_class = forms.JSONField
+            field_class = JSONField
             kwargs.update(
                 required=False, widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
             )

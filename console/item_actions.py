@@ -4,7 +4,6 @@ all of them in one transaction, all or nothing, through the same services as the
 actions (annotation.queue, annotation.item_edit, review.services), so each changed item gets
 its own audit event. Nothing runs in the background: a selection is at most BULK_MAX items."""
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from annotation import queue
 from annotation.filters import ItemFilter
 from annotation.item_edit import item_update
 from annotation.models import Item, ItemStatus, Project
+from core import parsers
 from core.errors import ApplicationError, Conflict, PayloadTooLarge
 from review import services as review_services
 
@@ -112,7 +112,7 @@ def _check_value(action: str, value: Any) -> Any:
     elif action == "metadata":
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = parsers.loads(value)
             except ValueError:
                 value = None
         if not isinstance(value, dict) or not value:

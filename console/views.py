@@ -33,7 +33,7 @@ from console.forms import (
     UploadForm,
     UserCreateForm,
 )
-from core import errors
+from core import errors, parsers
 from core.errors import ApplicationError
 from core.markdown import render_markdown
 from core.models import AuditEvent
@@ -661,7 +661,7 @@ def item_edit_page(request: HttpRequest, project_id: int, item_id: int) -> HttpR
     problems: list[dict[str, Any]] = []
     for name in ("data", "metadata"):
         try:
-            changes[name] = json.loads(posted[name])
+            changes[name] = parsers.loads(posted[name])
         except ValueError as exc:
             problems.append({"field": name, "message": f"Not valid JSON: {exc}."})
     try:

@@ -50,6 +50,7 @@ from datetime import UTC, timedelta
 from functools import partial
 from typing import Any
 
+import psycopg
 from celery import current_app, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -101,7 +102,9 @@ class JobType:
 
 
 job_types: Registry[JobType] = Registry("job type")
-TRANSIENT = (OperationalError, InterfaceError)
+# Django's wrappers, and psycopg's own errors, which reach a job unwrapped from the raw cursors
+# of COPY and of streamed reads (core.db): a connection lost there is as transient.
+TRANSIENT = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def job(

@@ -48,6 +48,21 @@ def _check_text(text: str) -> None:
         ) from None
 
 
+def loads(text: str | bytes) -> Any:
+    """json.loads for JSON a person typed into a page's form: anything the API's parser refuses
+    (nesting too deep, NaN and Infinity, lone surrogates) is a ValueError saying why, as a
+    syntax error is, never a RecursionError."""
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    try:
+        check_json_value(data)
+    except ParseError as exc:
+        raise ValueError(str(exc.detail)) from None
+    return data
+
+
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}

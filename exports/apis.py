@@ -152,7 +152,7 @@ class ProjectExportsApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    @extend_schema(responses={200: ExportOutputSerializer, **error_responses(404)})
+    @extend_schema(responses={200: ExportOutputSerializer, **error_responses(403, 404)})
     def get(self, request, export_id: int):
         job = selectors.export_get_for_lead(user=request.user, export_id=export_id)
         return Response(ExportOutputSerializer(job).data)
@@ -187,7 +187,7 @@ class ExportDownloadApi(APIView):
                 description="Exports kept in object storage (EXPORT_STORAGE_URL): a redirect to "
                 "a pre-signed URL of the file that expires (EXPORT_URL_EXPIRES_SECONDS)."
             ),
-            **error_responses(400, 404, 409, conflict=StatusConflictSerializer),
+            **error_responses(400, 403, 404, 409, conflict=StatusConflictSerializer),
         },
         description="The file, as its format's content type (JSONL, CSV, Parquet), or with "
         "`part=manifest` its manifest (JSON: counts, versions, sha256, warnings); 409 until the "

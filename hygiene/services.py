@@ -92,7 +92,13 @@ def _copy(model: Any, columns: Sequence[str], rows: Iterable[tuple]) -> None:
         model.objects.bulk_create(objects, batch_size=WRITE_BATCH)
         return
     sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # Within Django's error wrapper: a lost connection during COPY (psycopg's own error, on
+    # its raw cursor) reaches the middleware as Django's OperationalError, a 503.
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 

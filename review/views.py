@@ -325,6 +325,10 @@ def review_list(request: HttpRequest, project_id: int) -> HttpResponse:
     dispute, with who holds each; any can be opened."""
     membership = _membership(request, project_id)
     filters = {name: request.GET.get(name, "") for name in ("reason", "kind", "field")}
+    offered = {"reason": ReviewReason.values, "kind": membership.project.kinds}
+    for name, values in offered.items():
+        if filters[name] and filters[name] not in values:
+            raise ApplicationError(f"Unknown {name}: choose one of {', '.join(values)}.")
     rows = selectors.review_list(membership=membership, **filters)
     context = {
         "project": membership.project,

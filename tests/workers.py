@@ -113,9 +113,9 @@ def redis_server(port: int, directory: Path) -> Iterator[subprocess.Popen]:
     """A Redis server of the test's own on `port` (never the machine's shared one)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        import pytest
+        from tests.conftest import needs
 
-        pytest.skip("needs redis-server")
+        needs(False, "needs redis-server")  # skipped on a developer machine, failed in CI
     process = subprocess.Popen(
         [
             binary,

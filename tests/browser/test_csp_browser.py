@@ -31,6 +31,7 @@ def _pages(project, item, annotation, endpoint, token) -> dict[str, list[str]]:
     reviewer = [
         reverse("review:queue", args=[p]),
         reverse("review:list", args=[p]),
+        reverse("review:open", args=[p, item.pk]),
         reverse("agreement:report", args=[p]),
         reverse("evaluation:report", args=[p]),
     ]

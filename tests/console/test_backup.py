@@ -2,6 +2,7 @@
 empty database and a second dump give byte-identical files; a load never overwrites."""
 
 import io
+import os
 
 import pytest
 from django.apps import apps
@@ -214,3 +215,52 @@ def test_every_table_that_refers_to_a_project_or_an_item_is_dumped_or_skipped():
         if refers and label not in listed:
             missing.append(label)
     assert missing == []
+
+
+def test_a_dump_loaded_into_a_freshly_migrated_database_dumps_byte_identical(
+    rich, tmp_path, require_postgres
+):
+    """Another installation for real: a new database, migrated, the commands run in their own
+    processes against it."""
+    import re
+    import subprocess
+    import sys
+
+    import psycopg
+    from django.db import connection
+
+    from tests.workers import ROOT, database_url
+
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    call_command("project_dump", str(rich.pk), str(first), stderr=io.StringIO())
+    fresh = f"{connection.settings_dict['NAME']}_fresh"
+    admin = connection.get_connection_params()
+    admin.pop("cursor_factory", None)
+    admin.pop("context", None)
+    admin["dbname"] = "postgres"
+
+    def manage(*args: str) -> str:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url().rsplit("/", 1)[0] + f"/{fresh}",
+        }
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    with psycopg.connect(**admin, autocommit=True) as server:
+        server.execute(f'DROP DATABASE IF EXISTS "{fresh}"')
+        server.execute(f'CREATE DATABASE "{fresh}"')
+    try:
+        manage("migrate", "--noinput", "-v", "0")
+        said = manage("project_load", str(first))
+        project_id = re.search(r"as id (\d+):", said).group(1)
+        manage("project_dump", project_id, str(second))
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+    assert second.read_bytes() == first.read_bytes()
+    assert len(first.read_bytes()) > 1000

@@ -1,5 +1,6 @@
 """The settings page and the guidelines editor."""
 
+import pytest
 from django.urls import reverse
 
 from annotation.models import Annotation, Project
@@ -112,6 +113,25 @@ def test_a_setting_that_is_not_a_number_re_renders_with_the_forms_message(projec
 
     assert response.status_code == 400
     assert "Enter a number." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("[" * 50_000 + "]" * 50_000, "nested deeper than 64 levels"),
+        ('[{"tag": "\\ud800"}]', "lone surrogate"),
+        ('[{"tag": NaN}]', "NaN is not a JSON number"),
+    ],
+)
+@pytest.mark.parametrize("name", ["always_review", "rubric"])
+def test_json_a_setting_cannot_store_re_renders_with_the_reason(project, web, name, text, says):
+    before = Project.objects.values().get(pk=project.pk)
+    response = web.post(settings_url(project), {**VALID, name: text})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Not valid JSON: " in html and says in html
+    assert Project.objects.values().get(pk=project.pk) == before
 
 
 def test_the_settings_form_escapes_names_in_label_lists(project, web):

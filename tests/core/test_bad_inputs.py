@@ -12,7 +12,17 @@ from rest_framework.test import APIClient
 from annotation import kinds
 from annotation.models import Role
 from core.tokens import token_for
-from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory, lease
+from exports.services import export_request
+from team.services import invitation_create
+from tests.factories import (
+    ItemFactory,
+    MembershipFactory,
+    ProjectFactory,
+    UserFactory,
+    annotate,
+    lease,
+)
+from webhooks.models import Endpoint
 
 TEXT = '"a\\u0000b"', '"a\\ud800b"', '"\\udfff"'
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -20,19 +30,53 @@ WIDE = "{" + ",".join(f'"k{i}": {i}' for i in range(100_000)) + "}"
 HUGE = "1" + "0" * 400
 
 
+def request_fields() -> list[str]:
+    """Every property name of every request body in the OpenAPI schema, nested ones included."""
+    from tests.core.openapi import components, openapi
+
+    names: set[str] = set()
+    seen: set[str] = set()
+    stack: list = [
+        content.get("schema")
+        for operations in openapi()["paths"].values()
+        for op in operations.values()
+        for content in (op.get("requestBody") or {}).get("content", {}).values()
+    ]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None:
+                name = ref.rsplit("/", 1)[-1]
+                if name not in seen:
+                    seen.add(name)
+                    stack.append(components()[name])
+                continue
+            names.update(node.get("properties", {}))
+            stack.extend(node.get("properties", {}).values())
+            stack.extend(node.get(key) for key in ("items", "additionalProperties") if key in node)
+            stack.extend(node.get(key, []) for key in ("oneOf", "anyOf", "allOf"))
+    return sorted(names)
+
+
+NESTED = {"payload", "draft", "final", "data", "categories", "kinds", "metadata", "items"}
+
+
 def body(text: str) -> str:
-    """Every field any endpoint reads, set to `text` (a JSON value)."""
-    names = [
-        "name", "guidelines", "username", "password", "email", "role", "format", "split",
-        "decision", "note", "scope", "system_prompt", "approved_since", "shape",
-    ]  # fmt: skip
+    """Every field any endpoint reads (every request property of the schema, and a few read
+    outside serializers), set to `text` (a JSON value), also inside the nested objects."""
+    names = sorted(
+        set(request_fields()) - NESTED
+        | {"name", "guidelines", "username", "password", "email", "role", "approved_since", "shape"}
+    )
     fields = ", ".join(f'"{name}": {text}' for name in names)
     item = f'{{"external_id": {text}, "kind": "instruction", "data": {{"prompt": {text}}}}}'
     return (
-        f'{{{fields}, "payload": {{"response": {text}, "category": {text}, "rating": {text}}}, '
-        f'"draft": {{"response": {text}}}, "final": {{"response": {text}}}, '
-        f'"categories": [{text}], "kinds": [{text}], "metadata": {{"x": {text}}}, '
-        f'"priority": {text}, "gold_rate": {text}, "items": [{item}]}}'
+        f'{{{fields}, "payload": {{{fields}}}, "draft": {{{fields}}}, "final": {{{fields}}}, '
+        f'"data": {{{fields}}}, "categories": [{text}], "kinds": [{text}], '
+        f'"metadata": {{"x": {text}}}, "items": [{item}]}}'
     )
 
 
@@ -86,13 +130,22 @@ def world(db):
     MembershipFactory(project=project, role=Role.LEAD, user=staff)
     annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
     item = ItemFactory(project=project, kind=kinds.INSTRUCTION)
+    annotation = annotate(ItemFactory(project=project), annotator, {"rating": 1})
     held = lease(item, annotator)
-    ids = {
+    export = export_request(project=project, actor=staff, format="trl-preference", split="train")
+    endpoint = Endpoint.objects.create(
+        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
+    )
+    invitation = invitation_create(project=project, actor=staff, role=Role.REVIEWER).invitation
+    ids = {  # real ids where a path names an object (others: 1, most likely none)
         "project_id": project.pk,
         "item_id": item.pk,
         "assignment_id": held.pk,
+        "annotation_id": annotation.pk,
         "user_id": annotator.pk,
-        "export_id": 1,
+        "export_id": export.pk,
+        "webhook_id": endpoint.pk,
+        "invitation_id": invitation.pk,
     }
     paths = sorted(
         "/" + re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route)

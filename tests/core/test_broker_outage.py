@@ -1,5 +1,7 @@
-"""Redis down for real: the broker URL points at a closed port, then a Redis server the test
-starts on that port comes back, with a real worker (and its beat: the outbox's relay)."""
+"""Redis down for real: the broker URL points at a closed port; then the broker URL is pointed
+at a fresh Redis server the test starts on another port (nothing of the jobs was ever in a
+broker: they wait in PostgreSQL), with a real worker (and its beat: the outbox's relay).
+Redis killed and brought back empty on its own port is the soak's (bench/soak.py)."""
 
 import time
 
@@ -93,11 +95,15 @@ def test_with_redis_down_work_goes_on_and_jobs_run_once_when_it_is_back(
         jobs = client.get("/healthz").json()["jobs"]
         assert jobs["waiting"] == 3 and jobs["oldest_waiting_seconds"] >= 0
 
-        # --- Redis comes back, with a worker (and its beat, which runs the relay) ------------
-        with redis_server(port, tmp_path):
+        # --- a fresh Redis on another port, the broker URL pointed at it, and a worker (with
+        # its beat, which runs the relay) -----------------------------------------------------
+        revived = free_port()
+        fresh = f"redis://127.0.0.1:{revived}/0"
+        settings.REDIS_URL = fresh
+        with redis_server(revived, tmp_path), celery_broker(fresh, queue):
             worker = start_worker(
                 queue=queue,
-                broker=broker,
+                broker=fresh,
                 log=tmp_path / "worker.log",
                 beat=True,
                 env={

@@ -252,6 +252,32 @@ def test_the_token_endpoint_answers_while_the_cache_is_down(user, settings):
 
 
 @pytest.mark.django_db
+def test_the_login_page_answers_and_throttles_while_the_cache_is_down(user, client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    from django.core.cache import cache
+
+    with pytest.raises(Exception):  # noqa: B017 (the cache is really down)
+        cache.get("x")
+    assert client.get("/login/").status_code == 200
+    for _ in range(throttle.PER_ACCOUNT_ADDRESS):
+        assert (
+            client.post("/login/", {"username": user.username, "password": "x"}).status_code == 200
+        )
+    locked = client.post("/login/", {"username": user.username, "password": PASSWORD})
+    assert locked.status_code == 429 and "Retry-After" in locked
+    AuthAttempt.objects.update(created_at=timezone.now() - throttle.WINDOW - timedelta(seconds=1))
+    assert (
+        client.post("/login/", {"username": user.username, "password": PASSWORD}).status_code == 302
+    )
+    assert client.get("/account/").status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_login_page_is_throttled_and_rotates_the_session(user, client):
     client.get("/login/")
     for _ in range(throttle.PER_ACCOUNT_ADDRESS):

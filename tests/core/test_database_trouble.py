@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from annotation.models import Annotation, Role
+from annotation.models import Annotation, Item, Role
 from tests.factories import ItemFactory, MembershipFactory
 from tests.workers import ROOT, database_url, free_port, stop, wait_for
 
@@ -195,3 +195,82 @@ def test_a_submit_whose_connection_dies_is_a_503_and_sent_again_makes_one_annota
     again = annotator.post(url, body, format="json")
     assert again.status_code == 201
     assert Annotation.objects.count() == 1
+
+
+@contextlib.contextmanager
+def refused_at(fragment: str, code: str):
+    """The server answers the first query whose SQL contains `fragment` with an error of this
+    SQLSTATE condition (raised by PostgreSQL itself, in the request's transaction), as it does
+    when it picks the request as a deadlock's victim or cannot serialise it."""
+    left = [1]
+
+    def wrapper(execute, sql, params, many, context):
+        if left[0] and fragment in sql:
+            left[0] -= 1
+            execute(
+                f"DO $$BEGIN RAISE EXCEPTION 'provoked' USING ERRCODE = '{code}'; END$$",
+                None,
+                False,
+                context,
+            )
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield left
+
+
+@pytest.mark.parametrize("code", ["serialization_failure", "deadlock_detected"])
+def test_a_read_picked_as_a_deadlock_or_serialization_victim_is_retried_once(project, setup, code):
+    lead, _ = setup
+    with refused_at('FROM "annotation_membership"', code) as left:
+        response = lead.get(f"/api/v1/projects/{project.pk}/")
+    assert left == [0]
+    assert response.status_code == 200 and response.json()["id"] == project.pk
+
+
+@pytest.mark.parametrize("code", ["serialization_failure", "deadlock_detected"])
+def test_a_submit_picked_as_a_deadlock_or_serialization_victim_is_a_503_and_sent_again_once(
+    project, setup, code
+):
+    _, annotator = setup
+    claimed = annotator.post(f"/api/v1/projects/{project.pk}/claim/").json()
+    url = f"/api/v1/assignments/{claimed['assignment']['id']}/submit/"
+    body = {"payload": {"rating": 2}}
+
+    with refused_at('INSERT INTO "annotation_annotation"', code) as left:
+        failed = annotator.post(url, body, format="json")
+    assert left == [0]
+    assert failed.status_code == 503 and failed["Retry-After"] == "5"
+    assert not Annotation.objects.exists()  # rolled back
+
+    assert annotator.post(url, body, format="json").status_code == 201
+    assert annotator.post(url, body, format="json").status_code == 200  # a replay: the same one
+    assert Annotation.objects.count() == 1
+
+
+def test_an_import_whose_connection_dies_at_its_copy_is_a_503_and_writes_nothing(
+    project, setup, monkeypatch
+):
+    """COPY runs on psycopg's own cursor, outside Django's error wrapping unless the code puts
+    it inside: the connection is terminated just as the COPY of the new items starts."""
+    lead, _ = setup
+    rows = [
+        {"external_id": f"cut-{n}", "kind": "instruction", "data": {"prompt": f"Say {n}."}}
+        for n in range(20)
+    ]
+    copy = psycopg.Cursor.copy
+    started = []
+
+    def cut(self, statement, *args, **kwargs):
+        if "annotation_item" in str(statement) and not started:
+            started.append(statement)
+            _terminate_own_backend()
+        return copy(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", cut)
+    before = Item.objects.count()
+    response = lead.post(f"/api/v1/projects/{project.pk}/items/", rows, format="json")
+    assert started
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    monkeypatch.undo()
+    assert Item.objects.count() == before

@@ -3,6 +3,7 @@ after commit, run once, requeued when their worker stops, failed with the reason
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -29,6 +30,8 @@ def probe(n: int, fail: str | None = None) -> None:
     CALLS.append(n)
     if fail == "database":
         raise OperationalError("server closed the connection unexpectedly")
+    if fail == "driver":  # as from a raw cursor (COPY, a streamed read), not wrapped by Django
+        raise psycopg.OperationalError("consuming input failed: server closed the connection")
     if fail == "bug":
         raise ValueError("a bug")
 
@@ -144,6 +147,14 @@ def test_a_lost_database_connection_is_retried_later_then_fails(db, settings):
     job.refresh_from_db()
     assert job.state == OutboxState.FAILED and job.attempts == 2
     assert GAVE_UP and "OperationalError" in GAVE_UP[0][0]
+
+
+def test_a_connection_lost_under_a_raw_cursor_is_retried_later_too(db, settings):
+    job = outbox.enqueue("tests.outbox_probe", n=9, fail="driver")
+    outbox.relay()
+    job.refresh_from_db()
+    assert job.state == OutboxState.PENDING and job.attempts == 1
+    assert "the database was unavailable" in job.error
 
 
 def test_an_unexpected_error_fails_the_job_at_once(db):

@@ -105,6 +105,15 @@ def test_the_review_list_filters_by_reason_kind_and_field(project):
     assert f'data-item="{item.pk}"' in opened and "held for you until" in opened
 
 
+@pytest.mark.parametrize("name, value", [("kind", "poem"), ("kind", "a\x00b"), ("reason", "\x00")])
+def test_a_review_list_filter_that_is_not_offered_is_a_400_naming_it(project, name, value):
+    client = Client()
+    client.force_login(_reviewer(project).user)
+    response = client.get(f"/projects/{project.pk}/review/list/", {name: value})
+    assert response.status_code == 400
+    assert f"Unknown {name}: choose one of" in response.content.decode()
+
+
 def test_the_review_api_claims_and_releases(project, make_api):
     reviewer = _reviewer(project)
     item = disputed_preference(project)

@@ -743,13 +743,17 @@ class Coded:
     @staticmethod
     def concat(first: Coded, second: Coded) -> Coded:
         """Both columns' rows, each value listed once (so that labels do not pile up over a
-        run of concatenations)."""
-        position = {label: i for i, label in enumerate(dict.fromkeys(first.labels + second.labels))}
+        run of concatenations). The second's values come first: its indices, usually the
+        many (a new block after the few rows carried over), then stay as they are."""
+        labels = tuple(dict.fromkeys(second.labels + first.labels))
+        position = {label: i for i, label in enumerate(labels)}
 
         def moved(coded: Coded) -> np.ndarray:
-            return np.array([position[v] for v in coded.labels] + [-1], dtype=np.int64)[coded.index]
+            return np.array([position[v] for v in coded.labels] + [-1], np.int64)[coded.index]
 
-        return Coded(tuple(position), np.concatenate([moved(first), moved(second)]))
+        same = labels[: len(second.labels)] == second.labels  # second lists each value once
+        rest = second.index if same else moved(second)
+        return Coded(labels, np.concatenate([moved(first), rest]))
 
 
 @dataclass(frozen=True)
@@ -952,7 +956,10 @@ class _Field:
         self.labels = tuple(labels)
         self.accumulators = {level: CoincidenceAccumulator(labels, level) for level in levels}
         self.ac1 = _AC1(len(labels)) if ac1 else None
-        self.pair_counts: dict[int, int] | None = {} if kappa else None
+        # Pair keys (below) seen so far, sorted, and how often each was seen.
+        self.kappa = kappa
+        self.pair_keys = np.empty(0, dtype=np.int64)
+        self.pair_counts = np.empty(0, dtype=np.int64)
         self.values = 0
         self.unknown = 0
 
@@ -977,7 +984,7 @@ class _Field:
             accumulator.add_counts(counts)
         if self.ac1 is not None:
             self.ac1.add(counts)
-        if self.pair_counts is None:
+        if not self.kappa:
             return None
         first, second = _pairs(item)
         a, b = annotator[first], annotator[second]
@@ -986,18 +993,27 @@ class _Field:
         lo, hi = np.where(swap, b, a), np.where(swap, a, b)
         v_lo, v_hi = np.where(swap, vb, va), np.where(swap, va, vb)
         keys = (((lo << _ANNOTATOR_BITS | hi) << _VALUE_BITS | v_lo) << _VALUE_BITS) | v_hi
-        unique, repeats = np.unique(keys, return_counts=True)
-        pair_counts = self.pair_counts
-        for key, count in zip(unique.tolist(), repeats.tolist(), strict=True):
-            pair_counts[key] = pair_counts.get(key, 0) + count
+        self._count_pairs(keys)
         return a, b, va == vb
+
+    def _count_pairs(self, keys: np.ndarray) -> None:
+        """Merge a batch's pair keys into the sorted keys and their counts."""
+        unique, repeats = np.unique(keys, return_counts=True)
+        known, counts = self.pair_keys, self.pair_counts
+        at = np.searchsorted(known, unique)
+        seen = at < len(known)
+        seen[seen] = known[at[seen]] == unique[seen]
+        counts[at[seen]] += repeats[seen]
+        new = ~seen
+        self.pair_keys = np.insert(known, at[new], unique[new])
+        self.pair_counts = np.insert(counts, at[new], repeats[new])
 
     def confusions(self) -> dict[tuple[int, int], dict[tuple[int, int], int]]:
         """Per annotator pair (lower index first): {(value of a, value of b): count}."""
         out: dict[tuple[int, int], dict[tuple[int, int], int]] = {}
         value_mask = (1 << _VALUE_BITS) - 1
         annotator_mask = (1 << _ANNOTATOR_BITS) - 1
-        for key, count in (self.pair_counts or {}).items():
+        for key, count in zip(self.pair_keys.tolist(), self.pair_counts.tolist(), strict=True):
             v_hi, v_lo = key & value_mask, (key >> _VALUE_BITS) & value_mask
             pair = key >> (2 * _VALUE_BITS)
             a, b = pair >> _ANNOTATOR_BITS, pair & annotator_mask

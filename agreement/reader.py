@@ -12,8 +12,11 @@ report's time); on SQLite from tuples (:func:`annotation_rows`, :func:`batches`)
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice, pairwise
 from typing import Any
 
@@ -43,6 +46,7 @@ from core.db import snapshot, stream_rows
 FETCH_CHUNK = 5_000  # rows per round trip of the server-side cursor
 BATCH_ROWS = 20_000  # rows (whole items) processed at once
 COPY_BLOCK_ROWS = 20_000  # rows of COPY output parsed at once
+COPY_READ_AHEAD = True  # read the next block in a helper thread while this one is counted
 # Read through COPY on PostgreSQL (False: the server-side cursor of tuples, as on SQLite; kept
 # for bench/agreement_report.py's comparison and the tests that check both give one report).
 READ_WITH_COPY = True
@@ -163,7 +167,15 @@ def copied_columns(project: Project, paths: list[tuple[str, ...]]) -> Iterator[C
     connection.ensure_connection()
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         rows = iter(copy)  # one message per row
-        while block := b"".join(islice(rows, COPY_BLOCK_ROWS)):
+
+        def read() -> bytes:
+            # Written out as they come (a loop in C, each message let go at once): faster
+            # than joining a block's messages held all together.
+            block = io.BytesIO()
+            deque(map(block.write, islice(rows, COPY_BLOCK_ROWS)), maxlen=0)
+            return block.getvalue()
+
+        for block in _read_ahead(read) if COPY_READ_AHEAD else iter(read, b""):
             # One block, one chunk per column (block_size beyond the block's length).
             read = csv.ReadOptions(column_names=names, block_size=len(block) + 1, use_threads=False)
             table = csv.read_csv(pa.py_buffer(block), read, parse, convert)
@@ -180,6 +192,23 @@ def copied_columns(project: Project, paths: list[tuple[str, ...]]) -> Iterator[C
                 correct=correct,
                 values=tuple(_coded(array) for array in col[FIRST_VALUE:]),
             )
+
+
+def _read_ahead(read: Callable[[], bytes]) -> Iterator[bytes]:
+    """``read()``'s blocks up to the first empty one, the next read by a helper thread while
+    the caller parses and counts this one: psycopg's loop over COPY's messages then overlaps
+    with pyarrow's parsing and numpy's counting, which let go of the GIL. The caller does not
+    use the connection meanwhile (psycopg's connection is safe to share between threads one
+    statement at a time)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-read") as helper:
+        upcoming = helper.submit(read)
+        try:
+            while block := upcoming.result():
+                upcoming = helper.submit(read)
+                yield block
+        finally:
+            # Stopped early: let a read in flight finish before the COPY is closed.
+            upcoming.cancel() or upcoming.exception()
 
 
 # pyarrow arrays to numpy through their buffers: pyarrow's own conversions import pandas (when

@@ -188,3 +188,15 @@ def test_an_empty_project_reads_no_rows(monkeypatch):
     project = ProjectFactory()
     assert list(reader.copied_columns(project, [("rating",)])) == []
     assert report(project, monkeypatch, copy=True) == report(project, monkeypatch, copy=False)
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_read_stopped_early_leaves_the_connection_usable(varied, monkeypatch, ahead):
+    """A build that fails halfway (the generator closed with blocks still to come, one perhaps
+    being read by the helper thread) ends the COPY; the connection works on."""
+    monkeypatch.setattr(reader, "COPY_BLOCK_ROWS", 3)
+    monkeypatch.setattr(reader, "COPY_READ_AHEAD", ahead)
+    chunks = reader.copied_columns(varied, [("rating",)])
+    assert len(next(chunks)) == 3
+    chunks.close()
+    assert Annotation.objects.filter(project=varied).count() > 3

@@ -60,24 +60,33 @@ def report_fields(project: Project) -> dict[str, list[kinds.AgreementField]]:
     a lead may have removed a value after it was used."""
     vocabulary = kinds.Vocabulary.of(project)
     declared = {kind.name: kind.agreement_fields(vocabulary, {}) for kind in kinds.registry}
-    observed: dict[str, list[str]] = {}
-    for kind_name, fields in declared.items():
-        open_fields = [f for f in fields if f.open_values]
-        if not open_fields:
-            continue
-        rows = (
-            Annotation.objects.filter(project=project, item__is_gold=False, item__kind=kind_name)
-            .order_by()
-            .values_list(*(_payload_value(f.path) for f in open_fields))
-            .distinct()
+    open_fields = {
+        name: [f for f in fields if f.open_values]
+        for name, fields in declared.items()
+        if any(f.open_values for f in fields)
+    }
+    if not open_fields:
+        return declared
+    # One scan for every kind (each kind's open fields read from its own rows).
+    paths = list(dict.fromkeys(f.path for fields in open_fields.values() for f in fields))
+    rows = (
+        Annotation.objects.filter(
+            project=project, item__is_gold=False, item__kind__in=list(open_fields)
         )
-        seen: list[set[str]] = [set() for _ in open_fields]
-        for row in rows:
-            for found, value in zip(seen, row, strict=True):
-                if isinstance(value, str):
-                    found.add(value)
-        for field, found in zip(open_fields, seen, strict=True):
-            extra = sorted(found - set(field.values))
+        .order_by()
+        .values_list("item__kind", *(_payload_value(path) for path in paths))
+        .distinct()
+    )
+    seen: dict[str, set[str]] = {f.key: set() for fields in open_fields.values() for f in fields}
+    for kind_name, *values in rows:
+        for field in open_fields.get(kind_name, ()):
+            value = values[paths.index(field.path)]
+            if isinstance(value, str):
+                seen[field.key].add(value)
+    observed: dict[str, list[str]] = {}
+    for fields in open_fields.values():
+        for field in fields:
+            extra = sorted(seen[field.key] - set(field.values))
             if extra:
                 observed[field.key] = extra
     if not observed:

@@ -63,9 +63,9 @@ def _payload(kind: str, rng: random.Random, project, category: str = "other") ->
 @pytest.fixture
 def varied(db):
     """A project of all four kinds: 3 annotators per item at most (some items get 1 or 2),
-    gold items of three kinds, seconds missing on some, display orders of each sort; then a
-    category dropped from the project after use (read back as an observed value) and a few
-    payloads rewritten to values outside the lists or to none at all."""
+    gold items of three kinds, seconds missing on some, display orders of each sort; then
+    categories and a harm category dropped from the project after use (read back as observed
+    values) and a few payloads rewritten to values outside the lists or to none at all."""
     project = ProjectFactory(
         kinds=[kinds.PREFERENCE, kinds.REFUSAL, kinds.INSTRUCTION, kinds.RUBRIC],
         categories=CATEGORIES,
@@ -94,6 +94,7 @@ def varied(db):
                     seconds=None if rng.random() < 0.2 else round(rng.uniform(0.5, 300), 3),
                 )
     project.categories = [c for c in CATEGORIES if c not in ("résumé", "\\N")]
+    project.harm_categories = [h for h in HARM if h != "ünïcödé harm"]
     project.save()
     odd = list(Annotation.objects.filter(project=project, item__is_gold=False).order_by("id"))
     preference = [a for a in odd if a.item.kind == kinds.PREFERENCE]
@@ -110,6 +111,13 @@ def varied(db):
         Annotation.objects.filter(pk=annotation.pk).update(payload=payload)
     assert Item.objects.filter(project=project, is_gold=True).count() == 6
     return project
+
+
+def test_values_dropped_from_the_lists_are_read_back_for_each_kind(varied):
+    fields = {f.key: f for specs in reader.report_fields(varied).values() for f in specs}
+    assert fields["instruction.category"].values[-2:] == ("\\N", "résumé")
+    assert fields["refusal.harm_category"].values[-1] == "ünïcödé harm"
+    assert "ünïcödé harm" not in fields["instruction.category"].values
 
 
 def report(project, monkeypatch, *, copy: bool, batch_rows=None, block_rows=None) -> dict:

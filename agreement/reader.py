@@ -186,8 +186,10 @@ def copied_columns(project: Project, paths: list[tuple[str, ...]]) -> Iterator[C
 
         for block in _read_ahead(read) if COPY_READ_AHEAD else iter(read, b""):
             # One block, one chunk per column (block_size beyond the block's length).
-            read = csv.ReadOptions(column_names=names, block_size=len(block) + 1, use_threads=False)
-            table = csv.read_csv(pa.py_buffer(block), read, parse, convert)
+            options = csv.ReadOptions(
+                column_names=names, block_size=len(block) + 1, use_threads=False
+            )
+            table = csv.read_csv(pa.py_buffer(block), options, parse, convert)
             col = [column.chunk(0) for column in table.columns]
             correct = _numbers(col[CORRECT], bool).astype(np.int8)  # 1 right, 0 wrong
             correct[_nulls(col[CORRECT])] = -1

@@ -37,10 +37,12 @@ Choices worth knowing
 
 Reports
 -------
-:class:`ReportBuilder` takes rows of whole items (the columns ``ITEM`` ... ``CRITERIA`` below),
-batch after batch. What survives a batch is O(values^2) per field (coincidences),
-O(annotators x values^2) per nominal field (the pairs behind Cohen's kappa) and O(annotators)
-per-annotator tallies, so memory does not grow with the number of annotations. Seconds spent
+:class:`ReportBuilder` takes rows of whole items (the columns ``ITEM`` ... ``CORRECT`` below,
+then one per payload value), batch after batch, as tuples or as :class:`Columns` (numpy
+arrays, texts as :class:`Coded`: each distinct value looked up once). What survives a batch
+is O(values^2) per field (coincidences), O(annotators x values^2) per nominal field (the pairs
+behind Cohen's kappa) and O(annotators) per-annotator tallies, so memory does not grow with
+the number of annotations. Seconds spent
 are kept exactly up to ``_MedianSketch.EXACT`` values per annotator (8 bytes each), then in a
 log-spaced histogram of ~14 KB (the median is then within 0.5 %): at most ~45 KB per annotator
 however many annotations they make. In a report:

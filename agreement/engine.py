@@ -42,10 +42,9 @@ then one per payload value), batch after batch, as tuples or as :class:`Columns`
 arrays, texts as :class:`Coded`: each distinct value looked up once). What survives a batch
 is O(values^2) per field (coincidences), O(annotators x values^2) per nominal field (the pairs
 behind Cohen's kappa) and O(annotators) per-annotator tallies, so memory does not grow with
-the number of annotations. Seconds spent
-are kept exactly up to ``_MedianSketch.EXACT`` values per annotator (8 bytes each), then in a
-log-spaced histogram of ~14 KB (the median is then within 0.5 %): at most ~45 KB per annotator
-however many annotations they make. In a report:
+the number of annotations. Seconds spent are kept exactly up to ``_MedianSketch.EXACT`` values
+per annotator (8 bytes each), then in a log-spaced histogram of ~14 KB (the median is then
+within 0.5 %): at most ~45 KB per annotator however many annotations they make. In a report:
 
 * Preference criteria are those the builder is given (the project's current list: a criterion
   the lead removed is no longer reported); harm and instruction categories are those it is

@@ -37,13 +37,14 @@ Choices worth knowing
 
 Reports
 -------
-:class:`ReportBuilder` takes rows of whole items (the columns ``ITEM`` ... ``CRITERIA`` below),
-batch after batch. What survives a batch is O(values^2) per field (coincidences),
-O(annotators x values^2) per nominal field (the pairs behind Cohen's kappa) and O(annotators)
-per-annotator tallies, so memory does not grow with the number of annotations. Seconds spent
-are kept exactly up to ``_MedianSketch.EXACT`` values per annotator (8 bytes each), then in a
-log-spaced histogram of ~14 KB (the median is then within 0.5 %): at most ~45 KB per annotator
-however many annotations they make. In a report:
+:class:`ReportBuilder` takes rows of whole items (the columns ``ITEM`` ... ``CORRECT`` below,
+then one per payload value), batch after batch, as tuples or as :class:`Columns` (numpy
+arrays, texts as :class:`Coded`: each distinct value looked up once). What survives a batch
+is O(values^2) per field (coincidences), O(annotators x values^2) per nominal field (the pairs
+behind Cohen's kappa) and O(annotators) per-annotator tallies, so memory does not grow with
+the number of annotations. Seconds spent are kept exactly up to ``_MedianSketch.EXACT`` values
+per annotator (8 bytes each), then in a log-spaced histogram of ~14 KB (the median is then
+within 0.5 %): at most ~45 KB per annotator however many annotations they make. In a report:
 
 * Preference criteria are those the builder is given (the project's current list: a criterion
   the lead removed is no longer reported); harm and instruction categories are those it is
@@ -68,7 +69,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -708,6 +709,138 @@ MISSING, UNKNOWN = -1, -2  # value codes: no value; a value outside the field's 
 ITEM, ANNOTATOR, KIND, GOLD, ORDER, SECONDS, CORRECT = range(7)
 FIRST_VALUE = 7
 
+
+@dataclass(frozen=True)
+class Coded:
+    """A column of few distinct values (kinds, display orders, payload values): the values
+    (``labels``, in any order, repeats allowed) and per row the index of its value among
+    them, -1 for no value (NULL)."""
+
+    labels: tuple
+    index: np.ndarray  # integers; -1: no value
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> Coded:
+        """From one Python value per row (None: no value)."""
+        found: dict[Any, int] = {}
+        index = np.fromiter(
+            (-1 if v is None else found.setdefault(v, len(found)) for v in values),
+            dtype=np.int64,
+            count=len(values),
+        )
+        return cls(tuple(found), index)
+
+    def codes(self, table: dict[Any, int], *, other: int, missing: int) -> np.ndarray:
+        """Each row's ``table[value]``; ``other`` for a value not in the table, ``missing``
+        for no value. One dict look-up per distinct value, not per row."""
+        lookup = np.array(
+            [table.get(label, other) for label in self.labels] + [missing], dtype=np.int64
+        )
+        return lookup[self.index]  # an index of -1 picks the last entry: missing
+
+    def __getitem__(self, rows: slice) -> Coded:
+        return Coded(self.labels, self.index[rows])
+
+    @staticmethod
+    def concat(first: Coded, second: Coded) -> Coded:
+        """Both columns' rows, each value listed once (so that labels do not pile up over a
+        run of concatenations). The second's values come first: its indices, usually the
+        many (a new block after the few rows carried over), then stay as they are."""
+        labels = tuple(dict.fromkeys(second.labels + first.labels))
+        position = {label: i for i, label in enumerate(labels)}
+
+        def moved(coded: Coded) -> np.ndarray:
+            return np.array([position[v] for v in coded.labels] + [-1], np.int64)[coded.index]
+
+        same = labels[: len(second.labels)] == second.labels  # second lists each value once
+        rest = second.index if same else moved(second)
+        return Coded(labels, np.concatenate([moved(first), rest]))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Annotation rows as columns (the row columns ``ITEM`` ... above), grouped by item: what
+    :meth:`ReportBuilder.add_columns` takes. agreement.reader fills them straight from the
+    database's COPY output, or from tuples (:meth:`of_rows`)."""
+
+    item: np.ndarray  # int64 item ids
+    annotator: np.ndarray  # int64 user ids
+    kind: Coded
+    gold: np.ndarray  # bool
+    order: Coded  # the display order ("AB", "BA", or none)
+    seconds: np.ndarray  # float64, NaN: not recorded
+    correct: np.ndarray  # int8: 1 right, 0 wrong, -1 not scored against gold
+    values: tuple[Coded, ...]  # one per payload path (ReportBuilder.paths)
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[tuple]) -> Columns:
+        n = len(rows)
+        cols = list(zip(*rows, strict=True)) or [()] * FIRST_VALUE
+        return cls(
+            item=np.fromiter(cols[ITEM], dtype=np.int64, count=n),
+            annotator=np.fromiter(cols[ANNOTATOR], dtype=np.int64, count=n),
+            kind=Coded.of(cols[KIND]),
+            gold=np.fromiter(cols[GOLD], dtype=bool, count=n),
+            order=Coded.of(cols[ORDER]),
+            seconds=np.array(cols[SECONDS], dtype=np.float64).reshape(n),  # None becomes NaN
+            correct=np.fromiter((-1 if c is None else int(c) for c in cols[CORRECT]), np.int8, n),
+            values=tuple(Coded.of(col) for col in cols[FIRST_VALUE:]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.item)
+
+    def __getitem__(self, rows: slice) -> Columns:
+        return Columns(
+            item=self.item[rows],
+            annotator=self.annotator[rows],
+            kind=self.kind[rows],
+            gold=self.gold[rows],
+            order=self.order[rows],
+            seconds=self.seconds[rows],
+            correct=self.correct[rows],
+            values=tuple(v[rows] for v in self.values),
+        )
+
+    @staticmethod
+    def concat(first: Columns, second: Columns) -> Columns:
+        return Columns(
+            item=np.concatenate([first.item, second.item]),
+            annotator=np.concatenate([first.annotator, second.annotator]),
+            kind=Coded.concat(first.kind, second.kind),
+            gold=np.concatenate([first.gold, second.gold]),
+            order=Coded.concat(first.order, second.order),
+            seconds=np.concatenate([first.seconds, second.seconds]),
+            correct=np.concatenate([first.correct, second.correct]),
+            values=tuple(
+                Coded.concat(a, b) for a, b in zip(first.values, second.values, strict=True)
+            ),
+        )
+
+    def item_start_from(self, position: int) -> int | None:
+        """The first row at ``position`` or after (``position`` >= 1) that begins an item;
+        None when there is none yet."""
+        if position < 1:
+            raise ValueError("position must be 1 or more")
+        new = self.item[position:] != self.item[position - 1 : -1]
+        first = int(np.argmax(new)) if len(new) else 0
+        return position + first if len(new) and new[first] else None
+
+
+def whole_items(chunks: Iterable[Columns], size: int) -> Iterator[Columns]:
+    """The chunks' rows again, in batches of whole items cut where reader.batches cuts tuples
+    (at the first item that begins once a batch holds ``size`` rows), so both ways of reading
+    feed a builder the same batches and give bit for bit the same report."""
+    pending: Columns | None = None
+    for chunk in chunks:
+        pending = chunk if pending is None else Columns.concat(pending, chunk)
+        while (cut := pending.item_start_from(size)) is not None:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending is not None and len(pending):
+        yield pending
+
+
 # Columns of the per-annotator tallies.
 _ANNOTATIONS, _SHARED, _PAIRS, _AGREE, _GOLD, _GOLD_OK, _CHOICES, _LEFT = range(8)
 _N_TALLIES = 8
@@ -824,7 +957,10 @@ class _Field:
         self.labels = tuple(labels)
         self.accumulators = {level: CoincidenceAccumulator(labels, level) for level in levels}
         self.ac1 = _AC1(len(labels)) if ac1 else None
-        self.pair_counts: dict[int, int] | None = {} if kappa else None
+        # Pair keys (below) seen so far, sorted, and how often each was seen.
+        self.kappa = kappa
+        self.pair_keys = np.empty(0, dtype=np.int64)
+        self.pair_counts = np.empty(0, dtype=np.int64)
         self.values = 0
         self.unknown = 0
 
@@ -849,7 +985,7 @@ class _Field:
             accumulator.add_counts(counts)
         if self.ac1 is not None:
             self.ac1.add(counts)
-        if self.pair_counts is None:
+        if not self.kappa:
             return None
         first, second = _pairs(item)
         a, b = annotator[first], annotator[second]
@@ -858,18 +994,27 @@ class _Field:
         lo, hi = np.where(swap, b, a), np.where(swap, a, b)
         v_lo, v_hi = np.where(swap, vb, va), np.where(swap, va, vb)
         keys = (((lo << _ANNOTATOR_BITS | hi) << _VALUE_BITS | v_lo) << _VALUE_BITS) | v_hi
-        unique, repeats = np.unique(keys, return_counts=True)
-        pair_counts = self.pair_counts
-        for key, count in zip(unique.tolist(), repeats.tolist(), strict=True):
-            pair_counts[key] = pair_counts.get(key, 0) + count
+        self._count_pairs(keys)
         return a, b, va == vb
+
+    def _count_pairs(self, keys: np.ndarray) -> None:
+        """Merge a batch's pair keys into the sorted keys and their counts."""
+        unique, repeats = np.unique(keys, return_counts=True)
+        known, counts = self.pair_keys, self.pair_counts
+        at = np.searchsorted(known, unique)
+        seen = at < len(known)
+        seen[seen] = known[at[seen]] == unique[seen]
+        counts[at[seen]] += repeats[seen]
+        new = ~seen
+        self.pair_keys = np.insert(known, at[new], unique[new])
+        self.pair_counts = np.insert(counts, at[new], repeats[new])
 
     def confusions(self) -> dict[tuple[int, int], dict[tuple[int, int], int]]:
         """Per annotator pair (lower index first): {(value of a, value of b): count}."""
         out: dict[tuple[int, int], dict[tuple[int, int], int]] = {}
         value_mask = (1 << _VALUE_BITS) - 1
         annotator_mask = (1 << _ANNOTATOR_BITS) - 1
-        for key, count in (self.pair_counts or {}).items():
+        for key, count in zip(self.pair_keys.tolist(), self.pair_counts.tolist(), strict=True):
             v_hi, v_lo = key & value_mask, (key >> _VALUE_BITS) & value_mask
             pair = key >> (2 * _VALUE_BITS)
             a, b = pair >> _ANNOTATOR_BITS, pair & annotator_mask
@@ -922,14 +1067,6 @@ class _MedianSketch:
         low = int(np.searchsorted(cumulative, (n - 1) // 2, side="right"))
         high = int(np.searchsorted(cumulative, n // 2, side="right"))
         return (self._center(low) + self._center(high)) / 2
-
-
-def _codes(raw: Sequence[Any], table: dict[Any, int]) -> np.ndarray:
-    return np.fromiter(
-        (MISSING if v is None else table.get(v, UNKNOWN) for v in raw),
-        dtype=np.int64,
-        count=len(raw),
-    )
 
 
 def _code_table(values: Sequence[Any]) -> dict[Any, int]:
@@ -1039,10 +1176,8 @@ class ReportBuilder:
 
     # -- per batch
 
-    def _annotators(self, raw: Sequence[int]) -> np.ndarray:
-        ids, inverse = np.unique(
-            np.fromiter(raw, dtype=np.int64, count=len(raw)), return_inverse=True
-        )
+    def _annotators(self, raw: np.ndarray) -> np.ndarray:
+        ids, inverse = np.unique(raw, return_inverse=True)
         index = self._index
         for user_id in ids.tolist():
             if user_id not in index:
@@ -1062,16 +1197,18 @@ class ReportBuilder:
             counts = np.bincount(annotator, weights=weights, minlength=len(self._tallies))
             self._tallies[:, column] += counts.astype(np.int64)
 
-    def add(self, rows: list[tuple]) -> None:
-        n = len(rows)
-        cols = list(zip(*rows, strict=True))
-        item = np.fromiter(cols[ITEM], dtype=np.int64, count=n)
-        annotator = self._annotators(cols[ANNOTATOR])
-        kind = np.fromiter((self.kind_code.get(k, -1) for k in cols[KIND]), dtype=np.int16, count=n)
-        gold = np.fromiter(cols[GOLD], dtype=bool, count=n)
-        order = np.fromiter((_ORDER_CODE.get(o, 0) for o in cols[ORDER]), dtype=np.int8, count=n)
-        seconds = np.array(cols[SECONDS], dtype=np.float64)  # None becomes NaN
-        correct = np.fromiter((-1 if c is None else int(c) for c in cols[CORRECT]), np.int8, n)
+    def add(self, rows: Sequence[tuple]) -> None:
+        """Add annotation rows (tuples of the row columns) of whole items."""
+        self.add_columns(Columns.of_rows(rows))
+
+    def add_columns(self, columns: Columns) -> None:
+        """Add annotation rows of whole items, as columns."""
+        item = columns.item
+        annotator = self._annotators(columns.annotator)
+        kind = columns.kind.codes(self.kind_code, other=-1, missing=-1).astype(np.int16)
+        gold = columns.gold
+        order = columns.order.codes(_ORDER_CODE, other=0, missing=0).astype(np.int8)
+        seconds, correct = columns.seconds, columns.correct
 
         # Per annotator, over every annotation (gold included).
         self._tally(_ANNOTATIONS, annotator)
@@ -1092,16 +1229,17 @@ class ReportBuilder:
                 continue
             rows_fields = np.flatnonzero(fields & of_kind)
             for state in states:
-                raw = cols[state.column]
+                column = columns.values[state.column - FIRST_VALUE]
+                codes = column.codes(state.code, other=UNKNOWN, missing=MISSING)
                 if state.numbers is not None:
-                    codes = _codes([raw[i] for i in rows_all], state.code)
-                    self._position_bias(annotator[rows_all], order[rows_all], codes, state)
+                    self._position_bias(
+                        annotator[rows_all], order[rows_all], codes[rows_all], state
+                    )
                 if len(rows_fields):
-                    self._field(state, item, annotator, raw, rows_fields)
+                    self._field(state, item, annotator, codes, rows_fields)
 
-    def _field(self, state: _FieldState, item, annotator, raw, rows: np.ndarray) -> None:
-        it, an = item[rows], annotator[rows]
-        codes = _codes([raw[i] for i in rows], state.code)
+    def _field(self, state: _FieldState, item, annotator, codes, rows: np.ndarray) -> None:
+        it, an, codes = item[rows], annotator[rows], codes[rows]
         pairs = state.field.add(it, an, codes)
         if state.spec.pairs:
             self._agreement_pairs(pairs)

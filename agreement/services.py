@@ -264,8 +264,7 @@ def _compute(project: Project) -> ReportResult:
     """Phase 2 of a build: read the project's annotations and compute; nothing is written."""
     with reader.snapshot():
         builder = ReportBuilder(fields=reader.report_fields(project), project_kinds=project.kinds)
-        rows = reader.annotation_rows(project, builder.paths)
-        for batch in reader.batches(rows, reader.BATCH_ROWS):
-            builder.add(batch)
+        for batch in reader.annotation_batches(project, builder.paths):
+            builder.add_columns(batch)
         names = reader.usernames(builder.annotator_ids)
     return builder.result(names)

@@ -5,9 +5,16 @@ preference, refusal and instruction items, 2 or 3 annotators each, some gold ite
 response texts that the report must not read), then runs ``agreement_report_build`` for each
 in a fresh subprocess and prints wall-clock seconds and peak resident memory of that process.
 
-* seconds  = the build: read every annotation (server-side cursor), compute, store
+* seconds  = the build: read every annotation (``COPY`` parsed into numpy columns on
+             PostgreSQL), compute, store
+* COPY s   = ``COPY (the report's SELECT) TO STDOUT``, the bytes discarded: the read's floor
 * peak MB  = the process's peak RSS during the build (VmHWM, reset just before it)
-* growth   = peak RSS minus RSS just before the build (Django, numpy and psycopg are loaded)
+* growth   = peak RSS minus RSS just before the build (Django, numpy and psycopg are loaded;
+             pyarrow is not: the COPY reader imports it on first use, inside the build)
+
+``--compare`` also builds each report with the tuple reader (a server-side cursor of tuples,
+the reader before COPY; agreement.reader.READ_WITH_COPY off), alternating with the COPY reader
+over ``--rounds`` rounds on the same data, and prints every round.
 
 Targets: under 30 s for 1,000,000 annotations, and memory flat from 100,000 to 1,000,000
 (peak ratio close to 1). Works in its own database, ``rubric_bench_agreement``, which it drops
@@ -15,6 +22,7 @@ and recreates (and keeps for ``--reuse``, except in smoke mode).
 
     .venv/bin/python bench/agreement_report.py [--sizes 100000 1000000] [--annotators 20]
     .venv/bin/python bench/agreement_report.py --reuse   # measure again without seeding
+    .venv/bin/python bench/agreement_report.py --reuse --compare --rounds 3
     .venv/bin/python bench/agreement_report.py --smoke   # 300 and 1,000 annotations: seconds
 """
 
@@ -206,10 +214,13 @@ def seed(project_id: int, annotators: list[int], n_annotations: int, seed: int) 
     return len(payloads)
 
 
-def worker(project_id: int) -> None:
+def worker(project_id: int, reader_name: str) -> None:
     """One measured build, in a process of its own."""
+    from agreement import reader
     from agreement.models import AgreementReport
     from agreement.services import agreement_report_build
+
+    reader.READ_WITH_COPY = reader_name == "copy"
 
     report = AgreementReport.objects.create(project_id=project_id)
     gc.collect()
@@ -256,13 +267,74 @@ def copy_floor(project_id: int) -> float:
     return time.perf_counter() - started
 
 
-def measure(url: str, project_id: int) -> dict:
+READERS = ("copy", "tuples")  # the shipped reader first; tuples: the reader before COPY
+
+
+def measure(url: str, project_id: int, reader_name: str = "copy") -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(project_id)]
-    env_url = ["--database-url", url]
-    done = subprocess.run(command + env_url, capture_output=True, text=True, check=False)
+    options = ["--database-url", url, "--reader", reader_name]
+    done = subprocess.run(command + options, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"the build of project {project_id} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_all(args: argparse.Namespace, url: str, projects: dict[int, int]) -> int:
+    """Each size, ``--rounds`` times; with ``--compare`` each round builds with the tuple
+    reader, then with the COPY reader, so that both see the same load. Reports the medians."""
+    readers = ("tuples", "copy") if args.compare else ("copy",)
+    runs: dict[str, dict[int, list[dict]]] = {name: {} for name in readers}
+    for round_number in range(args.rounds):
+        for size, pk in projects.items():
+            for name in readers:
+                result = measure(url, pk, name)
+                runs[name].setdefault(size, []).append(result)
+                if args.rounds > 1 or args.compare:
+                    print(
+                        f"  round {round_number + 1}, {size:,}, {name}: {result['seconds']:.2f} s,"
+                        f" COPY {result['copy_seconds']:.2f} s,"
+                        f" {result['seconds'] / result['copy_seconds']:.2f}x,"
+                        f" peak {result['peak_mb']:.1f} MB (load {_load_now()})",
+                        flush=True,
+                    )
+    status = report(args, {size: _median(rs) for size, rs in runs["copy"].items()})
+    if args.compare:
+        compare(runs)
+    return status
+
+
+def _load_now() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def _median(results: list[dict]) -> dict:
+    """The run of median build time (its other figures with it)."""
+    ordered = sorted(results, key=lambda r: r["seconds"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def compare(runs: dict[str, dict[int, list[dict]]]) -> None:
+    print("\nCOPY reader vs tuple reader (alternating, medians of the rounds):\n")
+    header = (
+        f"{'annotations':>12} {'reader':>7} {'seconds':>8} {'COPY s':>8} {'vs COPY':>8} "
+        f"{'peak MB':>8} {'growth MB':>10}  same alpha"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in runs["copy"]:
+        alphas = set()
+        for name in ("tuples", "copy"):
+            r = _median(runs[name][size])
+            seconds = sorted(x["seconds"] for x in runs[name][size])
+            alphas |= {x["alpha_ordinal"] for x in runs[name][size]}
+            print(
+                f"{size:>12,} {name:>7} {r['seconds']:8.2f} {r['copy_seconds']:8.2f} "
+                f"{r['seconds'] / r['copy_seconds']:7.2f}x {r['peak_mb']:8.1f} "
+                f"{r['growth_mb']:10.1f}  {'yes' if len(alphas) == 1 else 'NO'}"
+                f"  (rounds: {', '.join(f'{x:.2f}' for x in seconds)} s)"
+            )
+        ratio = _median(runs["copy"][size])["seconds"] / _median(runs["tuples"][size])["seconds"]
+        print(f"{'':>12} copy / tuples: {ratio:.2f}x")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -290,7 +362,7 @@ def run(args: argparse.Namespace, url: str) -> int:
             size: Project.objects.values_list("pk", flat=True).get(name=f"agreement {size:,}")
             for size in args.sizes
         }
-        return report(args, {size: measure(url, pk) for size, pk in projects.items()})
+        return measure_all(args, url, projects)
 
     User = get_user_model()
     lead = User.objects.create_user("bench-lead", password="bench-lead-pass-1")
@@ -311,7 +383,7 @@ def run(args: argparse.Namespace, url: str) -> int:
         cursor.execute("VACUUM ANALYZE")
     connection.close()
 
-    return report(args, {size: measure(url, pk) for size, pk in projects.items()})
+    return measure_all(args, url, projects)
 
 
 def report(args: argparse.Namespace, results: dict[int, dict]) -> int:
@@ -360,7 +432,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--reuse", action="store_true", help="measure the projects seeded by an earlier run"
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also build with the tuple reader (before COPY), alternating with the COPY reader",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="builds per size (and reader)")
     parser.add_argument("--worker", type=int, metavar="PROJECT_ID", help="internal: one build")
+    parser.add_argument("--reader", choices=READERS, default="copy", help="internal: the reader")
     parser.add_argument("--database-url", help="internal: the worker's database")
     add_smoke_option(parser)
     args = parser.parse_args()
@@ -372,6 +451,6 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.worker:
         setup_django(arguments.database_url)
-        worker(arguments.worker)
+        worker(arguments.worker, arguments.reader)
     else:
         sys.exit(main(arguments))

@@ -17,7 +17,9 @@ from nltk.metrics.distance import binary_distance, interval_distance
 from agreement.engine import (
     NOTE_ALL_SAME,
     NOTE_NO_PAIRABLE_UNITS,
+    Coded,
     CoincidenceAccumulator,
+    Columns,
     alpha_from_reliability_data,
     cohen_kappa,
     coincidence_matrix,
@@ -26,6 +28,7 @@ from agreement.engine import (
     percent_agreement,
     preferred_side_agreement,
     value_counts,
+    whole_items,
 )
 
 NAN = math.nan
@@ -421,3 +424,52 @@ def test_the_engine_imports_no_django():
         [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
     )
     assert run.stdout.strip() == "[]"
+
+
+# --- report rows as columns (agreement.engine.Columns) ------------------------------------------
+
+
+def _row(item: int, value) -> tuple:
+    """An annotation row (engine.ITEM ... CORRECT, then one value) of `item`."""
+    return (item, 7, "preference", False, "AB", 1.5, None, value)
+
+
+def _batch_items(rows: list[tuple], size: int) -> list[list[int]]:
+    """Where the tuple reader (agreement.reader.batches) cuts: at the first item that begins
+    once a batch holds `size` rows."""
+    out: list[list[tuple]] = [[]]
+    for row in rows:
+        if out[-1] and row[0] != out[-1][-1][0] and len(out[-1]) >= size:
+            out.append([])
+        out[-1].append(row)
+    return [[row[0] for row in batch] for batch in out if batch]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(1, 4), min_size=1, max_size=40),  # rows per item
+    st.integers(1, 12),  # batch size
+    st.lists(st.integers(1, 9), min_size=1, max_size=40),  # rows per chunk
+)
+def test_whole_items_cuts_chunks_where_the_tuple_reader_cuts_rows(per_item, size, per_chunk):
+    rows = [_row(item, f"v{item % 3}") for item, n in enumerate(per_item) for _ in range(n)]
+    chunks, start = [], 0
+    for n in per_chunk * len(rows):
+        if start >= len(rows):
+            break
+        chunks.append(Columns.of_rows(rows[start : start + n]))
+        start += n
+    batches = list(whole_items(chunks, size))
+    assert [batch.item.tolist() for batch in batches] == _batch_items(rows, size)
+    values = [b.values[0].labels[i] for b in batches for i in b.values[0].index.tolist()]
+    assert values == [row[7] for row in rows]
+
+
+def test_coded_concat_lists_each_value_once_and_keeps_missing():
+    first, second = Coded.of(["b", None, "a"]), Coded.of(["a", "c", None, "b"])
+    both = Coded.concat(first, second)
+    assert sorted(both.labels) == ["a", "b", "c"]
+    decoded = [None if i < 0 else both.labels[i] for i in both.index.tolist()]
+    assert decoded == ["b", None, "a", "a", "c", None, "b"]
+    codes = both.codes({"a": 0, "b": 1}, other=-2, missing=-1)
+    assert codes.tolist() == [1, -1, 0, 0, -2, -1, 1]

@@ -242,3 +242,32 @@ def test_a_tag_with_url_characters_survives_the_redirect_and_the_polling(project
     assert EvaluationReport.objects.get().filters["tag"] == "q&a #1"
     html = client.get(response["Location"]).content.decode()  # queued: the panel polls
     assert "evaluation/panel/?split=all&amp;tag=q%26a+%231" in html
+
+
+def test_an_annotation_changed_after_the_rubric_changed_counts_under_the_new_version(
+    project, annotators
+):
+    """The first annotator scores under version 1, the lead changes the rubric, the annotator
+    changes the annotation (validated against version 2, so made under it) and the second
+    scores under version 2: the item's scores are version 2's."""
+    from annotation.queue import annotation_update
+    from tests.factories import annotate
+
+    item = ItemFactory(project=project, kind=kinds.RUBRIC)
+    first = annotate(item, annotators[0], scores(4))
+    assert first.rubric_version == 1
+    depth = [{"name": "depth", "description": "", "scale": {"min": 1, "max": 3}}]
+    project_update(project=project, actor=None, changes={"rubric": depth})
+    changed = annotation_update(
+        annotation_id=first.pk, annotator=annotators[0], payload={"scores": {"depth": 2}}
+    )
+    assert changed.rubric_version == 2
+    changed.refresh_from_db()
+    assert changed.rubric_version == 2
+    annotate(item, annotators[1], {"scores": {"depth": 3}})
+    item.refresh_from_db()
+    assert item.status == "approved"
+    result = compute(project)
+    [row] = result["models"]
+    assert row["criteria"]["depth"]["n"] == 1
+    assert [(v["version"], v["items"]) for v in result["rubric_versions"]] == [(1, 0), (2, 1)]

@@ -315,3 +315,31 @@ def test_two_different_texts_show_their_word_differences(project, reviewer):
     content = browser(reviewer).get(page_url(project)).content.decode()
     assert 'data-testid="text-diff"' in content
     assert "<del>First</del><ins>Second</ins>" in content
+
+
+def test_a_reviewer_sets_a_rubric_items_final_scores_on_the_page(project, reviewer):
+    from tests.factories import rubric_scores
+
+    item = completed_item(
+        project, [rubric_scores(4, passed=True), rubric_scores(4, passed=False)], kind="rubric"
+    )
+    assert item.status == ItemStatus.IN_REVIEW
+    client = browser(reviewer)
+    html = client.get(page_url(project)).content.decode()
+    assert 'name="final_scores.helpfulness"' in html and 'name="final_scores.overall"' in html
+    assert item.data["response"]["model"] not in html  # blind
+    form = {
+        "action": "edit",
+        **{f"final_scores.{name}": "3" for name in rubric_scores()["scores"]},
+        "final_scores.overall": "fail",
+        "final_flags": "hallucination, hallucination, too long",
+        "final_rationale": "Wrong date.",
+    }
+    client.post(decide_url(item), form, **HTMX)
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.provenance == Provenance.EDITED
+    assert record.payload == {
+        "scores": {**rubric_scores(3)["scores"], "overall": False},
+        "rationale": "Wrong date.",
+        "flags": ["hallucination", "too long"],
+    }

@@ -271,3 +271,28 @@ def test_an_annotation_changed_after_the_rubric_changed_counts_under_the_new_ver
     [row] = result["models"]
     assert row["criteria"]["depth"]["n"] == 1
     assert [(v["version"], v["items"]) for v in result["rubric_versions"]] == [(1, 0), (2, 1)]
+
+
+def test_model_names_tags_and_groups_render_inert_on_the_page(project, annotators):
+    evil = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+    for model in (evil, "plain"):
+        for passed in (True, False):
+            scored(project, annotators, model, scores(4, passed), group=evil, tags=[evil[:60]])
+    item = ItemFactory(
+        project=project,
+        kind=kinds.PREFERENCE,
+        data={
+            "prompt": "p",
+            "responses": [{"text": "a", "model": evil}, {"text": "b", "model": "plain"}],
+        },
+    )
+    complete(item, annotators, [{"rating": -2}, {"rating": -2}])
+    lead = MembershipFactory(project=project, role=Role.LEAD).user
+    report = EvaluationReport.objects.create(project=project, filters=Filters().as_dict())
+    evaluation_report_build(report_id=report.pk)
+    client = Client()
+    client.force_login(lead)
+    html = client.get(f"/projects/{project.pk}/evaluation/").content.decode()
+    assert 'data-testid="ranking"' in html and 'data-testid="consistency"' in html
+    assert "<script>alert(1)" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

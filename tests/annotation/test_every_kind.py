@@ -11,7 +11,7 @@ import pytest
 
 from annotation import kinds
 from annotation.models import Item, ItemStatus, Role
-from tests.factories import MembershipFactory, ProjectFactory, item_row, rubric_scores
+from tests.factories import MembershipFactory, ProjectFactory, annotate, item_row, rubric_scores
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +25,9 @@ class Case:
     final_in_row: Callable[[dict[str, Any]], bool]  # the exported row carries `final`
     invalid: dict  # a payload with one bad field
     invalid_field: str  # the field the 400 names
+    gold: dict  # a known answer (only the scored field)
+    gold_hit: dict  # an answer that matches it
+    gold_miss: dict  # one that does not
 
 
 def _assistant_text(row: dict) -> str:
@@ -46,6 +49,9 @@ CASES = {
         final_in_row=lambda row: _assistant_text(row) == "The reviewer's summary.",
         invalid={"response": "x", "category": "poetry"},
         invalid_field="category",
+        gold={"category": "summarization"},
+        gold_hit={"response": "Any words.", "category": "summarization"},
+        gold_miss={"response": "Any words.", "category": "code"},
     ),
     kinds.PREFERENCE: Case(
         agreeing=({"rating": -2}, {"rating": -1}),
@@ -56,6 +62,9 @@ CASES = {
         final_in_row=lambda row: "nesting dolls" in row["chosen"][-1]["content"],
         invalid={"rating": 4},
         invalid_field="rating",
+        gold={"rating": -2},
+        gold_hit={"rating": -1},
+        gold_miss={"rating": 2},
     ),
     kinds.REFUSAL: Case(
         agreeing=(
@@ -79,6 +88,9 @@ CASES = {
         final_in_row=lambda row: _assistant_text(row) == "The reviewer's refusal.",
         invalid={"decision": "maybe", "response": "x", "harm_category": "none"},
         invalid_field="decision",
+        gold={"decision": "refuse"},
+        gold_hit={"decision": "refuse", "response": "No.", "harm_category": "illegal_activity"},
+        gold_miss={"decision": "comply", "response": "Sure.", "harm_category": "none"},
     ),
     kinds.RUBRIC: Case(
         agreeing=(rubric_scores(4), rubric_scores(5)),
@@ -88,6 +100,9 @@ CASES = {
         final_in_row=lambda row: row["scores"] == rubric_scores(2, passed=False)["scores"],
         invalid={"scores": {**rubric_scores(3)["scores"], "helpfulness": 6}},
         invalid_field="scores.helpfulness",
+        gold={"scores": {"overall": False, "correctness": 1}},
+        gold_hit=rubric_scores(2, passed=False),
+        gold_miss=rubric_scores(5, passed=True),
     ),
 }
 
@@ -142,11 +157,11 @@ def _review(team, item, final):
     assert item.status == ItemStatus.APPROVED
 
 
-def _export(project, lead, fmt, capture):
+def _export(project, lead, fmt, capture, split="all"):
     with capture(execute=True):
         response = lead.post(
             f"/api/v1/projects/{project.pk}/exports/",
-            {"format": fmt, "split": "all"},
+            {"format": fmt, "split": split},
             format="json",
         )
     assert response.status_code in (201, 202), response.content
@@ -213,3 +228,42 @@ def test_an_item_of_every_kind_is_refused_when_the_project_does_not_take_its_kin
     )
     assert response.status_code == 400
     assert not Item.objects.filter(project=project).exists()
+
+
+@pytest.mark.parametrize("kind", kinds.names())
+def test_a_gold_answer_of_every_kind_scores_its_annotators(team, kind):
+    project, clients = team
+    case = CASES[kind]
+    response = clients["lead"].post(
+        f"/api/v1/projects/{project.pk}/items/",
+        [item_row(kind, gold=case.gold)],
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    item = Item.objects.get(project=project)
+    assert item.is_gold
+    hit, miss = (
+        annotate(item, MembershipFactory(project=project, role=Role.ANNOTATOR).user, payload)
+        for payload in (case.gold_hit, case.gold_miss)
+    )
+    assert (hit.gold_correct, miss.gold_correct) == (True, False)
+
+
+@pytest.mark.parametrize("kind", kinds.names())
+def test_an_eval_item_of_every_kind_stays_out_of_a_train_export(
+    team, kind, django_capture_on_commit_callbacks
+):
+    project, clients = team
+    case = CASES[kind]
+    response = clients["lead"].post(
+        f"/api/v1/projects/{project.pk}/items/", [item_row(kind, split="eval")], format="json"
+    )
+    assert response.status_code == 201, response.content
+    item = Item.objects.get(project=project)
+    _annotate(project, clients, case.agreeing)
+    item.refresh_from_db()
+    if item.status == ItemStatus.IN_REVIEW:
+        _review(clients, item, case.agreeing[0])
+    capture = django_capture_on_commit_callbacks
+    assert _export(project, clients["lead"], case.export_format, capture, split="train") == []
+    assert len(_export(project, clients["lead"], case.export_format, capture, split="eval")) == 1

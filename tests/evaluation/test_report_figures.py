@@ -14,6 +14,7 @@ from annotation.models import Role
 from annotation.services import project_update
 from evaluation.models import EvaluationReport
 from evaluation.reader import Filters
+from evaluation.selectors import evaluation_report_csv
 from evaluation.services import evaluation_compute, evaluation_report_build
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, complete
 
@@ -192,6 +193,10 @@ def test_a_criterion_whose_scale_changed_is_reported_per_version(project, annota
         (1, 2, False),
         (2, 1, True),
     ]
+    table = evaluation_report_csv(EvaluationReport(result=result, code_version="c"))
+    row = next(csv.DictReader(io.StringIO(table)))
+    assert row["correctness_versions"] == "1 2"
+    assert (row["helpfulness (v1)_versions"], row["helpfulness (v2)_versions"]) == ("1", "2")
 
 
 def test_the_same_data_gives_the_same_report_and_new_data_a_new_sha256(project, annotators):
@@ -225,6 +230,7 @@ def test_the_downloads_carry_the_code_version_and_the_data_sha256(project, annot
     assert {r["data_sha256"] for r in rows} == {report.data_sha256}
     assert {r["code_version"] for r in rows} == {report.code_version}
     assert {r["rubric_versions"] for r in rows} == {"1"}
+    assert {r["helpfulness_versions"] for r in rows} == {"1"}
     assert [(r["model"], r["pass_rate"]) for r in rows] == [("m-a", "1.0"), ("m-b", "0.0")]
 
     stranger = Client()

@@ -633,7 +633,11 @@ def annotation_update(*, annotation_id: Any, annotator: Any, payload: Any) -> An
     shown, accepted = suggestion_outcome(project=project, item=item, payload=payload)
     annotation.payload, annotation.updated_at = payload, timezone.now()
     annotation.suggestion_accepted = accepted if shown else None
-    annotation.save(update_fields=["payload", "updated_at", "suggestion_accepted"])
+    # Checked against the rubric of now, so made under it (the report reads the scores by it).
+    annotation.rubric_version = project.rubric_version
+    annotation.save(
+        update_fields=["payload", "updated_at", "suggestion_accepted", "rubric_version"]
+    )
     audit_record(
         actor=annotator,
         action="annotation.change",

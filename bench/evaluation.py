@@ -203,11 +203,16 @@ def build(project_id: int, lead_id: int) -> dict:
     from annotation.models import Project
     from evaluation import services
     from evaluation.models import EvaluationReport
+    from evaluation.reader import Filters
 
-    services._enqueue = lambda report_id: None  # built below, in this process, as a worker
     project = Project.objects.get(pk=project_id)
     lead = get_user_model().objects.get(pk=lead_id)
-    report = services.evaluation_report_request(project=project, actor=lead)
+    # Created directly, not requested: a request hands its job to the outbox, which with no
+    # broker builds the report in-process at once (before the measurement) and with one
+    # publishes a message nobody here consumes. The build below is the worker's code path.
+    report = EvaluationReport.objects.create(
+        project=project, requested_by=lead, filters=Filters().as_dict()
+    )
     before = reset_peak_rss()
     started = time.perf_counter()
     services.evaluation_report_build(report_id=report.pk)

@@ -102,16 +102,22 @@ CSV_HEADER_FIXED = ("model", "n", "pass_rate", "pass_rate_low", "pass_rate_high"
 
 
 def evaluation_report_csv(report: EvaluationReport) -> str:
-    """The per-model table as CSV: n, each criterion's mean and interval, the pass rate and
-    interval, the Bradley-Terry strength and interval; then the provenance as comment-free
-    trailing rows (code version, data sha256, filters)."""
+    """The per-model table as CSV, one row per model: n, the pass rate and its interval, each
+    criterion's mean, interval, n and the rubric versions it comes from, the Bradley-Terry
+    strength and interval, and on every row the report's rubric versions, code version and
+    data sha256 (so a row copied alone still says where it comes from)."""
     result = report.result or {}
     keys = [c["key"] for c in result.get("criteria", [])]
+    # The rubric versions each criterion's figures come from, as "1 2".
+    versions_of = {
+        c["key"]: " ".join(str(v) for v in c.get("versions", []))
+        for c in result.get("criteria", [])
+    }
     strengths = {row["model"]: row for row in result.get("bradley_terry", [])}
     models = {row["model"]: row for row in result.get("models", [])}
     header = [*CSV_HEADER_FIXED]
     for key in keys:
-        header += [f"{key}_mean", f"{key}_low", f"{key}_high", f"{key}_n"]
+        header += [f"{key}_mean", f"{key}_low", f"{key}_high", f"{key}_n", f"{key}_versions"]
     header += ["bt_strength", "bt_low", "bt_high", "rubric_versions", "code_version", "data_sha256"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -125,6 +131,7 @@ def evaluation_report_csv(report: EvaluationReport) -> str:
         for key in keys:
             figure = (row.get("criteria") or {}).get(key) or {}
             cells += [figure.get("mean"), figure.get("low"), figure.get("high"), figure.get("n")]
+            cells.append(versions_of[key])
         bt = strengths.get(model, {})
         cells += [bt.get("strength"), bt.get("low"), bt.get("high"), versions]
         cells += [report.code_version, report.data_sha256]

@@ -2,6 +2,7 @@
 leads, a polling status, and downloads (JSON, CSV)."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -62,6 +63,11 @@ def _filters(request: HttpRequest) -> dict[str, Any]:
         return reader.Filters().as_dict()
 
 
+def _query(filters: dict[str, Any]) -> str:
+    """The filters as a URL's query (a tag may hold `&`, `#` or spaces)."""
+    return urlencode({k: v for k, v in filters.items() if v})
+
+
 def _context(membership: Membership, filters: dict[str, Any]) -> dict[str, Any]:
     project = membership.project
     reading = evaluation_report_read(project=project, filters=filters)
@@ -75,7 +81,7 @@ def _context(membership: Membership, filters: dict[str, Any]) -> dict[str, Any]:
         "polling": evaluation_report_is_active(reading.pending),
         "filters": filters,
         "splits": reader.SPLITS,
-        "query": "&".join(f"{k}={v}" for k, v in filters.items() if v),
+        "query": _query(filters),
     }
     if report is None:
         return context
@@ -166,7 +172,7 @@ def compute(request: HtmxHttpRequest, project_id: int) -> HttpResponse:
     )
     if not request.htmx:
         url = reverse("evaluation:report", args=[project_id])
-        query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+        query = _query(filters)
         return redirect(f"{url}?{query}" if query else url)
     return render(request, "evaluation/report.html#panel", _context(membership, filters))
 

@@ -481,3 +481,35 @@ def test_no_report_is_scheduled_while_one_is_queued(seeded):
     queued = AgreementReport.objects.create(project=seeded.project)
     assert agreement_maybe_schedule(project=seeded.project) is None
     assert list(AgreementReport.objects.filter(project=seeded.project)) == [queued]
+
+
+# --- rubric items: alpha per criterion at its level ------------------------------------------
+
+
+def test_rubric_criteria_are_measured_at_their_levels(db):
+    """Helpfulness (1-5): ordinal and interval alpha; the overall pass/fail: nominal; each
+    over the two annotators' scores of four items, as the engine computes them from counts."""
+    project = ProjectFactory(kinds=[kinds.RUBRIC], annotations_per_item=2, agreement_every=0)
+    a, b = member(project, "a"), member(project, "b")
+    pairs = [((4, True), (5, True)), ((2, False), (2, False))]
+    pairs += [((5, True), (4, False)), ((1, True), (2, True))]
+    for first, second in pairs:
+        item = ItemFactory(project=project, kind=kinds.RUBRIC)
+        for user, (value, passed) in zip((a, b), (first, second), strict=True):
+            scores = {
+                c["name"]: passed if c["scale"] == "pass_fail" else value
+                for c in kinds.default_rubric()
+            }
+            annotate(item, user, {"scores": scores})
+    fields = build(project).fields
+
+    helpfulness = [[0, 0, 0, 1, 1], [0, 2, 0, 0, 0], [0, 0, 0, 1, 1], [1, 1, 0, 0, 0]]
+    for level in ("ordinal", "interval"):
+        expected = krippendorff_alpha(helpfulness, [1, 2, 3, 4, 5], level).alpha
+        assert fields["rubric.helpfulness"][f"alpha_{level}"] == pytest.approx(expected)
+    overall = [[0, 2], [2, 0], [1, 1], [0, 2]]
+    assert fields["rubric.overall"]["alpha_nominal"] == pytest.approx(
+        krippendorff_alpha(overall, [False, True]).alpha
+    )
+    assert "alpha_ordinal" not in fields["rubric.overall"]
+    assert {f"rubric.{c['name']}" for c in kinds.default_rubric()} <= set(fields)

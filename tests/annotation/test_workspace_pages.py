@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from annotation import kinds
 from annotation.kinds.preference import rating_from_display
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.queue import assignment_claim_next
@@ -259,10 +260,17 @@ EVIL_ITEMS = {
         "responses": [{"text": EVIL, "model": EVIL}, {"text": EVIL + " (b)", "model": EVIL}],
     },
     "refusal": {"prompt": EVIL, "model_response": EVIL},
+    "rubric": {
+        "prompt": EVIL,
+        "response": {"text": EVIL, "model": EVIL},
+        "reference": EVIL,
+        "group": EVIL,
+        "tags": ["<script>alert(1)</script>"],
+    },
 }
 
 
-@pytest.mark.parametrize("kind", sorted(EVIL_ITEMS))
+@pytest.mark.parametrize("kind", kinds.names())
 def test_user_text_renders_inert_in_the_page(web, project, kind):
     ItemFactory(project=project, kind=kind, data=EVIL_ITEMS[kind])
     assert_inert(web.get(work_url(project)).content.decode())
@@ -277,7 +285,7 @@ def test_user_text_in_messages_and_system_renders_inert(web, project):
     assert_inert(web.get(work_url(project)).content.decode())
 
 
-@pytest.mark.parametrize("kind", sorted(EVIL_ITEMS))
+@pytest.mark.parametrize("kind", kinds.names())
 def test_user_text_renders_inert_in_the_partial_after_a_submit(web, project, membership, kind):
     ItemFactory(project=project, kind="instruction", priority=1)
     ItemFactory(project=project, kind=kind, data=EVIL_ITEMS[kind])
@@ -289,6 +297,17 @@ def test_user_text_renders_inert_in_the_partial_after_a_submit(web, project, mem
     html = response.content.decode()
     assert html.lstrip().startswith('<section id="task"')
     assert_inert(html)
+
+
+def test_rubric_criterion_names_and_descriptions_render_inert(web, project, membership):
+    project.rubric = [
+        {"name": '"><img src=x onerror=alert(1)>', "description": EVIL, "scale": "pass_fail"}
+    ]
+    project.save()
+    ItemFactory(project=project, kind="rubric")
+    html = web.get(work_url(project)).content.decode()
+    assert_inert(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.split('data-testid="rubric"')[1]
 
 
 def test_typed_text_and_criterion_names_render_inert_when_the_form_comes_back(

@@ -26,6 +26,10 @@ def test_an_annotator_scores_a_rubric_item_with_the_keyboard(page, live_server, 
     expect(response.locator("strong")).to_have_text("bold")  # markdown rendered
     expect(response.locator("script")).to_have_count(0)  # and sanitised
     expect(page.locator("#task")).not_to_contain_text(data["response"]["model"])  # blind
+    expect(page.locator('[data-testid="reference"]')).to_contain_text(data["reference"])
+    rubric = page.locator('[data-testid="rubric"]')
+    for criterion in kinds.default_rubric():  # each criterion with its description
+        expect(rubric).to_contain_text(criterion["description"])
 
     for key in ("4", "5", "3", "4", "P"):  # helpfulness .. instruction_following, overall
         page.keyboard.press(key)

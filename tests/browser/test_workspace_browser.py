@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from annotation import kinds
 from annotation.models import Annotation, Assignment, AssignmentStatus, Role
 from annotation.queue import assignment_claim_next
 from tests.browser.conftest import login
@@ -229,7 +230,7 @@ def test_hostile_text_does_not_run_in_the_page_or_after_a_swap(
     assert page.evaluate("window.__xss") is None
 
 
-@pytest.mark.parametrize("kind", ["preference", "instruction", "refusal"])
+@pytest.mark.parametrize("kind", kinds.names())
 def test_the_workspace_fits_a_390_px_screen_with_44_px_targets(
     page, live_server, project, annotator, kind
 ):
@@ -238,6 +239,7 @@ def test_the_workspace_fits_a_390_px_screen_with_44_px_targets(
         "preference": {"prompt": long, "responses": [{"text": long}, {"text": long + "!"}]},
         "instruction": {"prompt": long, "draft": long},
         "refusal": {"prompt": long, "model_response": long},
+        "rubric": {"prompt": long, "response": {"text": long, "model": "m"}, "reference": long},
     }[kind]
     ItemFactory(project=project, kind=kind, data=data)
     page.set_viewport_size({"width": 390, "height": 844})

@@ -6,17 +6,19 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from annotation import parsing
+from annotation import kinds, parsing
 from annotation.models import Item
 from core.errors import ApplicationError, PayloadTooLarge
 from tests.factories import item_row
 
 CSV = (
     "external_id,kind,prompt,category,response_a,response_b,model_a,harm_category,priority,"
-    "metadata,gold\n"
-    'i-1,instruction,Summarise this.,summarization,,,,,0.5,"{""source"": ""web""}",\n'
-    'p-1,preference,"Which, is better?",,First answer,Second answer,m-a,,,,"{""rating"": -2}"\n'
-    "r-1,refusal,Pick a lock?,,,,,illegal_activity,,,\n"
+    "metadata,gold,response,model,reference,group,tags\n"
+    'i-1,instruction,Summarise this.,summarization,,,,,0.5,"{""source"": ""web""}",,,,,,\n'
+    'p-1,preference,"Which, is better?",,First answer,Second answer,m-a,,,,"{""rating"": -2}"'
+    ",,,,,\n"
+    "r-1,refusal,Pick a lock?,,,,,illegal_activity,,,,,,,,\n"
+    'u-1,rubric,Explain DNS.,,,,,,,,,"DNS maps **names**.",v3,A reference.,dns,"general, legal"\n'
 )
 
 
@@ -77,6 +79,14 @@ def test_a_csv_upload_creates_items_of_every_kind(project, web):
     ]
     assert items["p-1"].is_gold and items["p-1"].gold == {"rating": -2}
     assert items["r-1"].data == {"prompt": "Pick a lock?", "harm_category": "illegal_activity"}
+    assert items["u-1"].data == {
+        "prompt": "Explain DNS.",
+        "response": {"text": "DNS maps **names**.", "model": "v3"},
+        "reference": "A reference.",
+        "group": "dns",
+        "tags": ["general", "legal"],
+    }
+    assert {i.kind for i in items.values()} == set(kinds.names())
 
 
 def test_duplicates_are_listed_after_an_upload(project, web):
@@ -255,7 +265,7 @@ def test_the_items_api_imports_csv(project, lead, make_api):
     )
 
     assert response.status_code == 201, response.json()
-    assert response.json()["created"] == 3
+    assert response.json()["created"] == 4
 
 
 def test_the_items_api_reports_csv_cell_errors_with_their_line(project, lead, make_api):

@@ -213,3 +213,33 @@ def test_a_bad_rubric_setting_is_a_400_naming_it(team):
     )
     assert response.status_code == 400
     assert "'x'" in response.json()["detail"]
+
+
+def test_trl_kto_takes_pass_fail_from_rubric_items_when_the_lead_asks(
+    team, django_capture_on_commit_callbacks
+):
+    project, clients = team
+    lead = clients[Role.LEAD]
+    lead.post(
+        f"/api/v1/projects/{project.pk}/items/",
+        [rubric_item(n, "m-a" if n % 2 else "m-b", tags=()) for n in range(2)],
+        format="json",
+    )
+    work(project, clients, lambda item, i: score(item.data["response"]["model"] == "m-a"))
+    url = f"/api/v1/projects/{project.pk}/exports/"
+
+    response = lead.post(url, {"format": "trl-sft", "pass_fail": True}, format="json")
+    assert response.status_code == 400 and "pass_fail" in json.dumps(response.json())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(url, {"format": "trl-kto", "pass_fail": True}, format="json")
+    assert response.status_code in (201, 202), response.content
+    data = lead.get(f"/api/v1/exports/{response.json()['id']}/download/")
+    rows = [json.loads(line) for line in b"".join(data.streaming_content).splitlines()]
+    labels = {row["completion"][0]["content"]: row["label"] for row in rows}
+    assert labels == {"**Answer** 0": False, "**Answer** 1": True}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead.post(url, {"format": "trl-kto"}, format="json")
+    data = lead.get(f"/api/v1/exports/{response.json()['id']}/download/")
+    assert b"".join(data.streaming_content) == b""  # without pass_fail: no rubric rows

@@ -410,3 +410,31 @@ def test_written_answers_render_as_markdown_with_the_raw_text_and_inert_html(pro
     assert "<script>alert(1)</script>" not in content
     assert '<details class="raw-text"><summary>Raw text</summary>' in pane
     assert "&lt;script&gt;alert(1)&lt;/script&gt;</pre>" in pane
+
+
+def test_a_reviewer_sets_a_rubric_items_final_scores_on_the_page(project, reviewer):
+    from tests.factories import rubric_scores
+
+    item = completed_item(
+        project, [rubric_scores(4, passed=True), rubric_scores(4, passed=False)], kind="rubric"
+    )
+    assert item.status == ItemStatus.IN_REVIEW
+    client = browser(reviewer)
+    html = client.get(page_url(project)).content.decode()
+    assert 'name="final_scores.helpfulness"' in html and 'name="final_scores.overall"' in html
+    assert item.data["response"]["model"] not in html  # blind
+    form = {
+        "action": "edit",
+        **{f"final_scores.{name}": "3" for name in rubric_scores()["scores"]},
+        "final_scores.overall": "fail",
+        "final_flags": "hallucination, hallucination, too long",
+        "final_rationale": "Wrong date.",
+    }
+    client.post(decide_url(item), form, **HTMX)
+    record = FinalRecord.objects.get(item=item, is_current=True)
+    assert record.provenance == Provenance.EDITED
+    assert record.payload == {
+        "scores": {**rubric_scores(3)["scores"], "overall": False},
+        "rationale": "Wrong date.",
+        "flags": ["hallucination", "too long"],
+    }

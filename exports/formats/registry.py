@@ -323,9 +323,23 @@ def write_export(
 
         json_columns = parquet_json_columns(fmt.shape, extra_columns=extra_columns)
 
-    def finish(record: ExportRecord, row: Row) -> Row:
+    # A scanner that rules rows out by their JSON (hygiene.pii.RowScanner.rules_out) reads the
+    # bytes the JSON writers write: each row is encoded once, not for the hint and again for
+    # the file. The hint finds in encode_json's bytes all it finds in the row's other JSON
+    # (its patterns are ASCII and never span a quote; the escaped line breaks only add text).
+    encode_once = (
+        row_filter is not None
+        and hasattr(row_filter, "rules_out")
+        and fmt.container in ("jsonl", "json-array")
+        and not json_columns
+    )
+
+    def finish(record: ExportRecord, row: Row) -> Row | bytes:
         if extra_columns:
             row = {**row, "external_id": record.external_id, "metadata": record.metadata or {}}
+        if encode_once:
+            data = encode_json(row)
+            return data if row_filter.rules_out(data) else row_filter.walk(record.item_id, row)
         if row_filter is not None:
             row = row_filter(record.item_id, row)
         for column in json_columns:

@@ -134,11 +134,15 @@ def _valid(kind: str, text: str) -> bool:
     return True
 
 
-def may_hint(encoded: bytes, constant: bytes = b"", copies: int = 0) -> bool:
-    """False when the byte tests show that the hint finds nothing in ``encoded`` (JSON bytes
-    holding ``copies`` copies of the ``constant`` bytes, which the hint does not match), at
-    memory speed; True when the hint itself must look."""
-    return bool(
+def hinted(
+    encoded: bytes, texts: list[tuple[str, ...]], constant: bytes = b"", copies: int = 0
+) -> list[int]:
+    """The indexes of the entries of ``texts`` (each a row's strings) that the hint matches.
+    ``encoded``: bytes holding every text as JSON, and ``copies`` copies of the ``constant``
+    bytes between them, which the hint does not match (the caller checked). Where the byte
+    tests find nothing the answer is [] without a regex step per character; else the hint runs
+    over all the texts, NUL-separated (as a row's: a match never spans two of them)."""
+    if not (
         b"@" in encoded
         or any(key in encoded for key in _A_KEYS)
         or (
@@ -150,18 +154,7 @@ def may_hint(encoded: bytes, constant: bytes = b"", copies: int = 0) -> bool:
             and any(key in encoded for key in _DASH_KEYS)
         )
         or _CLASS_RUN.search(encoded.translate(_CLASSES))
-    )
-
-
-def hinted(
-    encoded: bytes, texts: list[tuple[str, ...]], constant: bytes = b"", copies: int = 0
-) -> list[int]:
-    """The indexes of the entries of ``texts`` (each a row's strings) that the hint matches.
-    ``encoded``: bytes holding every text as JSON, and ``copies`` copies of the ``constant``
-    bytes between them, which the hint does not match (the caller checked). Where the byte
-    tests find nothing the answer is [] without a regex step per character; else the hint runs
-    over all the texts, NUL-separated (as a row's: a match never spans two of them)."""
-    if not may_hint(encoded, constant, copies):
+    ):
         return []
     joined = "\x00".join(chain.from_iterable(texts))
     # Each match's entry by where it starts among the entries' ends in the joined text (an
@@ -324,7 +317,7 @@ class RowScanner:
         scanned and says whether the row hint rules them all out. When it does not, the caller
         decodes each row and passes it to ``walk``."""
         self.rows_scanned += rows
-        return not (may_hint(encoded) and _ROW_HINT.search(encoded))
+        return not _ROW_HINT.search(encoded)
 
     def rules_out_texts(self, texts: tuple[str, ...], rows: int = 1) -> bool:
         """``rules_out`` for rows whose only varying strings are ``texts`` (the rest of their

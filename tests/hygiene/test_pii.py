@@ -149,17 +149,3 @@ def test_the_byte_tests_pass_rows_without_any_shape_and_stop_at_each_shape():
     for text in ("a@b", "AKIA", "AIza", "ghp_", "sk-x", "glpat-", "-----BEGIN", "415 555 0132"):
         rows = [*plain, ("x", text, "y")]
         assert pii.hinted(orjson.dumps(rows), rows) == [1], text
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join), max_size=4))
-def test_a_row_is_ruled_out_exactly_when_the_row_hint_finds_nothing_in_its_json(texts):
-    """``RowScanner.rules_out`` (the byte tests first, the regex only where they pass) rules a
-    row out exactly when the row hint finds nothing in its JSON, as the export writes it."""
-    from exports.formats.writers import encode_json
-
-    encoded = encode_json({"messages": [{"content": text, "role": "user"} for text in texts]})
-
-    ruled_out = pii.RowScanner().rules_out(encoded)
-
-    assert ruled_out == (pii._ROW_HINT.search(encoded) is None)

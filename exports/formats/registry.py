@@ -304,7 +304,9 @@ def write_export(
     read, rows written)`` is called every ``progress_every`` records and once at the end. The
     caller chooses and orders the records (approved, split, no gold); the same records in the same
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
-    every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is written.
+    every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is
+    written (one with ``rules_out`` and ``walk``, the personal data scanner, is handed a JSON
+    row's bytes first).
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
     kind, without categories. An EncodedBatch (the rows of many records encoded from the pair
     texts read in SQL; JSON containers without extra columns only) is written as it is, after

@@ -20,7 +20,7 @@ def _no_constant(name: str) -> Any:
 
 
 def check_json_value(data: Any) -> None:
-    """Raise ParseError for nesting deeper than MAX_DEPTH or a string that is not Unicode
+    """Raise ValueError for nesting deeper than MAX_DEPTH or a string that is not Unicode
     text (a lone surrogate). Iterative: any depth is walked without recursion."""
     stack = [(data, 1)]
     while stack:
@@ -29,7 +29,7 @@ def check_json_value(data: Any) -> None:
             _check_text(value)
         elif isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.")
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
             if isinstance(value, dict):
                 for key, item in value.items():
                     _check_text(key)
@@ -42,24 +42,19 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ParseError(
-            "JSON parse error - a string holds a lone surrogate (\\ud800-\\udfff), which is not "
-            "Unicode text."
+        raise ValueError(
+            "a string holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text"
         ) from None
 
 
 def loads(text: str | bytes) -> Any:
-    """json.loads for JSON a person typed into a page's form: anything the API's parser refuses
-    (nesting too deep, NaN and Infinity, lone surrogates) is a ValueError saying why, as a
-    syntax error is, never a RecursionError."""
+    """json.loads refusing what the module's docstring lists: a ValueError saying why, as for
+    a syntax error, never a RecursionError. The API's parser and the pages' JSON fields."""
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
-    try:
-        check_json_value(data)
-    except ParseError as exc:
-        raise ValueError(str(exc.detail)) from None
+    check_json_value(data)
     return data
 
 
@@ -72,10 +67,6 @@ class JSONParser(parsers.JSONParser):
         except UnicodeDecodeError as exc:
             raise ParseError(f"JSON parse error - the body is not {encoding}: {exc}") from None
         try:
-            data = json.loads(text, parse_constant=_no_constant)
-        except RecursionError:
-            raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels.") from None
+            return loads(text)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        check_json_value(data)
-        return data

@@ -15,8 +15,7 @@ from __future__ import annotations
 import io
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from itertools import islice, pairwise
 from typing import Any
 
@@ -41,7 +40,7 @@ from agreement.engine import (
 )
 from annotation import kinds
 from annotation.models import Annotation, Project
-from core.db import snapshot, stream_rows
+from core.db import read_ahead, snapshot, stream_rows
 
 FETCH_CHUNK = 5_000  # rows per round trip of the server-side cursor
 BATCH_ROWS = 20_000  # rows (whole items) processed at once
@@ -184,7 +183,7 @@ def copied_columns(project: Project, paths: list[tuple[str, ...]]) -> Iterator[C
             deque(map(block.write, islice(rows, COPY_BLOCK_ROWS)), maxlen=0)
             return block.getvalue()
 
-        for block in _read_ahead(read) if COPY_READ_AHEAD else iter(read, b""):
+        for block in read_ahead(read) if COPY_READ_AHEAD else iter(read, b""):
             # One block, one chunk per column (block_size beyond the block's length).
             options = csv.ReadOptions(
                 column_names=names, block_size=len(block) + 1, use_threads=False
@@ -203,23 +202,6 @@ def copied_columns(project: Project, paths: list[tuple[str, ...]]) -> Iterator[C
                 correct=correct,
                 values=tuple(_coded(array) for array in col[FIRST_VALUE:]),
             )
-
-
-def _read_ahead(read: Callable[[], bytes]) -> Iterator[bytes]:
-    """``read()``'s blocks up to the first empty one, the next read by a helper thread while
-    the caller parses and counts this one: psycopg's loop over COPY's messages then overlaps
-    with pyarrow's parsing and numpy's counting, which let go of the GIL. The caller does not
-    use the connection meanwhile (psycopg's connection is safe to share between threads one
-    statement at a time)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="copy-read") as helper:
-        upcoming = helper.submit(read)
-        try:
-            while block := upcoming.result():
-                upcoming = helper.submit(read)
-                yield block
-        finally:
-            # Stopped early: let a read in flight finish before the COPY is closed.
-            upcoming.cancel() or upcoming.exception()
 
 
 # pyarrow arrays to numpy through their buffers: pyarrow's own conversions import pandas (when

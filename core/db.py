@@ -2,9 +2,10 @@
 agreement reports)."""
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -65,17 +66,24 @@ def stream_rows(
 
 
 def _prefetched(cursor: Any, chunk: int) -> Iterator[tuple]:
-    """The cursor's rows, the next ``chunk`` fetched by a helper thread while the caller works
-    through the current one, so the server's work and the caller's overlap. The psycopg
-    connection is safe to share between threads one statement at a time."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-fetch") as helper:
-        upcoming = helper.submit(cursor.fetchmany, chunk)
+    """The cursor's rows, fetched ``chunk`` at a time ahead of the caller (``read_ahead``)."""
+    for rows in read_ahead(partial(cursor.fetchmany, chunk)):
+        yield from rows
+
+
+def read_ahead[T: Sized](read: Callable[[], T]) -> Iterator[T]:
+    """``read()``'s results up to the first empty one, the next read by a helper thread while
+    the caller works through this one, so the server's work (or psycopg's loop over its
+    messages) and the caller's overlap. The caller must not use the connection meanwhile: a
+    psycopg connection is safe to share between threads one statement at a time."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as helper:
+        upcoming = helper.submit(read)
         try:
-            while rows := upcoming.result():
-                upcoming = helper.submit(cursor.fetchmany, chunk)
-                yield from rows
+            while result := upcoming.result():
+                upcoming = helper.submit(read)
+                yield result
         finally:
-            # Stopped early: let a fetch in flight finish before the cursor is closed.
+            # Stopped early: let a read in flight finish before the cursor or COPY is closed.
             upcoming.cancel() or upcoming.exception()
 
 

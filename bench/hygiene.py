@@ -246,9 +246,6 @@ class _NoScan:
     def rules_out(self, encoded, rows=1) -> bool:
         return True
 
-    def rules_out_texts(self, texts, rows=1) -> bool:
-        return True
-
     def rows_with_hints(self, encoded, texts, *, constant, rows) -> list[int]:
         return []
 

@@ -319,19 +319,12 @@ class RowScanner:
         self.rows_scanned += rows
         return not _ROW_HINT.search(encoded)
 
-    def rules_out_texts(self, texts: tuple[str, ...], rows: int = 1) -> bool:
-        """``rules_out`` for rows whose only varying strings are ``texts`` (the rest of their
-        JSON checked once by the caller with ``rules_out``): the hint never matches across a
-        JSON string's quotes or escapes, so it matches the texts exactly where it would match
-        their JSON."""
-        self.rows_scanned += rows
-        return not _HINT.search("\x00".join(texts))
-
     def rows_with_hints(
         self, encoded: bytes, texts: list[tuple[str, ...]], *, constant: bytes, rows: int
     ) -> list[int]:
-        """``rules_out_texts`` for many entries at once (see ``hinted``): counts ``rows`` rows
-        as scanned and returns the indexes of the entries of ``texts`` the hint matches."""
+        """``rules_out`` for many rows at once whose only varying strings are their entries of
+        ``texts`` (see ``hinted``): counts ``rows`` rows as scanned and returns the indexes of
+        the entries the hint matches."""
         self.rows_scanned += rows
         return hinted(encoded, texts, constant, len(texts))
 

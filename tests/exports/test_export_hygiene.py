@@ -14,7 +14,9 @@ from django.urls import reverse
 from annotation import kinds
 from core.models import JobStatus
 from exports import services
+from exports.formats import FORMATS
 from exports.models import ExportJob
+from hygiene import pii
 from tests.factories import ItemFactory
 
 pytestmark = pytest.mark.usefixtures("export_media")
@@ -246,3 +248,121 @@ def test_the_api_takes_the_hygiene_options_and_returns_the_manifest(
         format="json",
     )
     assert bad.status_code == 400
+
+
+# --- the personal data hint computed by PostgreSQL beside the rows ---------------------------
+
+# The JSON formats of final records (Parquet and the annotations format keep the scanner's
+# own hint; eval-results takes rubric items, whose data is checked in tests/evaluation).
+JSON_FORMATS = [
+    name
+    for name, fmt in FORMATS.items()
+    if fmt.container != "parquet" and not fmt.per_annotation and name != "eval-results"
+]
+
+
+@pytest.fixture
+def personal_everywhere(project, approved):
+    """Personal data in each place a row's strings come from, one place per item."""
+
+    def conversation(system: str = "Be brief", earlier: str = "Hi") -> dict:
+        return {
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": earlier},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "Go on"},
+            ]
+        }
+
+    def item(data: dict, final: str = "Fine.", **extra) -> None:
+        approved(
+            project,
+            kinds.INSTRUCTION,
+            data=data,
+            final={"response": final, "category": "other"},
+            **extra,
+        )
+
+    item(conversation(system="Reply to ops@example.org only"))
+    item(conversation(earlier="My SSN is 123-45-6789"))
+    item({"prompt": "Check this", "context": "card 4111 1111 1111 1111"})
+    item({"prompt": "Hello", "system": "Mail x@example.com"})
+    item({"prompt": "mail y@example.com"})
+    item({"prompt": "Who?"}, final="Call +1 212-555-0198.")
+    item({"prompt": "Whose?"}, external_id="owner@example.net")
+    item({"prompt": "Which?"}, metadata={"key": "AKIA" + "B" * 16})
+    item({"prompt": "plain"}, external_id="plain-1")
+    approved(
+        project,
+        kinds.PREFERENCE,
+        data={
+            "prompt": "Which key?",
+            "responses": [
+                {"text": "sk-" + "a" * 40, "model": "m1"},
+                {"text": "none", "model": "m2"},
+            ],
+        },
+        final={"rating": 2},
+    )
+
+
+@pytest.mark.parametrize("extra_columns", [False, True])
+@pytest.mark.parametrize("redact", [False, True])
+def test_the_database_hint_finds_what_the_rows_own_hint_finds(
+    require_postgres, personal_everywhere, build_export, monkeypatch, extra_columns, redact
+):
+    """Every JSON format written with the hint PostgreSQL computes beside the rows gives the
+    same file and the same findings as with the scanner's own hint over each row's JSON."""
+    options = {"extra_columns": extra_columns, "redact_personal_data": redact}
+    with_database_hint = {name: build_export(format=name, **options) for name in JSON_FORMATS}
+    monkeypatch.setattr(services, "_hint_in_database", lambda *args: None)
+    for name in JSON_FORMATS:
+        in_python = build_export(format=name, **options)
+        ours = with_database_hint[name]
+        assert ours.sha256 == in_python.sha256, name
+        assert ours.manifest["personal_data"] == in_python.manifest["personal_data"], name
+    sft = with_database_hint["trl-sft"].manifest["personal_data"]["findings"]
+    expected = {"CARD": 1, "EMAIL": 3, "PHONE": 1, "SSN": 1}
+    if extra_columns:  # the external id and the metadata are written too
+        expected = {**expected, "EMAIL": 4, "API_KEY": 1}
+    assert sft == expected
+    sharegpt = with_database_hint["sharegpt"].manifest["personal_data"]["findings"]
+    assert sharegpt["EMAIL"] == 4 + extra_columns  # its id is the external id (and a column)
+
+
+def test_rows_the_database_hint_rules_out_are_not_searched_again(
+    require_postgres, personal, build_export, monkeypatch
+):
+    assert build_export().manifest["personal_data"]["findings"]
+    monkeypatch.setattr(services, "SQL_HINT_PATTERN", "^$")  # matches no text with a character
+
+    job = build_export()
+
+    assert job.manifest["personal_data"]["findings"] == {}
+    assert job.manifest["personal_data"]["rows_scanned"] == 4
+
+
+def test_the_database_hint_is_left_out_where_a_row_holds_other_strings(project, settings):
+    """Only for final records written as JSON row by row, and never when the project's system
+    prompt (in every row, not in the database's texts) may hold personal data."""
+    from django.db import connection
+
+    hint = services._hint_in_database
+    sft = FORMATS["trl-sft"]
+    expected = pii.SQL_HINT_PATTERN if connection.vendor == "postgresql" else None
+    assert hint(sft, {}, "") == expected
+    assert hint(sft, {}, "You are helpful.") == expected
+    assert hint(sft, {}, "Write to help@example.com") is None
+    assert hint(FORMATS["parquet"], {}, "") is None
+    assert hint(FORMATS["annotations"], {}, "") is None
+    assert hint(FORMATS["trl-preference"], {"pair": object()}, "") is None
+
+
+def test_a_system_prompt_with_personal_data_is_found_in_every_row(project, personal, build_export):
+    project.system_prompt = "Escalate to help@example.com"
+    project.save()
+
+    found = build_export().manifest["personal_data"]["findings"]
+
+    assert found["EMAIL"] == 1 + 4  # the item's own address and the system prompt in each row

@@ -26,7 +26,6 @@ to the export's time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from unittest import mock
 
 from _support import (
     ROOT,
@@ -245,7 +243,7 @@ class _NoScan:
     def walk(self, item_id, row):
         return row
 
-    def rules_out(self, encoded, rows=1, *, hint=None) -> bool:
+    def rules_out(self, encoded, rows=1) -> bool:
         return True
 
     def rows_with_hints(self, encoded, texts, *, constant, rows) -> list[int]:
@@ -257,24 +255,13 @@ class _NoScan:
 
 def time_export_build(project_id: int, variant: str) -> tuple[float, str]:
     """export_build of a trl-sft train export (the worker's path: database pages, rows,
-    the scan, the file stored with its manifest). Without the scan, the database computes no
-    personal data hint either."""
-    from exports import services
-
-    with contextlib.ExitStack() as without_scan:
-        if variant == "none":
-            without_scan.enter_context(mock.patch.object(services, "RowScanner", _NoScan))
-            without_scan.enter_context(
-                mock.patch.object(services, "_hint_in_database", lambda *args: None)
-            )
-        return _export_build(project_id, variant)
-
-
-def _export_build(project_id: int, variant: str) -> tuple[float, str]:
+    the scan, the file stored with its manifest)."""
     from annotation.models import Project
     from exports import services
     from exports.models import ExportJob
+    from hygiene.pii import RowScanner
 
+    services.RowScanner = _NoScan if variant == "none" else RowScanner
     options = {"redact_personal_data": True} if variant == "redact" else {}
     project = Project.objects.get(pk=project_id)
     job = ExportJob.objects.create(

@@ -30,9 +30,9 @@ from review.models import Provenance
 PAGE_SIZE = 5_000
 
 # (item id, external_id, kind, split, item data, final payload, item metadata or None, the
-# (prompt, chosen, rejected) texts read in SQL or None, the item's source, its signal, the
-# personal data hint over its texts or None); payload None where the texts are set.
-RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None, str, str, bool | None]
+# (prompt, chosen, rejected) texts read in SQL or None, the item's source, its signal); payload
+# None where the texts are set.
+RecordRow = tuple[int, str, str, str, Any, Any, dict | None, tuple | None, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,16 +140,10 @@ def _pages(
 # by (``pair_which``, see exports.formats.sql.PairSQL); the outer query reads the texts by it.
 _STREAM_SQL = """
 SELECT r.id, r.external_id, r.kind, r.split, {texts},
-       CASE WHEN r.pair_which = 0 OR %s THEN {data} END,
-       CASE WHEN r.pair_which = 0 THEN {payload} END, r.source, r.signal, {hint}{metadata}
-FROM (SELECT q.*, {which} AS pair_which{source} FROM ({inner}) q ORDER BY q.id OFFSET 0) r
+       CASE WHEN r.pair_which = 0 OR %s THEN r.data::text END,
+       CASE WHEN r.pair_which = 0 THEN r.payload::text END, r.source, r.signal{metadata}
+FROM (SELECT q.*, {which} AS pair_which FROM ({inner}) q ORDER BY q.id OFFSET 0) r
 """
-# With a hint pattern the middle query turns the data and the payload into text once, for the
-# rows and for the hint: the record's texts, its external id and (when written) its metadata,
-# run together (each JSON text ends with a bracket, which no match of the hint holds, so no
-# match spans two of them).
-_HINT_SOURCE = ", q.data::text AS data_text, q.payload::text AS payload_text"
-_HINT_SQL = "(r.data_text || r.payload_text || r.external_id{metadata}) ~ %s"
 # OFFSET 0 keeps the planner from pulling the middle query up into the outer one, which would
 # put the middle query's expressions in place of every reference to their columns, evaluating
 # them again. The order is the middle query's (the inner one's index order: no sort); the
@@ -163,7 +157,6 @@ def _stream_query(
     pair: PairSQL | None,
     with_data: bool,
     with_metadata: bool,
-    hint: str | None = None,
 ) -> tuple[str, list[Any]]:
     columns = ["id", "external_id", "kind", "split", "data", "payload", "source", "signal"]
     if with_metadata:
@@ -178,26 +171,13 @@ def _stream_query(
     texts, which, which_params = _NO_TEXTS, "0", []
     if pair is not None:
         texts, which, which_params = ", ".join(pair.columns), pair.which, pair.params
-    parts = {"data": "r.data::text", "payload": "r.payload::text", "hint": "NULL", "source": ""}
-    hint_params = []
-    if hint is not None:
-        if pair is not None:
-            raise ValueError("the hint is for records read whole, not with pair texts")
-        parts = {
-            "data": "r.data_text",
-            "payload": "r.payload_text",
-            "hint": _HINT_SQL.format(metadata=" || r.metadata::text" if with_metadata else ""),
-            "source": _HINT_SOURCE,
-        }
-        hint_params = [hint]
     sql = _STREAM_SQL.format(
         texts=texts,
         which=which,
         inner=inner,
         metadata=", r.metadata::text" if with_metadata else "",
-        **parts,
     )
-    return sql, [with_data, *hint_params, *which_params, *inner_params]
+    return sql, [with_data, *which_params, *inner_params]
 
 
 def export_pair_columns() -> dict[str, str]:
@@ -221,10 +201,9 @@ def export_record_rows(
     with_metadata: bool = False,
     pair: PairSQL | None = None,
     with_data: bool = True,
-    hint: str | None = None,
 ) -> Iterator[RecordRow]:
     """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
-    metadata, pair, source, signal, hint)``, ordered by item id.
+    metadata, pair, source, signal)``, ordered by item id.
 
     On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
     holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``
@@ -234,10 +213,7 @@ def export_record_rows(
     the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and no pair.
     JSON comes as text and is parsed with orjson, several times faster than the JSON field's
     own decoding. The items' metadata only ``with_metadata`` (else None); the item's source and
-    signal always (the manifest counts them: ``SourceCounts``). ``hint`` (a regular
-    expression, hygiene.pii.SQL_HINT_PATTERN; not with ``pair``): on PostgreSQL each row's
-    last column says whether it matches the record's data, final payload, external id and
-    metadata (when read) as JSON text, computed by the database beside the rows; else None.
+    signal always (the manifest counts them: ``SourceCounts``).
     """
     if connection.vendor != "postgresql":
         for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
@@ -255,10 +231,9 @@ def export_record_rows(
                     None,
                     source,
                     signal,
-                    None,
                 )
         return
-    sql, params = _stream_query(selection, pair, with_data, with_metadata, hint)
+    sql, params = _stream_query(selection, pair, with_data, with_metadata)
     loads = _loads
     for row in stream_rows(sql, params, chunk=page_size or PAGE_SIZE, prefetch=True):
         data, payload = row[7], row[8]
@@ -269,11 +244,10 @@ def export_record_rows(
             row[3],
             None if data is None else loads(data),
             None if payload is None else loads(payload),
-            loads(row[12]) if with_metadata else None,
+            loads(row[11]) if with_metadata else None,
             None if row[4] is None else row[4:7],
             row[9],
             row[10],
-            row[11],
         )
 
 

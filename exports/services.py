@@ -65,7 +65,7 @@ from exports.formats.sql import (
 )
 from exports.models import BUILD_TASK, ExportJob, ExportSplit
 from exports.storage import export_storage
-from hygiene.pii import SQL_HINT_PATTERN, RowScanner, may_hold
+from hygiene.pii import RowScanner
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -602,19 +602,16 @@ def _records(
     pair: PairSQL | None = None,
     encode: PairEncoder | None = None,
     with_data: bool = True,
-    hint: str | None = None,
 ) -> Iterator[ExportRecord | EncodedBatch]:
     """The records of the selection, a batch at a time; the runs of those read as pair texts
     (``pair``, see exports.formats.sql) as EncodedBatches, their rows encoded together by
-    ``encode``. Every row's source and signal go to ``sources``; ``hint``, see
-    ``_hint_in_database``."""
+    ``encode``. Every row's source and signal go to ``sources``."""
     rows = selectors.export_record_rows(
         selection=selection,
         with_metadata=with_metadata,
         pair=pair,
         with_data=with_data,
         page_size=STREAM_PAGE,
-        hint=hint,
     )
     for chunk in batched(rows, _batch_size()):
         sources.add(map(_SOURCE, chunk), map(_SIGNAL, chunk))
@@ -649,7 +646,7 @@ _TEXTS, _SOURCE, _SIGNAL = map(itemgetter, range(7, 10))
 def _record(row: tuple, system_prompt: str) -> ExportRecord:
     item_id, external_id, kind, split, data, payload, item_metadata = row[:7]
     return ExportRecord(
-        item_id, external_id, kind, data, payload, system_prompt, item_metadata, split, row[10]
+        item_id, external_id, kind, data, payload, system_prompt, item_metadata, split
     )
 
 
@@ -684,27 +681,6 @@ def _pair_reading(job: ExportJob, fmt: ExportFormat, extra_columns: bool) -> dic
     if pair is None:
         return {}
     return {"pair": pair, "encode": pair_encoder(fmt.shape, job.project.system_prompt)}
-
-
-def _hint_in_database(fmt: ExportFormat, pair_reading: dict, system_prompt: str) -> str | None:
-    """The personal data hint for the database to run over each record's texts beside the
-    rows (on its own core; hygiene.pii.SQL_HINT_PATTERN), so that the scanner does not search
-    every row's JSON in Python; or None, where the scanner's own hint stays. Only where every
-    string of a row is the format's own words, the project's system prompt, or a whole string
-    of the item's data, the final payload, the external id or the metadata (a prompt's
-    context joins its turn with a blank line and Alpaca names a speaker with ``Name: ``:
-    neither can complete a match of the hint): final records (not one row per annotation)
-    written as JSON (Parquet scans its rows before encoding them), not read as pair texts
-    (their batches have a hint of their own), and a system prompt the hint does not match."""
-    if (
-        db_connection.vendor != "postgresql"
-        or fmt.per_annotation
-        or fmt.container == "parquet"
-        or pair_reading
-        or may_hold(system_prompt or "")
-    ):
-        return None
-    return SQL_HINT_PATTERN
 
 
 def _split_of(record: Any) -> str:
@@ -766,7 +742,6 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
                 sources,
                 **pair_reading,
                 with_data=leaks is not None or bool(eval_items),
-                hint=_hint_in_database(fmt, pair_reading, job.project.system_prompt),
             )
         near = None
         if job.split != ExportSplit.EVAL and eval_items:

@@ -71,13 +71,6 @@ _HINT_PATTERN = (
     r"|(?<=glpat-)|(?<=xox[abposr]-)|(?<=sk-)|(?<=-)----BEGIN)"
 )
 _HINT = re.compile(_HINT_PATTERN)
-# The same hint for a database to run over a record's source texts (PostgreSQL's ``~``: an
-# advanced regular expression; Python reads it alike). It matches the texts _HINT matches: the
-# lookbehinds above only check characters that are part of the match here.
-SQL_HINT_PATTERN = (
-    r"@|[0-9][0-9 ()./-]{5,}[0-9]|AKIA|AIza|gh[pousr]_|github_pat_|[sr]k_(live|test)_"
-    r"|glpat-|xox[abposr]-|sk-|-----BEGIN"
-)
 _KEY_HINT = re.compile(
     r"AKIA|AIza|gh[pousr]_|github_pat_|glpat-|xox[abposr]-|[sr]k_(?:live|test)_|sk-|-----BEGIN"
 )
@@ -139,11 +132,6 @@ def _valid(kind: str, text: str) -> bool:
     if kind == SSN:
         return ssn_valid(text)
     return True
-
-
-def may_hold(text: str) -> bool:
-    """Whether ``text`` may hold personal data the scanner finds (the hint matches it)."""
-    return _HINT.search(text) is not None
 
 
 def hinted(
@@ -324,15 +312,11 @@ class RowScanner:
             pass  # what orjson refuses is walked as it is
         return self._walk(row, item_id)
 
-    def rules_out(self, encoded: bytes, rows: int = 1, *, hint: bool | None = None) -> bool:
+    def rules_out(self, encoded: bytes, rows: int = 1) -> bool:
         """For rows already encoded as JSON (``rows`` of them in ``encoded``): counts them as
         scanned and says whether the row hint rules them all out. When it does not, the caller
-        decodes each row and passes it to ``walk``. ``hint``: the answer of
-        ``SQL_HINT_PATTERN`` over the texts the rows were made from, when the database gave
-        one: then ``encoded`` is not searched again."""
+        decodes each row and passes it to ``walk``."""
         self.rows_scanned += rows
-        if hint is not None:
-            return not hint
         return not _ROW_HINT.search(encoded)
 
     def rows_with_hints(

@@ -46,9 +46,6 @@ class ExportRecord:
     system_prompt: str = ""  # the project's system prompt; the item's data["system"] wins when set
     metadata: dict | None = None  # the item's metadata (the extra columns option writes it)
     split: str = ""  # the item's split ("" when the caller does not say)
-    # The database's personal data hint over the record's texts (exports.selectors): False
-    # rules out every row of the record; None when nothing computed it.
-    pii_hint: bool | None = None
 
 
 @dataclass(slots=True)

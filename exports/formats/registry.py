@@ -306,7 +306,7 @@ def write_export(
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
     every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is
     written (one with ``rules_out`` and ``walk``, the personal data scanner, is handed a JSON
-    row's bytes first, with the record's ``pii_hint``).
+    row's bytes first).
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
     kind, without categories. An EncodedBatch (the rows of many records encoded from the pair
     texts read in SQL; JSON containers without extra columns only) is written as it is, after
@@ -341,10 +341,7 @@ def write_export(
             row = {**row, "external_id": record.external_id, "metadata": record.metadata or {}}
         if encode_once:
             data = encode_json(row)
-            # An AnnotationRecord (one row per annotation) has no database hint.
-            if row_filter.rules_out(data, hint=getattr(record, "pii_hint", None)):
-                return data
-            return row_filter.walk(record.item_id, row)
+            return data if row_filter.rules_out(data) else row_filter.walk(record.item_id, row)
         if row_filter is not None:
             row = row_filter(record.item_id, row)
         for column in json_columns:

@@ -9,7 +9,6 @@ from typing import Any
 from annotation.kinds import prompt_text
 from annotation.models import Split
 from exports.formats import EncodedBatch
-from hygiene.neardup import NearDupIndex
 
 CHUNK = 1_024  # records checked at once (their prompts are hashed together)
 PAIRS_LISTED = 200  # near-duplicate pairs listed in the manifest's warning
@@ -33,6 +32,8 @@ class NearDuplicateCheck:
         self.threshold = threshold
         self.exclude = exclude
         self.eval_external_ids = {item_id: external_id for item_id, external_id, _ in eval_items}
+        from hygiene.neardup import NearDupIndex  # numpy: loaded when eval items exist only
+
         texts = [prompt_text(data) for _, _, data in eval_items]
         self.index = NearDupIndex([i for i, _, _ in eval_items], texts, threshold=threshold)
         self.pairs: dict[tuple[int, int], float] = {}

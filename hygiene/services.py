@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min
 
-from annotation.importing import ImportResult, import_checks
+from annotation.importing import ImportResult
 from annotation.kinds import prompt_text
 from annotation.models import Item, Project
 from hygiene import neardup
@@ -32,11 +32,6 @@ WRITE_BATCH = 5_000
 READ_BATCH = 5_000
 GROUPS_REPORTED = 100  # near-duplicate groups listed in an import's result
 EXTERNAL_IDS_PER_GROUP = 10
-
-
-def register_import_check() -> None:
-    if "hygiene" not in import_checks:
-        import_checks.register("hygiene")(items_check)
 
 
 def _strings(value: Any) -> Iterable[str]:

@@ -36,7 +36,6 @@ from review.models import (
     ReviewSkip,
 )
 from review.selectors import review_claimable
-from review.serializers import ReviewSerializer
 
 
 def in_review_sample(item: Item, rate: float) -> bool:
@@ -299,6 +298,8 @@ def _not_in_review(item: Item) -> Conflict:
         )
     else:
         message = f"This item is not waiting for review (it is {item.status})."
+    from review.serializers import ReviewSerializer  # the API's layer: loaded on this path only
+
     decision = ReviewSerializer(latest).data if latest is not None else None
     return Conflict(message, {"decision": decision, "status": item.status})
 

@@ -12,17 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agreement.apis import AgreementJobSerializer
 from agreement.events import AgreementFinished
 from agreement.models import AgreementReport
 from annotation.events import AnnotationSubmitted, ItemStalled
 from annotation.models import Annotation, Item
 from core.events import Event
 from core.registry import Registry
-from exports.apis import ExportOutputSerializer
 from exports.events import ExportFinished
 from exports.models import ExportJob
-from review.apis import FinalRecordSerializer
 from review.events import ItemApproved, ItemRejected, ItemReopened
 from review.models import FinalRecord, Review
 
@@ -65,7 +62,13 @@ def _username(user: Any) -> str | None:
     return user.get_username() if user is not None else None
 
 
+# The bodies show objects as the API does, through its serializers, imported where a body is
+# built: a worker that never delivers a webhook does not load the REST framework.
+
+
 def _approved(event: dict[str, Any]) -> dict[str, Any]:
+    from review.apis import FinalRecordSerializer
+
     final = (
         FinalRecord.objects.select_related("approved_by")
         .filter(pk=event["final_record_id"])
@@ -116,6 +119,8 @@ def _submitted(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _export(event: dict[str, Any]) -> dict[str, Any]:
+    from exports.apis import ExportOutputSerializer
+
     job = ExportJob.objects.select_related("created_by").filter(pk=event["export_id"]).first()
     if job is None:
         return {"export": {"id": event["export_id"], "status": event["status"]}}
@@ -123,6 +128,8 @@ def _export(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _agreement(event: dict[str, Any]) -> dict[str, Any]:
+    from agreement.apis import AgreementJobSerializer
+
     report = AgreementReport.objects.filter(pk=event["report_id"]).first()
     if report is None:
         return {"report": {"id": event["report_id"], "status": event["status"]}}

@@ -752,7 +752,9 @@ def _write_rows(job: ExportJob, fileobj: Any, own_transaction: bool) -> _Built:
             )
             records = near.filter(records, split_of=_split_of)
         scanner = RowScanner(
-            redact=bool(options.get("redact_personal_data")), region=settings.RUBRIC_PHONE_REGION
+            redact=bool(options.get("redact_personal_data")),
+            region=settings.RUBRIC_PHONE_REGION,
+            process_after=settings.RUBRIC_PII_HINT_PROCESS_AFTER,
         )
         result = write_export(
             job.format,

@@ -23,17 +23,24 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate, chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import phonenumbers
 
+from hygiene.hint_process import HintProcess, rows_hinted
+
 EMAIL, PHONE, CARD, IBAN, SSN, API_KEY = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "API_KEY"
 TYPES = (EMAIL, PHONE, CARD, IBAN, SSN, API_KEY)
 ITEM_IDS_MAX = 1_000  # item ids listed per type in a manifest
+# ``RowScanner.scan_stream``: rows per batch whose hint is searched at once, and the batches
+# a helper process may hold before the export waits for the oldest one's answer.
+BATCH_ROWS = 256
+BATCHES_AHEAD = 2
 
 _KEYS = (
     r"\bAKIA[0-9A-Z]{16}\b"
@@ -253,14 +260,27 @@ class Scanner:
         return "".join(parts)
 
 
+class Unscanned(NamedTuple):
+    """A row for ``RowScanner.scan_stream``, with its JSON bytes as the file will hold them."""
+
+    item_id: int
+    row: Any
+    encoded: bytes
+
+
 class RowScanner:
     """Scans (and with ``redact``, rewrites) every string in export rows, counting findings
     by type with the item ids they were found in. Call it as ``scanner(item_id, row)``; it
-    returns the row (a new one when something was redacted)."""
+    returns the row (a new one when something was redacted). ``process_after``: rows that
+    ``scan_stream`` hints in this process before it moves the hint to a helper process (None:
+    never)."""
 
-    def __init__(self, *, redact: bool = False, region: str = "US") -> None:
+    def __init__(
+        self, *, redact: bool = False, region: str = "US", process_after: int | None = None
+    ) -> None:
         self.scanner = Scanner(region=region)
         self.redact = redact
+        self.process_after = process_after
         self.counts: dict[str, int] = {}
         self.items: dict[str, list[int]] = {}
         self._item_sets: dict[str, set[int]] = {}
@@ -328,6 +348,65 @@ class RowScanner:
         self.rows_scanned += rows
         return hinted(encoded, texts, constant, len(texts))
 
+    def scan_stream(self, items: Iterable[Any]) -> Iterator[Any]:
+        """``items`` in their order, each ``Unscanned`` one replaced by its bytes where the row
+        hint rules it out, else by its row scanned (and redacted); anything else passes as it
+        is. The rows go a batch at a time; once ``process_after`` rows are scanned, a helper
+        process (hygiene.hint_process) searches each batch on another core while the caller
+        builds the next ones, at most ``BATCHES_AHEAD`` batches ahead of what is returned."""
+        helper: HintProcess | None = None
+        waiting: deque[list[Unscanned]] = deque()
+        batch: list[Unscanned] = []
+        try:
+            for item in items:
+                if type(item) is Unscanned:
+                    batch.append(item)
+                    if len(batch) == BATCH_ROWS:
+                        if helper is None and self._past_process_after(len(batch)):
+                            helper = HintProcess(_ROW_HINT)
+                        yield from self._hinted(batch, helper, waiting, BATCHES_AHEAD)
+                        batch = []
+                    continue
+                if batch or waiting:  # what came before goes first
+                    yield from self._hinted(batch, helper, waiting, 0)
+                    batch = []
+                yield item
+            yield from self._hinted(batch, helper, waiting, 0)
+        finally:
+            if helper is not None:
+                helper.close()
+
+    def _past_process_after(self, rows: int) -> bool:
+        return self.process_after is not None and self.rows_scanned + rows > self.process_after
+
+    def _hinted(
+        self,
+        batch: list[Unscanned],
+        helper: HintProcess | None,
+        waiting: deque[list[Unscanned]],
+        ahead: int,
+    ) -> Iterator[Any]:
+        """Hint ``batch`` (here, or by ``helper``, after the batches ``waiting`` for it), then
+        return the rows of the batches answered, leaving at most ``ahead`` waiting."""
+        if batch:
+            self.rows_scanned += len(batch)
+            if helper is None:
+                yield from self._scanned(batch, rows_hinted(_ROW_HINT, _encoded(batch)))
+            else:
+                helper.submit(_encoded(batch))
+                waiting.append(batch)
+        while len(waiting) > ahead:
+            yield from self._scanned(waiting.popleft(), helper.result())  # type: ignore[union-attr]
+
+    def _scanned(self, batch: list[Unscanned], hinted: list[int]) -> Iterator[Any]:
+        if not hinted:
+            for item in batch:
+                yield item.encoded
+            return
+        hits = set(hinted)
+        for index, item in enumerate(batch):
+            yield self._walk(item.row, item.item_id) if index in hits else item.encoded
+
     def walk(self, item_id: int, row: Any) -> Any:
         """The row scanned (and redacted), without counting it again (see ``rules_out``)."""
         return self._walk(row, item_id)
@@ -344,3 +423,7 @@ class RowScanner:
             },
             "items_with_findings": {kind: len(ids) for kind, ids in sorted(self.items.items())},
         }
+
+
+def _encoded(batch: list[Unscanned]) -> list[bytes]:
+    return [item.encoded for item in batch]

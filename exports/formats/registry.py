@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
 from annotation import kinds
+from hygiene.pii import Unscanned
 
 from .alpaca import alpaca_rows
 from .annotations import ANNOTATION_COLUMNS, annotation_rows
@@ -305,8 +306,8 @@ def write_export(
     caller chooses and orders the records (approved, split, no gold); the same records in the same
     order give a byte-identical file. ``extra_columns`` adds ``external_id`` and ``metadata`` to
     every row; ``row_filter(item_id, row)`` sees (and may rewrite) every row before it is
-    written (one with ``rules_out`` and ``walk``, the personal data scanner, is handed a JSON
-    row's bytes first).
+    written (one with ``scan_stream``, the personal data scanner, is handed every row with its
+    JSON bytes, in order, and gives back the bytes or the row to write).
     A per-annotation format (``annotations``) takes AnnotationRecords: one row each, counted by
     kind, without categories. An EncodedBatch (the rows of many records encoded from the pair
     texts read in SQL; JSON containers without extra columns only) is written as it is, after
@@ -325,23 +326,22 @@ def write_export(
 
         json_columns = parquet_json_columns(fmt.shape, extra_columns=extra_columns)
 
-    # A scanner that rules rows out by their JSON (hygiene.pii.RowScanner.rules_out) reads the
-    # bytes the JSON writers write: each row is encoded once, not for the hint and again for
-    # the file. The hint finds in encode_json's bytes all it finds in the row's other JSON
+    # A scanner that rules rows out by their JSON (hygiene.pii.RowScanner.scan_stream) reads
+    # the bytes the JSON writers write: each row is encoded once, not for the hint and again
+    # for the file. The hint finds in encode_json's bytes all it finds in the row's other JSON
     # (its patterns are ASCII and never span a quote; the escaped line breaks only add text).
     encode_once = (
         row_filter is not None
-        and hasattr(row_filter, "rules_out")
+        and hasattr(row_filter, "scan_stream")
         and fmt.container in ("jsonl", "json-array")
         and not json_columns
     )
 
-    def finish(record: ExportRecord, row: Row) -> Row | bytes:
+    def finish(record: ExportRecord, row: Row) -> Row | Unscanned:
         if extra_columns:
             row = {**row, "external_id": record.external_id, "metadata": record.metadata or {}}
         if encode_once:
-            data = encode_json(row)
-            return data if row_filter.rules_out(data) else row_filter.walk(record.item_id, row)
+            return Unscanned(record.item_id, row, encode_json(row))
         if row_filter is not None:
             row = row_filter(record.item_id, row)
         for column in json_columns:
@@ -363,7 +363,7 @@ def write_export(
         counts_by_kind.update(batch.kinds)  # kinds with a manifest category are never encoded
         return EncodedLines(batch.lines, rows)
 
-    def rows() -> Iterator[Row | bytes | EncodedLines]:
+    def rows() -> Iterator[Row | Unscanned | EncodedLines]:
         for record in records:
             if type(record) is EncodedBatch:
                 size = len(record)
@@ -405,10 +405,11 @@ def write_export(
                 on_progress(progress["records"], progress["rows"])
 
     stats: WriteStats
+    written = row_filter.scan_stream(rows()) if encode_once else rows()  # type: ignore[union-attr]
     if fmt.container == "jsonl":
-        stats = write_jsonl(rows(), fileobj)
+        stats = write_jsonl(written, fileobj)
     elif fmt.container == "json-array":
-        stats = write_json_array(rows(), fileobj)
+        stats = write_json_array(written, fileobj)
     else:
         from .schemas import parquet_schema
 

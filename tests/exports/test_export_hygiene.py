@@ -246,3 +246,36 @@ def test_the_api_takes_the_hygiene_options_and_returns_the_manifest(
         format="json",
     )
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_the_scan_in_a_helper_process_writes_the_same_files(
+    personal, build_export, settings, monkeypatch, redact
+):
+    """Exports whose row hint a helper process searches (hygiene.hint_process; here from the
+    first row, a row per batch) write the files and findings of the scan in this process."""
+    from hygiene import pii
+
+    formats = ("trl-sft", "alpaca", "openai-chat", "sharegpt")
+    settings.RUBRIC_PII_HINT_PROCESS_AFTER = None
+    here = {name: build_export(format=name, redact_personal_data=redact) for name in formats}
+    settings.RUBRIC_PII_HINT_PROCESS_AFTER = 0
+    monkeypatch.setattr(pii, "BATCH_ROWS", 1)
+    started = []
+
+    class Counted(pii.HintProcess):
+        def __init__(self, pattern):
+            super().__init__(pattern)
+            started.append(self.running)
+
+    monkeypatch.setattr(pii, "HintProcess", Counted)
+    for name in formats:
+        helped = build_export(format=name, redact_personal_data=redact)
+        assert started.pop() is True, name  # a child ran
+        assert helped.sha256 == here[name].sha256, name
+        assert helped.manifest["personal_data"] == here[name].manifest["personal_data"], name
+    assert here["trl-sft"].manifest["personal_data"]["findings"] == {
+        "CARD": 2,
+        "EMAIL": 1,
+        "PHONE": 1,
+    }

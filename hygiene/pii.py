@@ -37,8 +37,8 @@ from hygiene.scan_process import Found, ScanProcess
 EMAIL, PHONE, CARD, IBAN, SSN, API_KEY = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "API_KEY"
 TYPES = (EMAIL, PHONE, CARD, IBAN, SSN, API_KEY)
 ITEM_IDS_MAX = 1_000  # item ids listed per type in a manifest
-# ``RowScanner.scan_stream``: rows per batch scanned at once, and the batches a helper process
-# may hold before the export waits for the oldest one's answer.
+# ``RowScanner.scan_stream``: rows per batch whose hint is searched at once, and the batches
+# a helper process may hold before the export waits for the oldest one's answer.
 BATCH_ROWS = 256
 BATCHES_AHEAD = 2
 
@@ -272,7 +272,7 @@ class RowScanner:
     """Scans (and with ``redact``, rewrites) every string in export rows, counting findings
     by type with the item ids they were found in. Call it as ``scanner(item_id, row)``; it
     returns the row (a new one when something was redacted). ``process_after``: rows that
-    ``scan_stream`` scans in this process before a helper process scans the rest (None:
+    ``scan_stream`` hints in this process before it moves the hint to a helper process (None:
     never)."""
 
     def __init__(

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import orjson
 import phonenumbers
 
-from hygiene.scan_process import Found, ScanProcess
+from hygiene.hint_process import HintProcess, rows_hinted
 
 EMAIL, PHONE, CARD, IBAN, SSN, API_KEY = "EMAIL", "PHONE", "CARD", "IBAN", "SSN", "API_KEY"
 TYPES = (EMAIL, PHONE, CARD, IBAN, SSN, API_KEY)
@@ -286,27 +286,27 @@ class RowScanner:
         self._item_sets: dict[str, set[int]] = {}
         self.rows_scanned = 0
 
-    def _note(self, item_id: int, types: Iterable[str]) -> None:
-        for kind in types:
+    def _note(self, item_id: int, findings: list[Finding]) -> None:
+        for finding in findings:
+            kind = finding.type
             self.counts[kind] = self.counts.get(kind, 0) + 1
             seen = self._item_sets.setdefault(kind, set())
             if item_id not in seen:
                 seen.add(item_id)
                 self.items.setdefault(kind, []).append(item_id)
 
-    def _walk(self, value: Any, found: list[str]) -> Any:
-        """The value with its strings redacted (the same object when nothing changed); the
-        type of each finding is added to ``found``."""
+    def _walk(self, value: Any, item_id: int) -> Any:
+        """The value with its strings redacted (the same object when nothing changed)."""
         if isinstance(value, str):
             findings = self.scanner.scan(value)
             if not findings:
                 return value
-            found.extend(finding.type for finding in findings)
+            self._note(item_id, findings)
             return self.scanner.redact(value, findings) if self.redact else value
         if isinstance(value, dict):
             out = None
             for key, inner in value.items():
-                new = self._walk(inner, found)
+                new = self._walk(inner, item_id)
                 if new is not inner:
                     if out is None:
                         out = dict(value)
@@ -315,7 +315,7 @@ class RowScanner:
         if isinstance(value, list):
             changed = None
             for index, inner in enumerate(value):
-                new = self._walk(inner, found)
+                new = self._walk(inner, item_id)
                 if new is not inner:
                     if changed is None:
                         changed = list(value)
@@ -330,7 +330,7 @@ class RowScanner:
                 return row
         except (TypeError, orjson.JSONEncodeError):
             pass  # what orjson refuses is walked as it is
-        return self.walk(item_id, row)
+        return self._walk(row, item_id)
 
     def rules_out(self, encoded: bytes, rows: int = 1) -> bool:
         """For rows already encoded as JSON (``rows`` of them in ``encoded``): counts them as
@@ -349,12 +349,12 @@ class RowScanner:
         return hinted(encoded, texts, constant, len(texts))
 
     def scan_stream(self, items: Iterable[Any]) -> Iterator[Any]:
-        """``items`` in their order, each ``Unscanned`` one replaced by its bytes, or by its
-        row redacted where the scan redacted something; anything else passes as it is. The
-        rows go a batch at a time; once ``process_after`` rows are scanned, a helper process
-        (hygiene.scan_process) scans each batch on another core while the caller builds the
-        next ones, at most ``BATCHES_AHEAD`` batches ahead of what is returned."""
-        helper: ScanProcess | None = None
+        """``items`` in their order, each ``Unscanned`` one replaced by its bytes where the row
+        hint rules it out, else by its row scanned (and redacted); anything else passes as it
+        is. The rows go a batch at a time; once ``process_after`` rows are scanned, a helper
+        process (hygiene.hint_process) searches each batch on another core while the caller
+        builds the next ones, at most ``BATCHES_AHEAD`` batches ahead of what is returned."""
+        helper: HintProcess | None = None
         waiting: deque[list[Unscanned]] = deque()
         batch: list[Unscanned] = []
         try:
@@ -363,11 +363,7 @@ class RowScanner:
                     batch.append(item)
                     if len(batch) == BATCH_ROWS:
                         if helper is None and self._past_process_after(len(batch)):
-                            helper = ScanProcess(
-                                self.scan_batch,
-                                region=self.scanner.region or "",
-                                redact=self.redact,
-                            )
+                            helper = HintProcess(_ROW_HINT)
                         yield from self._hinted(batch, helper, waiting, BATCHES_AHEAD)
                         batch = []
                     continue
@@ -386,60 +382,34 @@ class RowScanner:
     def _hinted(
         self,
         batch: list[Unscanned],
-        helper: ScanProcess | None,
+        helper: HintProcess | None,
         waiting: deque[list[Unscanned]],
         ahead: int,
     ) -> Iterator[Any]:
-        """Scan ``batch`` (here, or by ``helper``, after the batches ``waiting`` for it), then
+        """Hint ``batch`` (here, or by ``helper``, after the batches ``waiting`` for it), then
         return the rows of the batches answered, leaving at most ``ahead`` waiting."""
         if batch:
             self.rows_scanned += len(batch)
             if helper is None:
-                yield from self._scanned(batch, self.scan_batch(_encoded(batch)))
+                yield from self._scanned(batch, rows_hinted(_ROW_HINT, _encoded(batch)))
             else:
                 helper.submit(_encoded(batch))
                 waiting.append(batch)
         while len(waiting) > ahead:
             yield from self._scanned(waiting.popleft(), helper.result())  # type: ignore[union-attr]
 
-    def _scanned(self, batch: list[Unscanned], found: Found) -> Iterator[Any]:
-        """The batch's rows to write, its findings noted."""
-        if not found:
+    def _scanned(self, batch: list[Unscanned], hinted: list[int]) -> Iterator[Any]:
+        if not hinted:
             for item in batch:
                 yield item.encoded
             return
-        by_index = {index: (types, row) for index, types, row in found}
+        hits = set(hinted)
         for index, item in enumerate(batch):
-            entry = by_index.get(index)
-            if entry is None:
-                yield item.encoded
-                continue
-            types, redacted = entry
-            self._note(item.item_id, types)
-            yield item.encoded if redacted is None else redacted
+            yield self._walk(item.row, item.item_id) if index in hits else item.encoded
 
     def walk(self, item_id: int, row: Any) -> Any:
         """The row scanned (and redacted), without counting it again (see ``rules_out``)."""
-        found: list[str] = []
-        scanned = self._walk(row, found)
-        self._note(item_id, found)
-        return scanned
-
-    def scan_batch(self, rows: list[bytes]) -> Found:
-        """What the scan finds in the rows (JSON) the row hint matches: for each row with a
-        finding, its index, the findings' types, and the row redacted (decoded and scanned) or
-        None when nothing is redacted. Counts nothing (the caller notes what it keeps)."""
-        found: Found = []
-        search = _ROW_HINT.search
-        for index, encoded in enumerate(rows):
-            if search(encoded) is None:
-                continue
-            row = orjson.loads(encoded)
-            types: list[str] = []
-            scanned = self._walk(row, types)
-            if types:
-                found.append((index, types, scanned if scanned is not row else None))
-        return found
+        return self._walk(row, item_id)
 
     def summary(self) -> dict[str, Any]:
         """The manifest's ``personal_data``: findings by type, the item ids per type (sorted,

@@ -353,7 +353,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 # country code are read for (an ISO 3166 code); numbers in international form are found
 # whatever it is.
 RUBRIC_PHONE_REGION = os.environ.get("RUBRIC_PHONE_REGION", "US")
-# Rows an export scans in its own process before a helper process (hygiene.scan_process)
-# scans them on another core; "off": never.
+# Rows an export scans in its own process before a helper process (hygiene.hint_process)
+# searches the row hint on another core; "off": never.
 _HINT_PROCESS_AFTER = os.environ.get("RUBRIC_PII_HINT_PROCESS_AFTER", "20000").strip().lower()
 RUBRIC_PII_HINT_PROCESS_AFTER = None if _HINT_PROCESS_AFTER == "off" else int(_HINT_PROCESS_AFTER)

@@ -252,8 +252,8 @@ def test_the_api_takes_the_hygiene_options_and_returns_the_manifest(
 def test_the_scan_in_a_helper_process_writes_the_same_files(
     personal, build_export, settings, monkeypatch, redact
 ):
-    """Exports whose rows a helper process scans (hygiene.scan_process; here from the first
-    row, a row per batch) write the files and findings of the scan in this process."""
+    """Exports whose row hint a helper process searches (hygiene.hint_process; here from the
+    first row, a row per batch) write the files and findings of the scan in this process."""
     from hygiene import pii
 
     formats = ("trl-sft", "alpaca", "openai-chat", "sharegpt")
@@ -263,12 +263,12 @@ def test_the_scan_in_a_helper_process_writes_the_same_files(
     monkeypatch.setattr(pii, "BATCH_ROWS", 1)
     started = []
 
-    class Counted(pii.ScanProcess):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
+    class Counted(pii.HintProcess):
+        def __init__(self, pattern):
+            super().__init__(pattern)
             started.append(self.running)
 
-    monkeypatch.setattr(pii, "ScanProcess", Counted)
+    monkeypatch.setattr(pii, "HintProcess", Counted)
     for name in formats:
         helped = build_export(format=name, redact_personal_data=redact)
         assert started.pop() is True, name  # a child ran

@@ -142,8 +142,9 @@ def test_annotate_through_the_client_then_export_and_verify_the_sha256(setup, tm
     assert set(lines[0]) == {"prompt", "chosen", "rejected"}
 
 
-def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path, settings):
-    url, project, lead = setup
+def _one_record_exported(url, project, lead) -> dict:
+    """An item pushed, annotated (overlap 1: approved) and exported as trl-preference: the
+    finished job as the client sees it."""
     annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
     with client_for(url, lead) as client:
         client.push_items(project.pk, [row(0)], progress=False)
@@ -151,9 +152,15 @@ def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path,
         task = worker.claim(project.pk)
         worker.submit(task["assignment"]["id"], {"rating": 2})
     with client_for(url, lead) as client:
-        job = client.wait_export(
+        return client.wait_export(
             client.start_export(project.pk, "trl-preference")["id"], progress=False
         )
+
+
+def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path, settings):
+    url, project, lead = setup
+    job = _one_record_exported(url, project, lead)
+    with client_for(url, lead) as client:
         stored = Path(settings.MEDIA_ROOT) / ExportJob.objects.get(pk=job["id"]).file.name
         stored.write_bytes(stored.read_bytes() + b"tampered\n")
         with pytest.raises(ChecksumMismatch):
@@ -164,16 +171,8 @@ def test_a_download_that_does_not_match_the_manifest_is_refused(setup, tmp_path,
 
 def test_a_download_without_a_sha256_to_check_is_refused(setup, tmp_path):
     url, project, lead = setup
-    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
+    job = _one_record_exported(url, project, lead)
     with client_for(url, lead) as client:
-        client.push_items(project.pk, [row(0)], progress=False)
-    with client_for(url, annotator) as worker:
-        task = worker.claim(project.pk)
-        worker.submit(task["assignment"]["id"], {"rating": 2})
-    with client_for(url, lead) as client:
-        job = client.wait_export(
-            client.start_export(project.pk, "trl-preference")["id"], progress=False
-        )
         stored = ExportJob.objects.get(pk=job["id"])
         stored.manifest = {**stored.manifest, "sha256": ""}
         stored.sha256 = ""

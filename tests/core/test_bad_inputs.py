@@ -3,8 +3,6 @@ annotator, nobody): NUL bytes, lone surrogates and invalid UTF-8, very deep and 
 NaN and huge numbers, wrong content types, empty bodies, and bad query strings (NUL, invalid
 UTF-8, filters and orderings that are not offered, malformed cursors). None may give a 5xx."""
 
-import re
-
 import pytest
 from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
@@ -12,17 +10,12 @@ from rest_framework.test import APIClient
 from annotation import kinds
 from annotation.models import Role
 from core.tokens import token_for
-from exports.services import export_request
-from team.services import invitation_create
+from tests.core.objects import every_object, path_of
 from tests.factories import (
     ItemFactory,
     MembershipFactory,
-    ProjectFactory,
-    UserFactory,
-    annotate,
     lease,
 )
-from webhooks.models import Endpoint
 
 TEXT = '"a\\u0000b"', '"a\\ud800b"', '"\\udfff"'
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -125,34 +118,10 @@ def _routes() -> list[str]:
 
 @pytest.fixture
 def world(db):
-    project = ProjectFactory()
-    staff = UserFactory(is_staff=True)
-    MembershipFactory(project=project, role=Role.LEAD, user=staff)
-    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
-    item = ItemFactory(project=project, kind=kinds.INSTRUCTION)
-    annotation = annotate(ItemFactory(project=project), annotator, {"rating": 1})
-    held = lease(item, annotator)
-    export = export_request(project=project, actor=staff, format="trl-preference", split="train")
-    endpoint = Endpoint.objects.create(
-        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
-    )
-    invitation = invitation_create(project=project, actor=staff, role=Role.REVIEWER).invitation
-    ids = {  # real ids where a path names an object (others: 1, most likely none)
-        "project_id": project.pk,
-        "item_id": item.pk,
-        "assignment_id": held.pk,
-        "annotation_id": annotation.pk,
-        "user_id": annotator.pk,
-        "export_id": export.pk,
-        "webhook_id": endpoint.pk,
-        "invitation_id": invitation.pk,
-    }
-    paths = sorted(
-        "/" + re.sub(r"<(?:int:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route)
-        for route in _routes()
-    )
+    made = every_object()
+    paths = sorted(path_of(route, made.ids) for route in _routes())
     clients = []
-    for user in (staff, annotator, None):
+    for user in (made.lead, made.annotator, None):
         client = APIClient()
         if user is not None:
             client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user=user).key}")

@@ -14,20 +14,8 @@ from django.conf import settings
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from annotation import kinds
-from annotation.models import Role
-from exports.services import export_request
-from team.services import invitation_create
+from tests.core.objects import every_object, path_of
 from tests.core.test_bad_inputs import QUERIES
-from tests.factories import (
-    ItemFactory,
-    MembershipFactory,
-    ProjectFactory,
-    UserFactory,
-    annotate,
-    lease,
-)
-from webhooks.models import Endpoint
 
 # Opening these takes the caller's next item (or review item), or resumes the one they hold:
 # the lease is the page's content. Sending it again is harmless, so they stay GETs.
@@ -52,34 +40,11 @@ def _routes() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def world(db):
-    project = ProjectFactory(annotations_per_item=2)
-    lead = UserFactory(is_staff=True)
-    MembershipFactory(project=project, role=Role.LEAD, user=lead)
-    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
-    items = [ItemFactory(project=project, kind=kind) for kind in kinds.names()]
-    annotation = annotate(ItemFactory(project=project, kind="preference"), annotator, {"rating": 1})
-    held = lease(items[0], annotator)
-    export = export_request(project=project, actor=lead, format="trl-preference", split="train")
-    endpoint = Endpoint.objects.create(
-        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
-    )
-    token = invitation_create(project=project, actor=lead, role=Role.REVIEWER).token
-    ids = {
-        "project_id": project.pk,
-        "item_id": items[1].pk,
-        "assignment_id": held.pk,
-        "annotation_id": annotation.pk,
-        "user_id": annotator.pk,
-        "export_id": export.pk,
-        "webhook_id": endpoint.pk,
-        "token": token,
-    }
-    paths = [
-        ("/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids.get(m.group(1), 1)), route), name)
-        for route, name in _routes()
-    ]
+    made = every_object(annotations_per_item=2)
+    ids = {**made.ids, "token": made.invitation_token}
+    paths = [(path_of(route, ids), name) for route, name in _routes()]
     assert len(paths) > 50
-    return paths, lead, annotator
+    return paths, made.lead, made.annotator
 
 
 def _counts() -> dict[str, int]:

@@ -8,7 +8,6 @@ import os
 
 import pytest
 import schemathesis
-from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -18,22 +17,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from annotation import kinds
-from annotation.models import Role
 from core.tokens import token_for
-from exports.services import export_request
-from review.services import review_claim_next
-from team.services import invitation_create
-from tests.factories import (
-    ItemFactory,
-    MembershipFactory,
-    ProjectFactory,
-    UserFactory,
-    annotate,
-    lease,
-)
-from tests.review.review_fixtures import disputed_preference
-from webhooks.models import Delivery, Endpoint
+from tests.core.objects import every_object
 
 EXAMPLES = int(os.environ.get("RUBRIC_FUZZ_EXAMPLES", "25"))
 CHECKS = [
@@ -64,45 +49,11 @@ def api_schema(db):
 
 @pytest.fixture
 def world(db):
-    """A project with items of every kind, a lead (staff too), an annotator holding a lease,
-    a reviewer, and someone of no project; a token each."""
-    project = ProjectFactory(name="Fuzzed")
-    lead = UserFactory(is_staff=True)
-    MembershipFactory(project=project, role=Role.LEAD, user=lead)
-    annotator = MembershipFactory(project=project, role=Role.ANNOTATOR).user
-    reviewing = MembershipFactory(project=project, role=Role.REVIEWER)
-    outsider = UserFactory()
-    items = [ItemFactory(project=project, kind=kind) for kind in kinds.names()]
-    annotation = annotate(ItemFactory(project=project), annotator, {"rating": 1})
-    held = lease(items[0], annotator)
-    disputed_preference(project)
-    review_lease = review_claim_next(membership=reviewing)
-    export = export_request(project=project, actor=lead, format="trl-preference", split="train")
-    endpoint = Endpoint.objects.create(
-        project=project, url="http://127.0.0.1:9/hook", secret="s", events=["item.approved"]
-    )
-    delivery = Delivery.objects.create(
-        endpoint=endpoint,
-        event_type="item.approved",
-        event={"project_id": project.pk, "item_id": items[1].pk},
-        next_attempt_at=timezone.now(),
-        created_at=timezone.now(),
-    )
-    invitation = invitation_create(project=project, actor=lead, role=Role.REVIEWER).invitation
-    ids = {  # real ids of every kind of object a path names
-        "project_id": project.pk,
-        "item_id": items[1].pk,
-        "assignment_id": held.pk,
-        "annotation_id": annotation.pk,
-        "user_id": annotator.pk,
-        "export_id": export.pk,
-        "lease_id": review_lease.pk,
-        "webhook_id": endpoint.pk,
-        "delivery_id": delivery.pk,
-        "invitation_id": invitation.pk,
-    }
-    tokens = [token_for(user=user).key for user in (lead, annotator, outsider)]
-    return tokens, ids
+    """Objects of every kind (tests.core.objects); a token each for the lead (staff too), the
+    annotator and someone of no project."""
+    made = every_object(name="Fuzzed")
+    tokens = [token_for(user=user).key for user in (made.lead, made.annotator, made.outsider)]
+    return tokens, made.ids
 
 
 def test_the_api_answers_every_generated_request_as_its_schema_says(api_schema, world):

@@ -42,11 +42,11 @@ from annotation import kinds
 from annotation.models import Annotation, Project
 from core.db import read_ahead, snapshot, stream_rows
 
-FETCH_CHUNK = 5_000  # rows per round trip of the server-side cursor
+FETCH_CHUNK = 5_000  # rows per message of the streamed query
 BATCH_ROWS = 20_000  # rows (whole items) processed at once
 COPY_BLOCK_ROWS = 20_000  # rows of COPY output parsed at once
 COPY_READ_AHEAD = True  # read the next block in a helper thread while this one is counted
-# Read through COPY on PostgreSQL (False: the server-side cursor of tuples, as on SQLite; kept
+# Read through COPY on PostgreSQL (False: the streamed query of tuples, as on SQLite; kept
 # for bench/agreement_report.py's comparison and the tests that check both give one report).
 READ_WITH_COPY = True
 
@@ -128,7 +128,7 @@ def annotation_rows(project: Project, paths: list[tuple[str, ...]]) -> Iterator[
     `paths` (agreement.engine's columns): as scalars, so no JSON is decoded in Python (texts
     such as responses are never read).
 
-    The tuples come straight from a server-side cursor, FETCH_CHUNK at a time, without
+    The tuples come straight from a streamed query (core.db.stream_rows), without
     Django's row iterator (half the read's time went there): every column is a plain value
     that needs no conversion."""
     queryset = annotation_rows_query(project, paths)

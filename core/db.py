@@ -5,7 +5,6 @@ import json
 from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -38,26 +37,30 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
 STREAM_CHUNK = 5_000  # rows per round trip of a streamed read
 
 
-def stream_rows(
-    sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK, prefetch: bool = False
-) -> Iterator[tuple]:
-    """The rows of a read query as plain tuples, ``chunk`` at a time, without Django's row
-    iterator (no converters: every column must be a plain value).
+def stream_rows(sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK) -> Iterator[tuple]:
+    """The rows of a read query as plain tuples, without Django's row iterator (no converters:
+    every column must be a plain value), in flat memory whatever their number.
 
-    On PostgreSQL through a server-side (named) cursor, so memory stays flat whatever the
-    number of rows: inside a transaction the rows come as the query produces them; outside
-    one, Django declares the cursor WITH HOLD, which makes the server compute the whole result
-    first, so a long read opens a transaction around it (``snapshot``). ``prefetch``: the next
-    chunk is fetched while the caller works through this one (``_prefetched``)."""
+    On PostgreSQL, one query whose rows the server sends as it produces them (psycopg's
+    ``stream``; ``chunk`` rows to a message with libpq 17 or later, which psycopg's binary
+    wheel bundles, else one): the server goes on computing while the caller works through the
+    rows already come, as in a COPY, where a server-side cursor's FETCHes wait on the caller
+    and the caller on them (bench/export.py, 1,000,000 records: 4.5 s to read them against
+    5.9 s; the whole export 5.0 s against 8.9 s). Until the last row the connection is busy:
+    the caller runs no other query on it meanwhile (a Django query raises StreamBusyError;
+    psycopg's connection lock would wait forever), side queries go through another
+    connection (as the export's progress does).
+    Stopped early, the query is cancelled, which aborts a transaction around it."""
     connection.ensure_connection()
     if connection.vendor == "postgresql":
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
-            if not prefetch:
-                while rows := cursor.fetchmany(chunk):
-                    yield from rows
-                return
-            yield from _prefetched(cursor.cursor, chunk)
+        import psycopg
+
+        size = chunk if psycopg.pq.version() >= 170000 else 1
+        with (
+            connection.execute_wrapper(_busy_streaming),
+            psycopg.ClientCursor(connection.connection) as cursor,
+        ):
+            yield from cursor.stream(sql, params, size=size)
         return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -65,10 +68,17 @@ def stream_rows(
             yield from rows
 
 
-def _prefetched(cursor: Any, chunk: int) -> Iterator[tuple]:
-    """The cursor's rows, fetched ``chunk`` at a time ahead of the caller (``read_ahead``)."""
-    for rows in read_ahead(partial(cursor.fetchmany, chunk)):
-        yield from rows
+class StreamBusyError(RuntimeError):
+    """A query on a connection that is still streaming a read's rows."""
+
+
+def _busy_streaming(execute: Any, sql: str, *args: Any) -> Any:
+    """Django's query while ``stream_rows`` holds the connection: an error, not the wait on
+    psycopg's connection lock that would never end."""
+    raise StreamBusyError(
+        "This connection is streaming rows (core.db.stream_rows) until its last row: run "
+        f"other queries on another connection. Refused: {sql[:200]}"
+    )
 
 
 def read_ahead[T: Sized](read: Callable[[], T]) -> Iterator[T]:
@@ -90,20 +100,17 @@ def read_ahead[T: Sized](read: Callable[[], T]) -> Iterator[T]:
 @contextmanager
 def snapshot() -> Iterator[bool]:
     """On PostgreSQL, read everything from one snapshot (a read-only REPEATABLE READ
-    transaction): the values listed first and the rows streamed after agree, and a streamed
-    read (``stream_rows``) gets its rows as the query produces them. Yields whether it opened
-    that transaction: writes made inside it are not seen by others until it ends (so a job's
-    progress goes through another connection). SQLite is not wrapped (its transactions would
-    block writers), nor a caller already in a transaction."""
+    transaction): the values listed first and the rows streamed after agree. Yields whether
+    it opened that transaction: writes made inside it are not seen by others until it ends
+    (so a job's progress goes through another connection). SQLite is not wrapped (its
+    transactions would block writers), nor a caller already in a transaction."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         yield False
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            # Every row is read: plan for the whole result, not for the first rows (a cursor's
-            # default), and let the one big sort work in memory where it can.
-            cursor.execute("SET LOCAL cursor_tuple_fraction = 1")
+            # Let the one big sort work in memory where it can.
             cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute("SET LOCAL jit = off")
         yield True

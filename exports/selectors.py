@@ -26,7 +26,7 @@ from exports.models import ExportJob, ExportSplit
 from exports.storage import export_storage, signed_url
 from review.models import Provenance
 
-# Rows fetched per round trip (PostgreSQL's server-side cursor) or per keyset page (SQLite).
+# Rows per message of PostgreSQL's streamed read, or per keyset page (SQLite).
 PAGE_SIZE = 5_000
 
 # (item id, external_id, kind, split, item data, final payload, item metadata or None, the
@@ -205,15 +205,15 @@ def export_record_rows(
     """The selected records as plain tuples ``(id, external_id, kind, split, data, payload,
     metadata, pair, source, signal)``, ordered by item id.
 
-    On PostgreSQL, one query through a server-side cursor (``core.db.stream_rows``; the caller
-    holds a ``core.db.snapshot`` around it so rows come as the query produces them). ``pair``
-    (``exports.formats.sql.pair_columns_sql`` over ``export_pair_columns()``) gives a record's
-    (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not sent
-    (None) and the data only ``with_data`` (for the checks that read prompts), and ``pair`` is
-    the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and no pair.
-    JSON comes as text and is parsed with orjson, several times faster than the JSON field's
-    own decoding. The items' metadata only ``with_metadata`` (else None); the item's source and
-    signal always (the manifest counts them: ``SourceCounts``).
+    On PostgreSQL, one streamed query (``core.db.stream_rows``: the caller runs no other query
+    on the connection until the last row; the export holds a ``core.db.snapshot`` around it).
+    ``pair`` (``exports.formats.sql.pair_columns_sql`` over ``export_pair_columns()``) gives a
+    record's (prompt, chosen, rejected) texts, or NULLs; where they are set the payload is not
+    sent (None) and the data only ``with_data`` (for the checks that read prompts), and
+    ``pair`` is the tuple of the three texts (else None). Elsewhere (SQLite) keyset pages, and
+    no pair. JSON comes as text and is parsed with orjson, several times faster than the JSON
+    field's own decoding. The items' metadata only ``with_metadata`` (else None); the item's
+    source and signal always (the manifest counts them: ``SourceCounts``).
     """
     if connection.vendor != "postgresql":
         for page in _pages(selection, page_size or PAGE_SIZE, with_metadata):
@@ -235,7 +235,7 @@ def export_record_rows(
         return
     sql, params = _stream_query(selection, pair, with_data, with_metadata)
     loads = _loads
-    for row in stream_rows(sql, params, chunk=page_size or PAGE_SIZE, prefetch=True):
+    for row in stream_rows(sql, params, chunk=page_size or PAGE_SIZE):
         data, payload = row[7], row[8]
         yield (
             row[0],

@@ -72,8 +72,7 @@ T = TypeVar("T")
 
 PROGRESS_EVERY = 2_000  # records between progress callbacks
 BATCH_RECORDS = 2_000  # records read and encoded together (at most PROGRESS_EVERY)
-# Rows per round trip of the streamed read: two such pages are in memory (one being worked
-# through, the next prefetched), a few MB each; a round trip per page costs well under 1%.
+# Rows per message of the streamed read (core.db.stream_rows): a few hundred kB each.
 STREAM_PAGE = 2_000
 PROGRESS_SECONDS = 0.5  # at most one progress write per this many seconds
 LEAK_EXAMPLES = 20  # train external_ids listed in the eval-overlap warning
@@ -477,7 +476,9 @@ class _Progress:
     write its own short transaction. ``elsewhere``: the export reads inside a transaction of
     its own (``core.db.snapshot``), whose writes nobody would see until the end, so progress
     is written by a helper thread on its own connection; that thread also runs the export's
-    side queries (``beside``) in the export's snapshot (``snapshot_id``) while it streams."""
+    side queries (``beside``) in the export's snapshot (``snapshot_id``) while it streams.
+    Inside a caller's transaction nothing is written until the end: nobody would see it
+    before the caller commits, and on PostgreSQL the rows' stream holds the connection."""
 
     def __init__(
         self, job: ExportJob, *, elsewhere: bool = False, snapshot_id: str | None = None
@@ -520,7 +521,8 @@ class _Progress:
             return
         self.last = now
         if self.helper is None:
-            self._write(records)
+            if not db_connection.in_atomic_block:
+                self._write(records)
         else:
             self.helper.submit(self._write, records)
 

@@ -432,30 +432,27 @@ def test_parquet_export_records_its_shape(project, approved, build_export):
 # --- progress, failures, retries ---------------------------------------------------------------
 
 
-def test_progress_is_committed_while_the_export_runs(project, approved, lead, monkeypatch):
+def test_inside_a_callers_transaction_progress_is_written_at_the_end_only(
+    project, approved, lead, monkeypatch
+):
+    """In a caller's transaction (here the test's) nobody could see progress before the
+    caller commits, and on PostgreSQL the rows' stream holds the connection: no progress
+    write until the export ends, then the job is done (progress 1)."""
     for i in range(6):
         approved(project, data=pref("A", "B", f"Q{i}"))
     monkeypatch.setattr(services, "PROGRESS_EVERY", 1)
     monkeypatch.setattr(services, "PROGRESS_SECONDS", 0)
-    seen = []
-    original = selectors.export_record_rows
-
-    def watched(**kwargs):
-        for index, row in enumerate(original(**kwargs)):
-            if index == 4:
-                seen.append(ExportJob.objects.get().progress)
-            yield row
-
-    monkeypatch.setattr(selectors, "export_record_rows", watched)
+    writes = []
+    monkeypatch.setattr(services._Progress, "_write", lambda self, records: writes.append(records))
     job = services.export_request(
         project=project, actor=lead, format="trl-preference", split="train"
     )
 
     services.export_build(job_id=job.pk)
 
-    assert seen == [4 / 6]
+    assert writes == []
     job.refresh_from_db()
-    assert job.progress == 1.0
+    assert (job.status, job.progress, job.records) == ("done", 1.0, 6)
 
 
 @pytest.mark.django_db(transaction=True)

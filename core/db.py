@@ -34,7 +34,7 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-STREAM_CHUNK = 5_000  # rows per round trip of a streamed read
+STREAM_CHUNK = 5_000  # rows per message of a streamed read
 
 
 def stream_rows(sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK) -> Iterator[tuple]:
@@ -49,8 +49,8 @@ def stream_rows(sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK) -
     5.9 s; the whole export 5.0 s against 8.9 s). Until the last row the connection is busy:
     the caller runs no other query on it meanwhile (a Django query raises StreamBusyError;
     psycopg's connection lock would wait forever), side queries go through another
-    connection (as the export's progress does).
-    Stopped early, the query is cancelled, which aborts a transaction around it."""
+    connection (as the export's progress does). Stopped early, the query is cancelled, which
+    aborts a transaction around it."""
     connection.ensure_connection()
     if connection.vendor == "postgresql":
         import psycopg

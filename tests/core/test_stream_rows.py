@@ -6,7 +6,7 @@ import pytest
 from django.db import connection, transaction
 
 from annotation.models import Project
-from core.db import StreamBusyError, stream_rows
+from core.db import StreamBusyError, fetch_all, stream_rows
 
 SERIES = "SELECT n, 'row ' || n FROM generate_series(1, %s) AS n ORDER BY n"
 
@@ -25,9 +25,12 @@ def test_a_query_on_the_connection_while_it_streams_is_refused_and_the_stream_go
 
     with pytest.raises(StreamBusyError, match="streaming rows"):
         Project.objects.count()
+    with pytest.raises(StreamBusyError, match="streaming rows"):
+        fetch_all("SELECT count(*) FROM annotation_project", [])
 
     assert [first, *rows] == [(n, f"row {n}") for n in range(1, 11)]
     assert Project.objects.count() == 1  # the connection is free again after the last row
+    assert fetch_all("SELECT count(*) FROM annotation_project", []) == [(1,)]
 
 
 @pytest.mark.django_db(transaction=True)

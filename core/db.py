@@ -27,7 +27,7 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
         import psycopg
 
         if _busy_streaming in connection.execute_wrappers:  # not through Django's wrappers
-            _busy_streaming(None, sql)
+            raise _stream_busy(sql)
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
@@ -50,9 +50,9 @@ def stream_rows(sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK) -
     and the caller on them (bench/export.py, 1,000,000 records: 4.5 s to read them against
     5.9 s; the whole export 5.0 s against 8.9 s). Until the last row the connection is busy:
     the caller runs no other query on it meanwhile (a Django query or ``fetch_all`` raises
-    StreamBusyError; psycopg's connection lock would wait forever), side queries go through another
-    connection (as the export's progress does). Stopped early, the query is cancelled, which
-    aborts a transaction around it."""
+    StreamBusyError; psycopg's connection lock would wait forever), side queries go through
+    another connection (as the export's progress does). Stopped early, the query is
+    cancelled, which aborts a transaction around it."""
     connection.ensure_connection()
     if connection.vendor == "postgresql":
         import psycopg
@@ -74,13 +74,17 @@ class StreamBusyError(RuntimeError):
     """A query on a connection that is still streaming a read's rows."""
 
 
-def _busy_streaming(execute: Any, sql: str, *args: Any) -> Any:
-    """Django's query while ``stream_rows`` holds the connection: an error, not the wait on
-    psycopg's connection lock that would never end."""
-    raise StreamBusyError(
+def _stream_busy(sql: str) -> StreamBusyError:
+    return StreamBusyError(
         "This connection is streaming rows (core.db.stream_rows) until its last row: run "
         f"other queries on another connection. Refused: {sql[:200]}"
     )
+
+
+def _busy_streaming(execute: Any, sql: str, *args: Any) -> Any:
+    """Django's query while ``stream_rows`` holds the connection: an error, not the wait on
+    psycopg's connection lock that would never end."""
+    raise _stream_busy(sql)
 
 
 def read_ahead[T: Sized](read: Callable[[], T]) -> Iterator[T]:

@@ -367,7 +367,7 @@ def assignment_submit(
     no Python runs while the item is locked unless the submit completes the item (the review
     rule then runs in the same transaction) or something unusual happened (the ORM path)."""
     if connection.vendor != "postgresql":
-        return _submit_orm(assignment_id, annotator, payload, seconds_spent)
+        return _submit_orm(assignment_id, annotator, payload, seconds_spent, membership_required)
     read = queue_sql.submit_read(assignment_id=assignment_id, user_id=annotator.pk)
     if read is None or (membership_required and not read[3]):
         raise Http404("No such assignment.")
@@ -451,9 +451,22 @@ def assignment_submit(
 
 @transaction.atomic
 def _submit_orm(
-    assignment_id: int, annotator: Any, payload: Any, seconds_spent: float | None
+    assignment_id: int,
+    annotator: Any,
+    payload: Any,
+    seconds_spent: float | None,
+    membership_required: bool = False,
 ) -> SubmitResult:
+    """The submit by the ORM: other databases, and the unusual cases of the PostgreSQL path
+    (which has checked the membership already)."""
     assignment = _locked_assignment(assignment_id, annotator)
+    if (
+        membership_required
+        and not Membership.objects.filter(
+            project_id=assignment.project_id, user_id=annotator.pk
+        ).exists()
+    ):
+        raise Http404("No such assignment.")
     if assignment.status == AssignmentStatus.SUBMITTED:
         annotation = Annotation.objects.get(assignment=assignment)
         if annotation.payload != payload:

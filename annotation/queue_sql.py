@@ -14,9 +14,10 @@ import re
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import connection
 
 from annotation.models import Assignment, Item, Project
+from core.db import model_columns, model_instances
 
 # Each parameter's type, written into the statements: they are prepared on the server (their
 # plans cached per connection), where an untyped NULL would be read as text.
@@ -69,25 +70,6 @@ def execute(sql: str, params: dict[str, Any]) -> Any:
     )
     cursor.execute(sql, params)
     return cursor
-
-
-def columns(model: type[models.Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
-
-
-def instance[M: models.Model](model: type[M], values: tuple | list) -> M:
-    """A model instance from a row of `columns(model, ...)`, converted as the ORM would."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        if value is not None and hasattr(field, "from_db_value"):
-            value = field.from_db_value(value, None, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-def width(model: type[models.Model]) -> int:
-    return len(model._meta.concrete_fields)
 
 
 # --- claim -------------------------------------------------------------------------------------
@@ -285,7 +267,7 @@ def claim_sql(order: str = "priority") -> str:
                  OR EXISTS (SELECT 1 FROM annotation_item i WHERE {_FRESH}) THEN 'locked'
             ELSE 'none' END AS name
     )
-    SELECT outcome.name, {columns(Assignment, "x")}, {columns(Item, "i")}
+    SELECT outcome.name, {model_columns(Assignment, "x")}, {model_columns(Item, "i")}
     FROM outcome
     LEFT JOIN (SELECT * FROM resumed UNION ALL SELECT * FROM leased) x ON true
     LEFT JOIN annotation_item i ON i.id = x.item_id
@@ -318,9 +300,8 @@ def claim_once(
     outcome = row[0]
     if outcome not in ("resumed", "claimed"):
         return outcome, None
-    split = 1 + width(Assignment)
-    assignment = instance(Assignment, row[1:split])
-    assignment.item = instance(Item, row[split:])
+    assignment, item = model_instances(row[1:], Assignment, Item)
+    assignment.item = item
     return outcome, assignment
 
 
@@ -331,7 +312,8 @@ def submit_read_sql() -> str:
     """The assignment, its item and project, whether the caller is a member, without a lock:
     what validating the payload needs, read before the locking transaction starts."""
     return f"""
-    SELECT {columns(Assignment, "a")}, {columns(Item, "i")}, {columns(Project, "p")},
+    SELECT {model_columns(Assignment, "a")}, {model_columns(Item, "i")},
+           {model_columns(Project, "p")},
            EXISTS (SELECT 1 FROM annotation_membership m
                    WHERE m.project_id = a.project_id AND m.user_id = %(user)s)
     FROM annotation_assignment a
@@ -349,14 +331,8 @@ def submit_read(
         row = cursor.fetchone()
     if row is None:
         return None
-    a, i = width(Assignment), width(Assignment) + width(Item)
-    p = i + width(Project)
-    return (
-        instance(Assignment, row[:a]),
-        instance(Item, row[a:i]),
-        instance(Project, row[i:p]),
-        row[p],
-    )
+    assignment, item, project, member = model_instances(row, Assignment, Item, Project)
+    return assignment, item, project, member
 
 
 SUBMIT_SQL_TEXT = """

@@ -18,9 +18,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -29,6 +31,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from core.audit import audit_record
+from core.db import model_columns, model_instances
 from core.errors import ApplicationError, Conflict
 from core.models import ApiToken, TokenScope
 
@@ -158,16 +161,32 @@ def token_list(*, user: Any) -> list[ApiToken]:
     return list(ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by("-id"))
 
 
+@cache
+def _token_sql() -> str:
+    users = get_user_model()
+    return f"""
+    SELECT {model_columns(ApiToken, "t")}, {model_columns(users, "u")}
+    FROM {ApiToken._meta.db_table} t
+    JOIN {users._meta.db_table} u ON u.{users._meta.pk.column} = t.user_id
+    WHERE t.prefix = %s AND t.revoked_at IS NULL
+    ORDER BY t.id LIMIT 1
+    """  # noqa: S608 (no user input: names of tables and columns)
+
+
 def token_authenticate(key: str) -> ApiToken | None:
-    """The active token whose key this is, or None."""
+    """The active token whose key this is, or None. Every API request runs this: one
+    hand-written read instead of the ORM's select_related, whose building cost more than the
+    query."""
     if len(key) < PREFIX_LENGTH + 8 or len(key) > 200:
         return None
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(prefix=key[:PREFIX_LENGTH], revoked_at__isnull=True)
-        .first()
-    )
-    if token is None or not hmac.compare_digest(token.digest, digest_of(key)):
+    with connection.cursor() as cursor:
+        cursor.execute(_token_sql(), [key[:PREFIX_LENGTH]])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token, user = model_instances(row, ApiToken, get_user_model())
+    token.user = user
+    if not hmac.compare_digest(token.digest, digest_of(key)):
         return None
     now = timezone.now()
     if token.expires_at is not None and token.expires_at <= now:

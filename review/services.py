@@ -8,7 +8,7 @@ from django.http import Http404
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from annotation import kinds, queue_sql
+from annotation import kinds
 from annotation.models import (
     Agreement,
     Annotation,
@@ -21,6 +21,7 @@ from annotation.queue import item_next_round
 from annotation.rollups import tally_move
 from core import events
 from core.audit import audit_record
+from core.db import model_columns, model_instances, model_width
 from core.draws import stable_draw
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import guards
@@ -110,17 +111,15 @@ def item_complete_by_id(*, item_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(_COMPLETION_READ, {"item": item_id})
         rows = cursor.fetchall()
-    i, p = queue_sql.width(Item), queue_sql.width(Item) + queue_sql.width(Project)
-    n = p + queue_sql.width(Annotation)
-    item = queue_sql.instance(Item, rows[0][:i])
-    project = queue_sql.instance(Project, rows[0][i:p])
+    item, project, _, current_final = model_instances(rows[0], Item, Project, Annotation)
     item.project = project
     if item.status != ItemStatus.OPEN:
         return
-    if rows[0][n]:  # a current final record of an earlier round: the ORM path retires it
+    if current_final:  # a current final record of an earlier round: the ORM path retires it
         item_complete(item=item, project=project)
         return
-    annotations = [queue_sql.instance(Annotation, row[p:n]) for row in rows if row[p] is not None]
+    p = model_width(Item) + model_width(Project)
+    annotations = [model_instances(row[p:], Annotation)[0] for row in rows if row[p] is not None]
     agreed, reason = _route(item, project, annotations)
     agreement = Agreement.AGREED if agreed else Agreement.DISPUTED
     status = ItemStatus.IN_REVIEW if reason else ItemStatus.APPROVED
@@ -162,8 +161,8 @@ def item_complete_by_id(*, item_id: int) -> None:
 
 
 _COMPLETION_READ = f"""
-SELECT {queue_sql.columns(Item, "i")}, {queue_sql.columns(Project, "p")},
-       {queue_sql.columns(Annotation, "n")},
+SELECT {model_columns(Item, "i")}, {model_columns(Project, "p")},
+       {model_columns(Annotation, "n")},
        EXISTS (SELECT 1 FROM review_finalrecord f WHERE f.item_id = i.id AND f.is_current)
 FROM annotation_item i
 JOIN annotation_project p ON p.id = i.project_id

@@ -150,7 +150,7 @@ def test_connections_killed_while_idle_fail_no_request(project, gunicorn):
 
 def test_a_read_whose_connection_dies_is_retried_once(project, setup):
     lead, _ = setup
-    with terminated_at('FROM "annotation_membership"') as left:
+    with terminated_at("FROM annotation_membership m") as left:
         response = lead.get(f"/api/v1/projects/{project.pk}/")
     assert left == [0]
     assert response.status_code == 200
@@ -159,7 +159,7 @@ def test_a_read_whose_connection_dies_is_retried_once(project, setup):
 
 def test_a_read_that_fails_twice_is_a_json_503_with_retry_after(project, setup):
     lead, _ = setup
-    with terminated_at('FROM "annotation_membership"', times=2):
+    with terminated_at("FROM annotation_membership m", times=2):
         response = lead.get(f"/api/v1/projects/{project.pk}/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -171,7 +171,7 @@ def test_a_read_that_fails_twice_is_a_json_503_with_retry_after(project, setup):
 def test_a_page_that_fails_twice_is_a_503_page(project, client, setup):
     lead = MembershipFactory(project=project, role=Role.LEAD).user
     client.force_login(lead)
-    with terminated_at('FROM "annotation_membership"', times=2):
+    with terminated_at("FROM annotation_membership m", times=2):
         response = client.get(f"/projects/{project.pk}/exports/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -222,7 +222,7 @@ def refused_at(fragment: str, code: str):
 @pytest.mark.parametrize("code", ["serialization_failure", "deadlock_detected"])
 def test_a_read_picked_as_a_deadlock_or_serialization_victim_is_retried_once(project, setup, code):
     lead, _ = setup
-    with refused_at('FROM "annotation_membership"', code) as left:
+    with refused_at("FROM annotation_membership m", code) as left:
         response = lead.get(f"/api/v1/projects/{project.pk}/")
     assert left == [0]
     assert response.status_code == 200 and response.json()["id"] == project.pk
@@ -274,3 +274,4 @@ def test_an_import_whose_connection_dies_at_its_copy_is_a_503_and_writes_nothing
     assert response.status_code == 503 and response["Retry-After"] == "5"
     monkeypatch.undo()
     assert Item.objects.count() == before
+

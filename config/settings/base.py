@@ -98,10 +98,13 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     # Health checks: a persistent connection that died while idle (a database restart) is
-    # replaced at the start of the next request instead of failing it.
+    # replaced at the start of the next request instead of failing it; on PostgreSQL checked
+    # without a round trip while the connection is sound (core/postgresql/base.py).
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "core.postgresql"
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from unittest import mock
 
 import psycopg
 import pytest
@@ -275,3 +276,39 @@ def test_an_import_whose_connection_dies_at_its_copy_is_a_503_and_writes_nothing
     monkeypatch.undo()
     assert Item.objects.count() == before
 
+
+@contextlib.contextmanager
+def _no_round_trips():
+    """Within: a statement sent by psycopg outside Django fails, as the health check's would."""
+
+    def refuse(*args, **kwargs):
+        raise psycopg.OperationalError("the health check sent a statement")
+
+    with mock.patch.object(type(connection.connection), "cursor", refuse):
+        yield
+
+
+def test_a_sound_idle_connection_passes_the_health_check_without_a_round_trip():
+    connection.ensure_connection()
+
+    with _no_round_trips():
+        assert connection.is_usable()
+
+
+def test_a_connection_the_server_ended_fails_the_health_check_and_is_replaced():
+    connection.ensure_connection()
+    _terminate_own_backend()
+
+    wait_for(lambda: not connection.is_usable(), timeout=10, what="the ended session seen")
+    connection.health_check_done = False  # as at the start of each request
+    connection.close_if_health_check_failed()
+    assert Item.objects.count() == 0  # on a new connection
+
+
+def test_a_connection_inside_a_transaction_is_checked_with_a_statement():
+    from django.db import transaction
+
+    with transaction.atomic():
+        Item.objects.count()  # the transaction has begun on the server
+        with _no_round_trips():
+            assert not connection.is_usable()  # it asked, and its statement failed

@@ -135,6 +135,85 @@ def load_average():
         print(f"load average at end: {_load()}", flush=True)
 
 
+class CpuMeter:
+    """CPU used between start() and stop(): the whole machine's busy cores (from /proc/stat,
+    every process: server, database and this client) and this process's own (os.times). On a
+    machine without /proc/stat the machine's figure is None."""
+
+    def start(self) -> "CpuMeter":
+        self._machine, self._own, self._wall = _machine_jiffies(), _own_cpu(), time.monotonic()
+        self._groups = _group_jiffies()
+        return self
+
+    def stop(self, cycles: int) -> dict:
+        machine, own, wall = _machine_jiffies(), _own_cpu(), time.monotonic()
+        elapsed, cycles = wall - self._wall, max(1, cycles)
+        busy = None
+        if machine and self._machine:
+            (busy_after, total_after), (busy_before, total_before) = machine, self._machine
+            busy = (busy_after - busy_before) / max(1, total_after - total_before) * os.cpu_count()
+        groups = _group_jiffies()
+        tick = os.sysconf("SC_CLK_TCK")
+        return {
+            "busy_cores": busy,
+            "client_cores": (own - self._own) / elapsed,
+            "cpu_ms_per_cycle": None if busy is None else 1000 * busy * elapsed / cycles,
+            # CPU ms per cycle of the server's processes and PostgreSQL's (a process that ended
+            # inside the window is not counted)
+            "group_ms_per_cycle": {
+                name: 1000 * used / tick / cycles
+                for name, used in _group_use(self._groups, groups).items()
+            },
+        }
+
+
+def _machine_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot; idle and iowait count as not busy."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(n) for n in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])  # guest time is counted in user already
+    return total - idle, total
+
+
+def _group_jiffies() -> dict[int, tuple[str, int]]:
+    """Each gunicorn and PostgreSQL process: its group and its utime + stime in jiffies."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        if comm == "postgres" or cmdline.startswith(b"postgres"):
+            group = "postgres"
+        elif b"gunicorn" in cmdline:
+            group = "gunicorn"
+        else:
+            continue
+        found[int(stat.parent.name)] = (group, int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _group_use(before: dict, after: dict) -> dict[str, int]:
+    """Jiffies each group used between two snapshots, process by process."""
+    used = {"gunicorn": 0, "postgres": 0}
+    for pid, (group, jiffies) in after.items():
+        earlier = before.get(pid)
+        used[group] += jiffies - (earlier[1] if earlier and earlier[0] == group else 0)
+    return used
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -150,21 +229,33 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, *, workers: int = 2, threads: int = 1, env: dict[str, str] | None = None):
+def gunicorn(
+    url: str,
+    *,
+    workers: int = 2,
+    threads: int = 1,
+    keepalive: int | None = None,
+    env: dict[str, str] | None = None,
+):
     """A gunicorn server on a free port with the shipped settings (config/gunicorn.conf.py)
-    but these workers and threads, stopped on the way out, on failure and on SIGTERM too
-    (see sigterm_exits). `env`: more environment variables (REDIS_URL, say)."""
+    but these workers and threads (and keep-alive seconds, when given), stopped on the way
+    out, on failure and on SIGTERM too (see sigterm_exits). `env`: more environment variables
+    (REDIS_URL, say)."""
     port = free_port()
+    # Through the environment, as a deployment sets them: the config file derives settings
+    # from these (worker_connections from threads and keep-alive).
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": "config.settings.local",
         "GUNICORN_ACCESS_LOG": "",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": str(threads),
+        **({"GUNICORN_KEEPALIVE": str(keepalive)} if keepalive is not None else {}),
         **(env or {}),
     }
     command = [PY, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    command += ["--threads", str(threads), "--timeout", "300", "--log-level", "warning"]
+    command += ["--bind", f"127.0.0.1:{port}", "--timeout", "300", "--log-level", "warning"]
     with sigterm_exits():
         proc = subprocess.Popen(command, cwd=ROOT, env=env)
         try:

@@ -11,10 +11,14 @@ Works in its own database, `rubric_bench_claim`, which it creates and drops.
     .venv/bin/python bench/claim.py [--sizes 10000,1000000] [--clients 32] [--cycles 40]
     .venv/bin/python bench/claim.py --smoke   # 200 and 400 items, 4 clients x 5 cycles
 
-With ``--configs 2x1,3x2,4x8`` (workers x threads) it compares gunicorn settings instead: for
-each, a fresh server with the shipped config/gunicorn.conf.py but those workers and threads,
-one client then 32 at the first size; the settings config/gunicorn.conf.py ships (marked) are
-the baseline each is compared with.
+With ``--configs 2x1,3x2,2x2@5`` (workers x threads, ``@`` keep-alive seconds) it compares
+gunicorn settings instead: for each, a fresh server with the shipped config/gunicorn.conf.py
+but those workers, threads and keep-alive (the shipped one when not given), one client then 32
+at the first size; the settings config/gunicorn.conf.py ships (marked) are the baseline each
+is compared with.
+
+Each run also prints where the CPU went: the machine's busy cores and CPU per cycle, of all
+and of gunicorn's and PostgreSQL's processes, and the ceiling this puts on 32 clients / one.
 """
 
 import argparse
@@ -30,6 +34,7 @@ from urllib.parse import urlparse
 
 from _support import (
     ROOT,
+    CpuMeter,
     add_smoke_option,
     apply_smoke,
     bench_database,
@@ -157,10 +162,12 @@ def run_solo(base, token, project_id, cycles) -> dict:
     submits: list[float] = []
     errors: list[str] = []
     barrier = threading.Barrier(1)
+    meter = CpuMeter().start()
     started = time.perf_counter()
     client_loop(base, token, project_id, cycles, claims, errors, barrier, submits)
     elapsed = time.perf_counter() - started
     return {
+        **meter.stop(len(submits)),
         "claim_p50_ms": 1000 * statistics.median(claims) if claims else float("nan"),
         "submit_p50_ms": 1000 * statistics.median(submits) if submits else float("nan"),
         "cycles_per_s": len(submits) / elapsed,
@@ -170,6 +177,7 @@ def run_solo(base, token, project_id, cycles) -> dict:
 
 def run_size(base, size, clients, cycles, solo_cycles):
     from django.contrib.auth import get_user_model
+    from django.db import connection
 
     from annotation.models import Membership, Role
     from annotation.services import project_create
@@ -189,6 +197,13 @@ def run_size(base, size, clients, cycles, solo_cycles):
     started = time.perf_counter()
     copy_item_rows(project.pk, preference_rows(size, f"s{size}"))
     seeded = time.perf_counter() - started
+    # What autovacuum would do after the seeding and the rounds before (it may be off on a
+    # test machine's PostgreSQL): planner statistics, and the dead rows of the rounds before
+    # cleared. Without it each round runs on staler figures than the last.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "VACUUM (ANALYZE) annotation_item, annotation_assignment, annotation_annotation"
+        )
     tokens, users = [], []
     for i in range(clients + 2):
         user = User.objects.get_or_create(username=f"bench-annotator-{i}")[0]
@@ -212,13 +227,16 @@ def run_size(base, size, clients, cycles, solo_cycles):
     for thread in threads:
         thread.start()
     barrier.wait()
+    meter = CpuMeter().start()
     started = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu = meter.stop(len(latencies))
     queries, plan = queries_per_claim(project, users[-1])
     latencies.sort()
     return {
+        **cpu,
         "size": size,
         "solo": solo,
         "seeded_s": seeded,
@@ -239,13 +257,17 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--solo-cycles", type=int, default=200, help="one client's cycles")
-    workers, threads = shipped_config()
+    workers, threads, keepalive = shipped_config()
     parser.add_argument("--workers", type=int, default=workers, help="default: the shipped")
     parser.add_argument("--threads", type=int, default=threads, help="default: the shipped")
     parser.add_argument(
+        "--keepalive", type=int, default=keepalive, help="seconds; default: the shipped"
+    )
+    parser.add_argument(
         "--configs",
         default="",
-        help="compare gunicorn settings, e.g. 2x1,3x2,4x8 (workers x threads), at the first size",
+        help="compare gunicorn settings at the first size, e.g. 2x1,3x2,2x2@5 (workers x "
+        "threads, @ keep-alive seconds; default: the shipped keep-alive)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --configs (medians)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -269,16 +291,29 @@ def main() -> int:
         return run(args, url)
 
 
-def shipped_config() -> tuple[int, int]:
-    """The workers and threads config/gunicorn.conf.py ships (without the environment's)."""
+def shipped_config() -> tuple[int, int, int]:
+    """The workers, threads and keep-alive config/gunicorn.conf.py ships (without the
+    environment's)."""
     import runpy
 
-    saved = {name: os.environ.pop(name, None) for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS")}
+    names = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
+    saved = {name: os.environ.pop(name, None) for name in names}
     try:
         values = runpy.run_path(os.path.join(ROOT, "config", "gunicorn.conf.py"))
     finally:
         os.environ.update({name: value for name, value in saved.items() if value is not None})
-    return values["workers"], values["threads"]
+    return values["workers"], values["threads"], values["keepalive"]
+
+
+def parse_config(text: str, keepalive: int) -> tuple[int, int, int]:
+    """Workers, threads and keep-alive of "2x2" or "2x2@5" (`keepalive` when not given)."""
+    sizes, _, seconds = text.partition("@")
+    workers, threads = (int(n) for n in sizes.split("x"))
+    return workers, threads, int(seconds) if seconds else keepalive
+
+
+def config_name(config: tuple[int, int, int]) -> str:
+    return "{}x{}@{}".format(*config)
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -291,6 +326,7 @@ def _median_run(runs: list[dict]) -> dict:
         "cycles_per_s": median("cycles_per_s"),
         "p50_ms": median("p50_ms"),
         "p99_ms": median("p99_ms"),
+        "busy_cores": None if runs[0]["busy_cores"] is None else median("busy_cores"),
         "solo": {k: median(k, "solo") for k in ("claim_p50_ms", "submit_p50_ms", "cycles_per_s")},
         "errors": [e for r in runs for e in r["errors"]],
         "violations": [v for r in runs for v in r["violations"]],
@@ -300,7 +336,7 @@ def _median_run(runs: list[dict]) -> dict:
 def compare_configs(args: argparse.Namespace, url: str) -> int:
     size = int(args.sizes.split(",")[0])
     shipped = shipped_config()
-    configs = [tuple(int(n) for n in c.split("x")) for c in args.configs.split(",")]
+    configs = [parse_config(c, shipped[2]) for c in args.configs.split(",")]
     if shipped not in configs:
         configs.insert(0, shipped)
     setup_django(url)
@@ -308,10 +344,15 @@ def compare_configs(args: argparse.Namespace, url: str) -> int:
     # all of them; each figure is the median over the rounds.
     runs: dict[tuple[int, ...], list[dict]] = {config: [] for config in configs}
     for _ in range(args.rounds):
-        for workers, threads in configs:
-            with gunicorn(url, workers=workers, threads=threads) as base:
-                runs[workers, threads].append(
-                    run_size(base, size, args.clients, args.cycles, args.solo_cycles)
+        for workers, threads, keepalive in configs:
+            with gunicorn(url, workers=workers, threads=threads, keepalive=keepalive) as base:
+                found = run_size(base, size, args.clients, args.cycles, args.solo_cycles)
+                runs[workers, threads, keepalive].append(found)
+                print(
+                    f"  {config_name((workers, threads, keepalive))}: one client "
+                    f"{found['solo']['cycles_per_s']:.1f} cycles/s; {args.clients} clients "
+                    f"{found['cycles_per_s']:.1f} cycles/s, claim p99 {found['p99_ms']:.1f} ms",
+                    flush=True,
                 )
     results = {config: _median_run(found) for config, found in runs.items()}
     base_result = results[shipped]
@@ -319,43 +360,81 @@ def compare_configs(args: argparse.Namespace, url: str) -> int:
         f"gunicorn settings, {size:,} open items, overlap 2, medians of {args.rounds} round(s): "
         f"one client x {args.solo_cycles} "
         f"cycles, then {args.clients} clients x {args.cycles} cycles; baseline: the shipped "
-        f"{shipped[0]}x{shipped[1]} (config/gunicorn.conf.py)"
+        f"{config_name(shipped)} (config/gunicorn.conf.py)"
     )
     n = args.clients
     print(
-        f"{'workers x threads':>18}{'1: claim p50':>13}{'1: submit p50':>14}{'1: cycles/s':>12}"
-        f"{f'{n}: cycles/s':>13}{f'{n} / 1':>8}{f'{n}: claim p50':>14}{f'{n}: claim p99':>14}"
-        f"{'cycles/s vs base':>17}{'p99 vs base':>12}"
+        f"{'workers x threads @ keep-alive s':>33}{'1: claim p50':>13}{'1: submit p50':>14}"
+        f"{'1: cycles/s':>12}{f'{n}: cycles/s':>13}{f'{n} / 1':>8}{f'{n}: claim p50':>14}"
+        f"{f'{n}: claim p99':>14}{f'{n}: busy cores':>16}{'cycles/s vs base':>17}"
+        f"{'p99 vs base':>12}"
     )
     problems = 0
-    for (workers, threads), r in results.items():
+    for config, r in results.items():
         solo = r["solo"]
-        mark = " *" if (workers, threads) == shipped else "  "
+        mark = " *" if config == shipped else "  "
         print(
-            f"{f'{workers}x{threads}{mark}':>18}{solo['claim_p50_ms']:>13.1f}"
+            f"{config_name(config) + mark:>33}{solo['claim_p50_ms']:>13.1f}"
             f"{solo['submit_p50_ms']:>14.1f}{solo['cycles_per_s']:>12.1f}"
             f"{r['cycles_per_s']:>13.1f}{r['cycles_per_s'] / solo['cycles_per_s']:>7.2f}x"
-            f"{r['p50_ms']:>14.1f}{r['p99_ms']:>14.1f}"
+            f"{r['p50_ms']:>14.1f}{r['p99_ms']:>14.1f}{r['busy_cores'] or float('nan'):>16.2f}"
             f"{r['cycles_per_s'] / base_result['cycles_per_s']:>16.2f}x"
             f"{r['p99_ms'] / base_result['p99_ms']:>11.2f}x"
         )
         problems += len(r["errors"]) + len(r["violations"])
-    print("(ms; * the shipped settings; 1: one client; targets: one client p50 under 6 ms,")
-    print(" 32 clients at least 2.5x one client's cycles/s with claim p99 under 250 ms)")
+    print("(ms; * the shipped settings; 1: one client; busy cores: the whole machine's; targets:")
+    print(" one client p50 under 6 ms, 32 clients at least 2.5x one client's cycles/s with claim")
+    print(" p99 under 250 ms)")
     return 1 if problems else 0
+
+
+def print_cpu(results: list[dict], clients: int) -> None:
+    """Where the CPU goes: busy cores of the whole machine (server, PostgreSQL and this client)
+    and CPU ms per cycle, of all and of gunicorn's and PostgreSQL's processes, for one client
+    and for all; the ceiling is the cycles/s the machine's cores could give at one client's CPU
+    per cycle, as a multiple of one client's cycles/s."""
+    if results[0]["busy_cores"] is None:
+        print("CPU: /proc/stat unavailable, not measured")
+        return
+    cores = os.cpu_count()
+    print(
+        f"CPU of the whole machine ({cores} cores: gunicorn, PostgreSQL and this client), "
+        "ms per cycle:"
+    )
+    print(
+        f"{'open items':>12}{'clients':>9}{'busy cores':>12}{'all':>8}{'gunicorn':>10}"
+        f"{'PostgreSQL':>12}{'client':>8}{'ceiling':>9}"
+    )
+    for r in results:
+        for n, figures in ((1, r["solo"]), (clients, r)):
+            ms = figures["cpu_ms_per_cycle"]
+            client = figures["client_cores"] / figures["busy_cores"] * ms
+            groups = figures["group_ms_per_cycle"]
+            ceiling = f"{cores / figures['busy_cores']:>8.2f}x" if n == 1 else ""
+            print(
+                f"{r['size']:>12,}{n:>9}{figures['busy_cores']:>12.2f}{ms:>8.2f}"
+                f"{groups['gunicorn']:>10.2f}{groups['postgres']:>12.2f}{client:>8.2f}{ceiling}"
+            )
+    print(
+        "(ceiling: the cycles/s the cores could give at one client's CPU per cycle, "
+        "as a multiple of one client's)"
+    )
 
 
 def run(args: argparse.Namespace, url: str) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     setup_django(url)
     results = []
-    with gunicorn(url, workers=args.workers, threads=args.threads) as base:
+    with gunicorn(
+        url, workers=args.workers, threads=args.threads, keepalive=args.keepalive
+    ) as base:
         for size in sizes:
             results.append(run_size(base, size, args.clients, args.cycles, args.solo_cycles))
 
     print(
         f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles, overlap 2, "
-        f"gunicorn {args.workers} workers x {args.threads} threads, PostgreSQL"
+        f"gunicorn {args.workers} workers x {args.threads} threads, keep-alive "
+        f"{args.keepalive} s, PostgreSQL"
     )
     print(
         f"{'open items':>12}{'cycles':>8}{'cycles/s':>10}{'claim p50 ms':>14}"
@@ -374,6 +453,7 @@ def run(args: argparse.Namespace, url: str) -> int:
             f"{r['size']:>12,}{solo['claim_p50_ms']:>14.1f}{solo['submit_p50_ms']:>15.1f}"
             f"{solo['cycles_per_s']:>10.1f}"
         )
+    print_cpu(results, args.clients)
     for r in results:
         print(
             f"{r['size']:,}: {args.clients} clients / one client cycles/s: "

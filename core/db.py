@@ -59,8 +59,10 @@ def model_instances(row: Sequence[Any], *kinds: type[models.Model]) -> list[Any]
             for converter in converters:
                 value = converter(value, column, connection)
             values.append(value)
-        start += len(values)
         fields = model._meta.concrete_fields
+        if len(values) != len(fields):
+            raise ValueError(f"the row is too short for its {model.__name__}")
+        start += len(values)
         found.append(model.from_db(connection.alias, [f.attname for f in fields], values))
     return [*found, *row[start:]]
 

@@ -37,21 +37,25 @@ FIGURES = {
         rf"p99 ratio 400 / 200: {NUMBER}x .*; p50 ratio {NUMBER}x",
         r"one client, 10 sequential claim \+ submit cycles:",
         rf" +200 +{NUMBER} +{NUMBER} +{NUMBER}",
+        # where the CPU went: busy cores, CPU ms per cycle (all, gunicorn, PostgreSQL, the
+        # client) for one client (and the ceiling it puts on the ratio) and for all four
+        rf" +200 +1 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x",
+        rf" +400 +4 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
         rf"400: 4 clients / one client cycles/s: {NUMBER}x \(target: at least 2\.5x\)",
         r"claim query plan at the largest size:",
         r".*Execution Time: [\d.]+ ms",
     ],
-    # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others.
-    # (either may be the shipped one: then it is the marked line)
-    "claim --configs 1x1,3x1": [
+    # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others,
+    # each with its keep-alive (either may be the shipped one: then it is the marked line).
+    "claim --configs 1x1,3x1@5": [
         r"gunicorn settings, 200 open items, overlap 2, medians of 1 round\(s\): .*; "
-        r"baseline: the shipped \d+x\d+ .*",
-        rf" +\d+x\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER} +{NUMBER}"
-        r" +1\.00x +1\.00x",
+        r"baseline: the shipped \d+x\d+@\d+ .*",
+        rf" +\d+x\d+@\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}"
+        rf" +{NUMBER} +{NUMBER} +1\.00x +1\.00x",
         *(
             rf" +{config}(?: \*)? +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}"
-            rf" +{NUMBER} +{NUMBER}x +{NUMBER}x"
-            for config in ("1x1", "3x1")
+            rf" +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}x"
+            for config in (r"1x1@\d+", "3x1@5")
         ),
     ],
     "backlog": [

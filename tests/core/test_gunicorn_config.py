@@ -8,7 +8,8 @@ CONFIG = ROOT / "config" / "gunicorn.conf.py"
 
 
 def load(monkeypatch, **env):
-    for name in ("HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_ACCESS_LOG"):
+    names = ("HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
+    for name in (*names, "GUNICORN_ACCESS_LOG"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -26,6 +27,17 @@ def test_workers_and_threads_come_from_the_environment(monkeypatch):
     assert shipped["workers"] >= 2 and shipped["threads"] >= 1
     chosen = load(monkeypatch, WEB_CONCURRENCY="7", GUNICORN_THREADS="3")
     assert (chosen["workers"], chosen["threads"]) == (7, 3)
+
+
+def test_a_worker_takes_a_connection_only_when_a_thread_is_free_unless_keep_alive_is_on(
+    monkeypatch,
+):
+    shipped = load(monkeypatch)
+    assert shipped["keepalive"] == 0
+    assert shipped["worker_connections"] == shipped["threads"]
+    assert load(monkeypatch, GUNICORN_THREADS="3")["worker_connections"] == 3
+    kept = load(monkeypatch, GUNICORN_KEEPALIVE="5")
+    assert kept["keepalive"] == 5 and kept["worker_connections"] == 1000  # gunicorn's default
 
 
 def test_the_access_log_goes_to_stdout_unless_turned_off(monkeypatch):

@@ -47,37 +47,41 @@ def model_width(model: type[models.Model]) -> int:
 
 def model_instances(row: Sequence[Any], *kinds: type[models.Model]) -> list[Any]:
     """One instance of each model from consecutive groups of `row` (each written with
-    model_columns, in the same order), converted as the ORM converts its rows (the backend's
-    converters, then the field's: SQLite returns dates as text, JSON as text); the values
+    model_columns, in the same order), converted as the ORM converts its rows; the values
     after the last group follow as they are. What a select_related would build, without the
     ORM's cost of compiling the query (about a millisecond per request)."""
     found: list[Any] = []
     start = 0
     for model in kinds:
-        values = []
-        for (converters, column), value in zip(_converters(model), row[start:], strict=False):
-            for converter in converters:
-                value = converter(value, column, connection)
-            values.append(value)
         fields = model._meta.concrete_fields
-        if len(values) != len(fields):
-            raise ValueError(f"the row is too short for its {model.__name__}")
-        start += len(values)
+        values = column_values(row[start : start + len(fields)], fields)
+        start += len(fields)
         found.append(model.from_db(connection.alias, [f.attname for f in fields], values))
     return [*found, *row[start:]]
 
 
-def _converters(model: type[models.Model]) -> list[tuple[list, Any]]:
-    """Each column's converters, as the ORM's compiler finds them; kept per connection."""
+def column_values(row: Sequence[Any], fields: Sequence[models.Field]) -> list[Any]:
+    """A row's values of these model fields' columns, converted as the ORM converts them: the
+    backend's converters, then the field's (SQLite returns dates as text; Django's psycopg
+    connections return JSON as text)."""
+    values = []
+    for field, value in zip(fields, row, strict=True):
+        converters, column = _converters(field)
+        for converter in converters:
+            value = converter(value, column, connection)
+        values.append(value)
+    return values
+
+
+def _converters(field: models.Field) -> tuple[list, Any]:
+    """The field's converters as the ORM's compiler finds them; kept per connection."""
     wrapper = transaction.get_connection()
-    cache = wrapper.__dict__.setdefault("_model_converters", {})
-    if model not in cache:
-        cache[model] = []
-        for field in model._meta.concrete_fields:
-            column = field.get_col(model._meta.db_table)
-            converters = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
-            cache[model].append((converters, column))
-    return cache[model]
+    cache = wrapper.__dict__.setdefault("_field_converters", {})
+    if field not in cache:
+        column = field.get_col(field.model._meta.db_table)
+        converters = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
+        cache[field] = (converters, column)
+    return cache[field]
 
 
 STREAM_CHUNK = 5_000  # rows per message of a streamed read

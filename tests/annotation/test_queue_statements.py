@@ -21,7 +21,7 @@ CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 # The webhooks app looks for the project's endpoints once per event it may send (one read
 # of a small index, after commit): counted apart from the loop's own statements.
-WEBHOOK_LOOKUP = 'FROM "webhooks_endpoint"'
+WEBHOOK_LOOKUP = "FROM webhooks_endpoint WHERE"
 
 
 def _statements(captured) -> list[str]:

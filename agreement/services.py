@@ -32,6 +32,7 @@ from agreement.selectors import agreement_report_active, agreement_report_is_act
 from annotation.models import Annotation, Project
 from core import events, outbox
 from core.audit import audit_record
+from core.db import read_one
 from core.models import JobStatus
 
 logger = logging.getLogger(__name__)
@@ -149,9 +150,7 @@ def agreement_maybe_schedule_for(*, project_id: int) -> AgreementReport | None:
     project's `agreement_every`, its latest report and the annotations since, read at once."""
     if connection.vendor != "postgresql":
         return agreement_maybe_schedule(project=Project.objects.get(pk=project_id))
-    with connection.cursor() as cursor:
-        cursor.execute(_DUE_SQL, {"project": project_id})
-        row = cursor.fetchone()
+    row = read_one(_DUE_SQL, {"project": project_id})
     if row is None:
         return None
     every, status, created_at, arrived = row

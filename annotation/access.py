@@ -7,12 +7,11 @@ a member whose role does not allow the action gets 403.
 from functools import cache
 from typing import Any
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
 from annotation.models import Assignment, Item, Membership, Project, Role
-from core.db import model_columns, model_instances
+from core.db import is_row_id, model_columns, model_instances, read_one
 from core.errors import PermissionDenied
 
 # What each role may do; a lead may also review and annotate, a reviewer may also annotate.
@@ -43,11 +42,9 @@ def membership_get(*, user: Any, project_id: Any, role: str = Role.ANNOTATOR) ->
     except (TypeError, ValueError):
         raise Http404("No such project.") from None
     user_id = getattr(user, "pk", None)
-    if user_id is None or not 0 < pk < 2**63:
+    if user_id is None or not is_row_id(pk):
         raise Http404("No such project.")
-    with connection.cursor() as cursor:
-        cursor.execute(_membership_sql(), [pk, user_id])
-        row = cursor.fetchone()
+    row = read_one(_membership_sql(), [pk, user_id])
     if row is None:
         raise Http404("No such project.")
     membership, project = model_instances(row, Membership, Project)

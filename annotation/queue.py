@@ -38,6 +38,7 @@ from annotation.models import (
 from annotation.rollups import activity_record, tally_move
 from core import events, jsonutil
 from core.audit import audit_record
+from core.db import is_row_id, read_one
 from core.errors import ApplicationError, Conflict
 
 
@@ -368,6 +369,8 @@ def assignment_submit(
     rule then runs in the same transaction) or something unusual happened (the ORM path)."""
     if connection.vendor != "postgresql":
         return _submit_orm(assignment_id, annotator, payload, seconds_spent, membership_required)
+    if not is_row_id(assignment_id):
+        raise Http404("No such assignment.")
     read = queue_sql.submit_read(assignment_id=assignment_id, user_id=annotator.pk)
     if read is None or (membership_required and not read[3]):
         raise Http404("No such assignment.")
@@ -402,10 +405,7 @@ def assignment_submit(
     completing = not item.is_gold and item.submitted_count + 1 >= project.annotations_per_item
     for may_complete in (False, True) if not completing else (True,):
         with _transaction(may_complete):
-            with queue_sql.execute(
-                queue_sql.SUBMIT_SQL, {**params, "may_complete": may_complete}
-            ) as cursor:
-                row = cursor.fetchone()
+            row = read_one(queue_sql.SUBMIT_SQL, {**params, "may_complete": may_complete})
             if row is None:
                 if not may_complete:
                     continue  # another annotator submitted meanwhile: this one may complete

@@ -11,13 +11,11 @@ and the ORM code decides, so the rare cases keep one implementation.
 """
 
 import re
+from functools import cache
 from typing import Any
 
-import psycopg
-from django.db import connection
-
 from annotation.models import Assignment, Item, Project
-from core.db import model_columns, model_instances
+from core.db import model_columns, model_instances, read_one
 
 # Each parameter's type, written into the statements: they are prepared on the server (their
 # plans cached per connection), where an untyped NULL would be read as text.
@@ -45,31 +43,6 @@ _TYPES = {
 
 def typed(sql: str) -> str:
     return re.sub(r"%\((\w+)\)s(?!::)", lambda m: f"{m.group(0)}::{_TYPES[m.group(1)]}", sql)
-
-
-class _PreparedCursor(psycopg.Cursor):
-    """Server-side binding, prepared at once: a claim's statement is planned once per
-    connection instead of on every request (its planning took longer than its execution)."""
-
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        return super().execute(query, params, prepare=True, **kwargs)
-
-
-def execute(sql: str, params: dict[str, Any]) -> Any:
-    """Run a prepared statement through Django's cursor wrapper (so it is logged and counted
-    like any other) and return the wrapper, for fetching."""
-    connection.ensure_connection()
-    if connection.connection.prepare_threshold is None:
-        # Django turns automatic preparing off; only server-binding cursors (these) prepare
-        connection.connection.prepare_threshold = 1_000_000
-    raw = _PreparedCursor(connection.connection)
-    cursor = (
-        connection.make_debug_cursor(raw)
-        if connection.queries_logged
-        else connection.make_cursor(raw)
-    )
-    cursor.execute(sql, params)
-    return cursor
 
 
 # --- claim -------------------------------------------------------------------------------------
@@ -295,8 +268,7 @@ def claim_once(
         "now": now,
         "sided": sided,
     }
-    with execute(_CLAIM_SQL[order], params) as cursor:
-        row = cursor.fetchone()
+    row = read_one(_CLAIM_SQL[order], params)
     outcome = row[0]
     if outcome not in ("resumed", "claimed"):
         return outcome, None
@@ -308,10 +280,11 @@ def claim_once(
 # --- submit ------------------------------------------------------------------------------------
 
 
+@cache
 def submit_read_sql() -> str:
     """The assignment, its item and project, whether the caller is a member, without a lock:
     what validating the payload needs, read before the locking transaction starts."""
-    return f"""
+    return typed(f"""
     SELECT {model_columns(Assignment, "a")}, {model_columns(Item, "i")},
            {model_columns(Project, "p")},
            EXISTS (SELECT 1 FROM annotation_membership m
@@ -320,15 +293,13 @@ def submit_read_sql() -> str:
     JOIN annotation_item i ON i.id = a.item_id
     JOIN annotation_project p ON p.id = a.project_id
     WHERE a.id = %(assignment)s AND a.annotator_id = %(user)s
-    """  # noqa: S608 (no user input: names of tables and columns)
+    """)  # noqa: S608 (no user input: names of tables and columns)
 
 
 def submit_read(
     *, assignment_id: int, user_id: int
 ) -> tuple[Assignment, Item, Project, bool] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(submit_read_sql(), {"assignment": assignment_id, "user": user_id})
-        row = cursor.fetchone()
+    row = read_one(submit_read_sql(), {"assignment": assignment_id, "user": user_id})
     if row is None:
         return None
     assignment, item, project, member = model_instances(row, Assignment, Item, Project)

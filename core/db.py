@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connection, models, transaction
 
 
@@ -24,8 +25,6 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
     array instead of being quoted into the SQL text."""
     connection.ensure_connection()
     if connection.vendor == "postgresql":
-        import psycopg
-
         if _busy_streaming in connection.execute_wrappers:  # not through Django's wrappers
             raise _stream_busy(sql)
         with psycopg.Cursor(connection.connection) as cursor:
@@ -34,6 +33,54 @@ def fetch_all(sql: str, params: Sequence[Any]) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def execute(sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
+    """Run a statement of the hot paths and return Django's cursor wrapper (logged and counted
+    like any other query), for fetching. On PostgreSQL the statement is prepared on the
+    server: planned once per connection instead of on every request (a claim's planning took
+    longer than its execution; a read of three joined tables costs as much to plan as to run).
+    Parameters are bound server-side, so an untyped NULL is read as text: write a cast where
+    one may be NULL. Elsewhere Django's cursor runs it."""
+    if connection.vendor != "postgresql":
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        return cursor
+    # What Django's connection.cursor() does first: the health check of a new request
+    # (CONN_HEALTH_CHECKS), the connection opened if need be, the thread checked.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    if connection.connection.prepare_threshold is None:
+        # Django turns automatic preparing off; only the prepared cursors here prepare
+        connection.connection.prepare_threshold = 1_000_000
+    raw = _PreparedCursor(connection.connection)
+    cursor = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    cursor.execute(sql, params)
+    return cursor
+
+
+def is_row_id(value: int) -> bool:
+    """Whether `value` fits a bigint primary key: a URL's id beyond it names no row (and a
+    prepared statement would refuse it as a parameter instead of finding nothing)."""
+    return 0 < value < 2**63
+
+
+def read_one(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple | None:
+    """The first row of a statement run by `execute` (prepared on PostgreSQL), or None."""
+    with execute(sql, params) as cursor:
+        return cursor.fetchone()
+
+
+class _PreparedCursor(psycopg.Cursor):
+    """Server-side binding, prepared at the first execution."""
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(query, params, prepare=True, **kwargs)
 
 
 def model_columns(model: type[models.Model], alias: str) -> str:
@@ -64,24 +111,33 @@ def column_values(row: Sequence[Any], fields: Sequence[models.Field]) -> list[An
     """A row's values of these model fields' columns, converted as the ORM converts them: the
     backend's converters, then the field's (SQLite returns dates as text; Django's psycopg
     connections return JSON as text)."""
-    values = []
-    for field, value in zip(fields, row, strict=True):
-        converters, column = _converters(field)
+    if len(row) != len(fields):
+        raise ValueError(f"{len(row)} values for {len(fields)} fields")
+    wrapper = transaction.get_connection()
+    values = list(row)
+    for index, converters, column in _conversions(wrapper, fields):
+        value = values[index]
         for converter in converters:
-            value = converter(value, column, connection)
-        values.append(value)
+            value = converter(value, column, wrapper)
+        values[index] = value
     return values
 
 
-def _converters(field: models.Field) -> tuple[list, Any]:
-    """The field's converters as the ORM's compiler finds them; kept per connection."""
-    wrapper = transaction.get_connection()
-    cache = wrapper.__dict__.setdefault("_field_converters", {})
-    if field not in cache:
-        column = field.get_col(field.model._meta.db_table)
-        converters = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
-        cache[field] = (converters, column)
-    return cache[field]
+def _conversions(wrapper: Any, fields: Sequence[models.Field]) -> list[tuple[int, list, Any]]:
+    """(position, converters, column) of each of these fields that has converters, as the
+    ORM's compiler finds them; kept per connection and list of fields (a model's fields live
+    as long as the process, so their ids are a stable key), as most fields have none."""
+    cache = wrapper.__dict__.setdefault("_field_conversions", {})
+    key = tuple(map(id, fields))
+    if key not in cache:
+        found = []
+        for index, field in enumerate(fields):
+            column = field.get_col(field.model._meta.db_table)
+            converters = wrapper.ops.get_db_converters(column) + column.get_db_converters(wrapper)
+            if converters:
+                found.append((index, converters, column))
+        cache[key] = found
+    return cache[key]
 
 
 STREAM_CHUNK = 5_000  # rows per message of a streamed read
@@ -103,8 +159,6 @@ def stream_rows(sql: str, params: Sequence[Any], *, chunk: int = STREAM_CHUNK) -
     cancelled, which aborts a transaction around it."""
     connection.ensure_connection()
     if connection.vendor == "postgresql":
-        import psycopg
-
         size = chunk if psycopg.pq.version() >= 170000 else 1
         with (
             connection.execute_wrapper(_busy_streaming),

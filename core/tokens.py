@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -31,7 +31,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from core.audit import audit_record
-from core.db import model_columns, model_instances
+from core.db import model_columns, model_instances, read_one
 from core.errors import ApplicationError, Conflict
 from core.models import ApiToken, TokenScope
 
@@ -179,9 +179,7 @@ def token_authenticate(key: str) -> ApiToken | None:
     query."""
     if len(key) < PREFIX_LENGTH + 8 or len(key) > 200:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_token_sql(), [key[:PREFIX_LENGTH]])
-        row = cursor.fetchone()
+    row = read_one(_token_sql(), [key[:PREFIX_LENGTH]])
     if row is None:
         return None
     token, user = model_instances(row, ApiToken, get_user_model())

@@ -41,7 +41,7 @@ from django.utils import timezone
 from annotation.models import Project
 from core import outbox
 from core.audit import audit_record
-from core.db import column_values, member_of
+from core.db import column_values, execute, member_of
 from core.errors import ApplicationError, Conflict
 from core.events import Event
 from webhooks import guard, sender
@@ -218,12 +218,8 @@ def _active_endpoints(project_ids: set[int]) -> list[list]:
     fields = [Endpoint._meta.get_field(name) for name in ("id", "project", "events")]
     columns = ", ".join(field.column for field in fields)
     where, params = member_of("project_id", sorted(project_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {columns} FROM {Endpoint._meta.db_table} "  # noqa: S608 (names of ours)
-            f"WHERE active AND {where}",
-            params,
-        )
+    sql = f"SELECT {columns} FROM {Endpoint._meta.db_table} WHERE active AND {where}"  # noqa: S608 (names of ours)
+    with execute(sql, params) as cursor:
         return [column_values(row, fields) for row in cursor.fetchall()]
 
 

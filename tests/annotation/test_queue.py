@@ -302,6 +302,13 @@ def test_removed_member_cannot_submit(project, annotators):
     assert submit(a, body["assignment"]["id"], GOOD["preference"]).status_code == 404
 
 
+@pytest.mark.parametrize("assignment_id", [0, 2**63, 10**30])
+def test_a_submit_to_an_id_no_row_can_have_is_404(project, annotators, assignment_id):
+    """The URL takes any digits; ids beyond a bigint name nothing (not a database error)."""
+    _, a = annotators[0]
+    assert submit(a, assignment_id, GOOD["preference"]).status_code == 404
+
+
 def test_claim_service_returns_none_on_an_empty_project(project, annotator):
     membership = Membership.objects.get(project=project, user=annotator)
     assert assignment_claim_next(membership=membership) is None

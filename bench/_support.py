@@ -235,12 +235,13 @@ def gunicorn(
     workers: int = 2,
     threads: int = 1,
     keepalive: int | None = None,
+    worker_class: str | None = None,
     env: dict[str, str] | None = None,
 ):
     """A gunicorn server on a free port with the shipped settings (config/gunicorn.conf.py)
-    but these workers and threads (and keep-alive seconds, when given), stopped on the way
-    out, on failure and on SIGTERM too (see sigterm_exits). `env`: more environment variables
-    (REDIS_URL, say)."""
+    but these workers and threads (and keep-alive seconds and worker class, when given),
+    stopped on the way out, on failure and on SIGTERM too (see sigterm_exits). `env`: more
+    environment variables (REDIS_URL, say)."""
     port = free_port()
     # Through the environment, as a deployment sets them: the config file derives settings
     # from these (worker_connections from threads and keep-alive).
@@ -252,6 +253,7 @@ def gunicorn(
         "WEB_CONCURRENCY": str(workers),
         "GUNICORN_THREADS": str(threads),
         **({"GUNICORN_KEEPALIVE": str(keepalive)} if keepalive is not None else {}),
+        **({"GUNICORN_WORKER_CLASS": worker_class} if worker_class else {}),
         **(env or {}),
     }
     command = [PY, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"]

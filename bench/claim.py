@@ -1,7 +1,10 @@
 """Claim + submit under 32 concurrent clients through gunicorn, at 10,000 and 1,000,000 items.
 
 For each size: a fresh project of N open preference items (overlap 2), 32 annotators each
-running `--cycles` rounds of POST claim / POST submit against a real gunicorn server. Prints
+running 2 cycles at once to warm the server up (every worker thread's connection opened and
+its statements prepared, as on a server that has been running), then one annotator alone,
+then the 32 each running `--cycles` rounds of POST claim / POST submit against a real
+gunicorn server. Prints
 cycles/s, claim p50 and p99 at both sizes and their ratio, the SQL queries one claim costs (and
 the claim query's plan), and checks the queue's invariants afterwards: a failed request or a
 broken invariant fails the run.
@@ -11,10 +14,10 @@ Works in its own database, `rubric_bench_claim`, which it creates and drops.
     .venv/bin/python bench/claim.py [--sizes 10000,1000000] [--clients 32] [--cycles 40]
     .venv/bin/python bench/claim.py --smoke   # 200 and 400 items, 4 clients x 5 cycles
 
-With ``--configs 2x1,3x2,2x2@5`` (workers x threads, ``@`` keep-alive seconds) it compares
-gunicorn settings instead: for each, a fresh server with the shipped config/gunicorn.conf.py
-but those workers, threads and keep-alive (the shipped one when not given), one client then 32
-at the first size; the settings config/gunicorn.conf.py ships (marked) are the baseline each
+With ``--configs 2x1,3x2,2x2@5,3x2/gthread`` (workers x threads, ``@`` keep-alive seconds,
+``/`` a gunicorn worker class) it compares gunicorn settings instead: for each, a fresh server
+with the shipped config/gunicorn.conf.py but those workers, threads, keep-alive and worker
+class (the shipped ones when not given), one client then 32 at the first size; the settings config/gunicorn.conf.py ships (marked) are the baseline each
 is compared with.
 
 Each run also prints where the CPU went: the machine's busy cores and CPU per cycle, of all
@@ -156,6 +159,13 @@ def queries_per_claim(project, user) -> tuple[int, str]:
     return len(counted), plan
 
 
+def p99_ms(latencies: list[float]) -> float:
+    if not latencies:
+        return float("nan")
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
 def run_solo(base, token, project_id, cycles) -> dict:
     """One client, claim then submit, sequentially: the latency of each request."""
     claims: list[float] = []
@@ -169,10 +179,37 @@ def run_solo(base, token, project_id, cycles) -> dict:
     return {
         **meter.stop(len(submits)),
         "claim_p50_ms": 1000 * statistics.median(claims) if claims else float("nan"),
+        "claim_p99_ms": p99_ms(claims),
         "submit_p50_ms": 1000 * statistics.median(submits) if submits else float("nan"),
+        "submit_p99_ms": p99_ms(submits),
         "cycles_per_s": len(submits) / elapsed,
         "errors": errors,
     }
+
+
+WARM_UP_CYCLES = 2
+
+
+def run_clients(base, tokens, project_id, cycles, latencies, errors, meter=None) -> float:
+    """A client per token, all at once, each `cycles` claim + submit cycles; the seconds from
+    the start (when `meter` starts) to the last one's end."""
+    barrier = threading.Barrier(len(tokens) + 1)
+    threads = [
+        threading.Thread(
+            target=client_loop,
+            args=(base, token, project_id, cycles, latencies, errors, barrier),
+        )
+        for token in tokens
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    if meter is not None:
+        meter.start()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 def run_size(base, size, clients, cycles, solo_cycles):
@@ -213,28 +250,17 @@ def run_size(base, size, clients, cycles, solo_cycles):
         users.append(user)
         tokens.append(token_for(user=user).key)
 
+    # A running server is warm: every worker thread has its database connection and its
+    # prepared statements. A few cycles of all clients at once, not counted, make it so.
+    warm_errors: list[str] = []
+    run_clients(base, tokens[:clients], project.pk, WARM_UP_CYCLES, [], warm_errors)
     solo = run_solo(base, tokens[-2], project.pk, solo_cycles)
     latencies: list[float] = []
-    errors: list[str] = list(solo["errors"])
-    barrier = threading.Barrier(clients + 1)
-    threads = [
-        threading.Thread(
-            target=client_loop,
-            args=(base, tokens[i], project.pk, cycles, latencies, errors, barrier),
-        )
-        for i in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    meter = CpuMeter().start()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    errors: list[str] = warm_errors + solo["errors"]
+    meter = CpuMeter()
+    elapsed = run_clients(base, tokens[:clients], project.pk, cycles, latencies, errors, meter)
     cpu = meter.stop(len(latencies))
     queries, plan = queries_per_claim(project, users[-1])
-    latencies.sort()
     return {
         **cpu,
         "size": size,
@@ -243,7 +269,7 @@ def run_size(base, size, clients, cycles, solo_cycles):
         "cycles": len(latencies),
         "cycles_per_s": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "p99_ms": p99_ms(latencies),
         "queries": queries,
         "plan": plan,
         "errors": errors,
@@ -257,7 +283,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--solo-cycles", type=int, default=200, help="one client's cycles")
-    workers, threads, keepalive = shipped_config()
+    workers, threads, keepalive, _worker = shipped_config()
     parser.add_argument("--workers", type=int, default=workers, help="default: the shipped")
     parser.add_argument("--threads", type=int, default=threads, help="default: the shipped")
     parser.add_argument(
@@ -266,8 +292,9 @@ def main() -> int:
     parser.add_argument(
         "--configs",
         default="",
-        help="compare gunicorn settings at the first size, e.g. 2x1,3x2,2x2@5 (workers x "
-        "threads, @ keep-alive seconds; default: the shipped keep-alive)",
+        help="compare gunicorn settings at the first size, e.g. 2x1,3x2,2x2@5,3x2/gthread "
+        "(workers x threads, @ keep-alive seconds, / a worker class; default: the shipped "
+        "keep-alive and worker class)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --configs (medians)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
@@ -291,29 +318,37 @@ def main() -> int:
         return run(args, url)
 
 
-def shipped_config() -> tuple[int, int, int]:
-    """The workers, threads and keep-alive config/gunicorn.conf.py ships (without the
-    environment's)."""
+Config = tuple[int, int, int, str]  # workers, threads, keep-alive seconds, worker class
+
+
+def shipped_config() -> Config:
+    """The workers, threads, keep-alive and worker class config/gunicorn.conf.py ships
+    (without the environment's)."""
     import runpy
 
     names = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
+    names += ("GUNICORN_WORKER_CLASS",)
     saved = {name: os.environ.pop(name, None) for name in names}
     try:
         values = runpy.run_path(os.path.join(ROOT, "config", "gunicorn.conf.py"))
     finally:
         os.environ.update({name: value for name, value in saved.items() if value is not None})
-    return values["workers"], values["threads"], values["keepalive"]
+    return values["workers"], values["threads"], values["keepalive"], values["worker_class"]
 
 
-def parse_config(text: str, keepalive: int) -> tuple[int, int, int]:
-    """Workers, threads and keep-alive of "2x2" or "2x2@5" (`keepalive` when not given)."""
+def parse_config(text: str, shipped: Config) -> Config:
+    """Workers, threads, keep-alive and worker class of "2x2", "2x2@5" or "2x2@5/gthread"
+    (the shipped keep-alive and worker class when not given)."""
+    text, _, worker = text.partition("/")
     sizes, _, seconds = text.partition("@")
     workers, threads = (int(n) for n in sizes.split("x"))
-    return workers, threads, int(seconds) if seconds else keepalive
+    return workers, threads, int(seconds) if seconds else shipped[2], worker or shipped[3]
 
 
-def config_name(config: tuple[int, int, int]) -> str:
-    return "{}x{}@{}".format(*config)
+def config_name(config: Config) -> str:
+    workers, threads, keepalive, worker = config
+    name = f"{workers}x{threads}@{keepalive}"
+    return name if worker == shipped_config()[3] else f"{name}/{worker}"
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -327,7 +362,16 @@ def _median_run(runs: list[dict]) -> dict:
         "p50_ms": median("p50_ms"),
         "p99_ms": median("p99_ms"),
         "busy_cores": None if runs[0]["busy_cores"] is None else median("busy_cores"),
-        "solo": {k: median(k, "solo") for k in ("claim_p50_ms", "submit_p50_ms", "cycles_per_s")},
+        "solo": {
+            k: median(k, "solo")
+            for k in (
+                "claim_p50_ms",
+                "claim_p99_ms",
+                "submit_p50_ms",
+                "submit_p99_ms",
+                "cycles_per_s",
+            )
+        },
         "errors": [e for r in runs for e in r["errors"]],
         "violations": [v for r in runs for v in r["violations"]],
     }
@@ -336,20 +380,23 @@ def _median_run(runs: list[dict]) -> dict:
 def compare_configs(args: argparse.Namespace, url: str) -> int:
     size = int(args.sizes.split(",")[0])
     shipped = shipped_config()
-    configs = [parse_config(c, shipped[2]) for c in args.configs.split(",")]
+    configs = [parse_config(c, shipped) for c in args.configs.split(",")]
     if shipped not in configs:
         configs.insert(0, shipped)
     setup_django(url)
     # Rounds take the settings in turn, so a spell of load elsewhere on the machine falls on
     # all of them; each figure is the median over the rounds.
-    runs: dict[tuple[int, ...], list[dict]] = {config: [] for config in configs}
+    runs: dict[Config, list[dict]] = {config: [] for config in configs}
     for _ in range(args.rounds):
-        for workers, threads, keepalive in configs:
-            with gunicorn(url, workers=workers, threads=threads, keepalive=keepalive) as base:
+        for config in configs:
+            workers, threads, keepalive, worker = config
+            with gunicorn(
+                url, workers=workers, threads=threads, keepalive=keepalive, worker_class=worker
+            ) as base:
                 found = run_size(base, size, args.clients, args.cycles, args.solo_cycles)
-                runs[workers, threads, keepalive].append(found)
+                runs[config].append(found)
                 print(
-                    f"  {config_name((workers, threads, keepalive))}: one client "
+                    f"  {config_name(config)}: one client "
                     f"{found['solo']['cycles_per_s']:.1f} cycles/s; {args.clients} clients "
                     f"{found['cycles_per_s']:.1f} cycles/s, claim p99 {found['p99_ms']:.1f} ms",
                     flush=True,
@@ -358,14 +405,16 @@ def compare_configs(args: argparse.Namespace, url: str) -> int:
     base_result = results[shipped]
     print(
         f"gunicorn settings, {size:,} open items, overlap 2, medians of {args.rounds} round(s): "
-        f"one client x {args.solo_cycles} "
-        f"cycles, then {args.clients} clients x {args.cycles} cycles; baseline: the shipped "
+        f"{args.clients} clients x {WARM_UP_CYCLES} cycles to warm up, then one client x "
+        f"{args.solo_cycles} cycles, then {args.clients} clients x {args.cycles} cycles; "
+        f"baseline: the shipped "
         f"{config_name(shipped)} (config/gunicorn.conf.py)"
     )
     n = args.clients
     print(
         f"{'workers x threads @ keep-alive s':>33}{'1: claim p50':>13}{'1: submit p50':>14}"
-        f"{'1: cycles/s':>12}{f'{n}: cycles/s':>13}{f'{n} / 1':>8}{f'{n}: claim p50':>14}"
+        f"{'1: p99s':>16}{'1: cycles/s':>12}{f'{n}: cycles/s':>13}{f'{n} / 1':>8}"
+        f"{f'{n}: claim p50':>14}"
         f"{f'{n}: claim p99':>14}{f'{n}: busy cores':>16}{'cycles/s vs base':>17}"
         f"{'p99 vs base':>12}"
     )
@@ -375,14 +424,19 @@ def compare_configs(args: argparse.Namespace, url: str) -> int:
         mark = " *" if config == shipped else "  "
         print(
             f"{config_name(config) + mark:>33}{solo['claim_p50_ms']:>13.1f}"
-            f"{solo['submit_p50_ms']:>14.1f}{solo['cycles_per_s']:>12.1f}"
+            f"{solo['submit_p50_ms']:>14.1f}"
+            f" {f'{solo["claim_p99_ms"]:.1f} / {solo["submit_p99_ms"]:.1f}':>15}"
+            f"{solo['cycles_per_s']:>12.1f}"
             f"{r['cycles_per_s']:>13.1f}{r['cycles_per_s'] / solo['cycles_per_s']:>7.2f}x"
             f"{r['p50_ms']:>14.1f}{r['p99_ms']:>14.1f}{r['busy_cores'] or float('nan'):>16.2f}"
             f"{r['cycles_per_s'] / base_result['cycles_per_s']:>16.2f}x"
             f"{r['p99_ms'] / base_result['p99_ms']:>11.2f}x"
         )
         problems += len(r["errors"]) + len(r["violations"])
-    print("(ms; * the shipped settings; 1: one client; busy cores: the whole machine's; targets:")
+    print(
+        "(ms; * the shipped settings; 1: one client; p99s: claim / submit; busy cores: the "
+        "whole machine's; targets:"
+    )
     print(" one client p50 under 6 ms, 32 clients at least 2.5x one client's cycles/s with claim")
     print(" p99 under 250 ms)")
     return 1 if problems else 0
@@ -432,9 +486,10 @@ def run(args: argparse.Namespace, url: str) -> int:
             results.append(run_size(base, size, args.clients, args.cycles, args.solo_cycles))
 
     print(
-        f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles, overlap 2, "
+        f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles (after "
+        f"{WARM_UP_CYCLES} each to warm the server up, not counted), overlap 2, "
         f"gunicorn {args.workers} workers x {args.threads} threads, keep-alive "
-        f"{args.keepalive} s, PostgreSQL"
+        f"{args.keepalive} s, {shipped_config()[3]}, PostgreSQL"
     )
     print(
         f"{'open items':>12}{'cycles':>8}{'cycles/s':>10}{'claim p50 ms':>14}"
@@ -446,11 +501,15 @@ def run(args: argparse.Namespace, url: str) -> int:
             f"{r['p99_ms']:>14.1f}{r['queries']:>15}{len(r['violations']) + len(r['errors']):>12}"
         )
     print(f"one client, {args.solo_cycles} sequential claim + submit cycles:")
-    print(f"{'open items':>12}{'claim p50 ms':>14}{'submit p50 ms':>15}{'cycles/s':>10}")
+    print(
+        f"{'open items':>12}{'claim p50 ms':>14}{'claim p99 ms':>14}{'submit p50 ms':>15}"
+        f"{'submit p99 ms':>15}{'cycles/s':>10}"
+    )
     for r in results:
         solo = r["solo"]
         print(
-            f"{r['size']:>12,}{solo['claim_p50_ms']:>14.1f}{solo['submit_p50_ms']:>15.1f}"
+            f"{r['size']:>12,}{solo['claim_p50_ms']:>14.1f}{solo['claim_p99_ms']:>14.1f}"
+            f"{solo['submit_p50_ms']:>15.1f}{solo['submit_p99_ms']:>15.1f}"
             f"{solo['cycles_per_s']:>10.1f}"
         )
     print_cpu(results, args.clients)

@@ -35,6 +35,11 @@ graceful_timeout = 30  # a deploy's HUP/TERM lets the requests in flight finish
 # gunicorn's usual eager accepting.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 worker_connections = threads if keepalive == 0 else 1000
+# gunicorn's threaded worker, but one worker woken per new connection instead of all of them
+# (config/gunicorn_worker.py); GUNICORN_WORKER_CLASS=gthread is gunicorn's own.
+worker_class = os.environ.get(
+    "GUNICORN_WORKER_CLASS", "config.gunicorn_worker.ExclusiveAcceptThreadWorker"
+)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

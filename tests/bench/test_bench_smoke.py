@@ -36,7 +36,8 @@ FIGURES = {
         rf" +400 +20 +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +0",
         rf"p99 ratio 400 / 200: {NUMBER}x .*; p50 ratio {NUMBER}x",
         r"one client, 10 sequential claim \+ submit cycles:",
-        rf" +200 +{NUMBER} +{NUMBER} +{NUMBER}",
+        # claim p50 and p99, submit p50 and p99, cycles/s
+        rf" +200 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
         # where the CPU went: busy cores, CPU ms per cycle (all, gunicorn, PostgreSQL, the
         # client) for one client (and the ceiling it puts on the ratio) and for all four
         rf" +200 +1 +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x",
@@ -46,16 +47,18 @@ FIGURES = {
         r".*Execution Time: [\d.]+ ms",
     ],
     # The gunicorn settings compared: the shipped ones (the baseline, marked) and the others,
-    # each with its keep-alive (either may be the shipped one: then it is the marked line).
-    "claim --configs 1x1,3x1@5": [
+    # each with its keep-alive (either may be the shipped one: then it is the marked line) and
+    # worker class (gunicorn's own named). One client's p50s, p99s, cycles/s; 4 clients'
+    # cycles/s, ratio, p50, p99, busy cores; against the baseline.
+    "claim --configs 1x1,3x1@5/gthread": [
         r"gunicorn settings, 200 open items, overlap 2, medians of 1 round\(s\): .*; "
         r"baseline: the shipped \d+x\d+@\d+ .*",
-        rf" +\d+x\d+@\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}"
-        rf" +{NUMBER} +{NUMBER} +1\.00x +1\.00x",
+        rf" +\d+x\d+@\d+ \* +{NUMBER} +{NUMBER} +{NUMBER} / {NUMBER} +{NUMBER} +{NUMBER}"
+        rf" +{NUMBER}x +{NUMBER} +{NUMBER} +{NUMBER} +1\.00x +1\.00x",
         *(
-            rf" +{config}(?: \*)? +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}"
-            rf" +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}x"
-            for config in (r"1x1@\d+", "3x1@5")
+            rf" +{config}(?: \*)? +{NUMBER} +{NUMBER} +{NUMBER} / {NUMBER} +{NUMBER} +{NUMBER}"
+            rf" +{NUMBER}x +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x +{NUMBER}x"
+            for config in (r"1x1@\d+", "3x1@5/gthread")
         ),
     ],
     "backlog": [

@@ -1,7 +1,10 @@
 """The gunicorn settings the app ships (config/gunicorn.conf.py), as the Dockerfile runs them."""
 
 import runpy
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "gunicorn.conf.py"
@@ -9,6 +12,7 @@ CONFIG = ROOT / "config" / "gunicorn.conf.py"
 
 def load(monkeypatch, **env):
     names = ("HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
+    names += ("GUNICORN_WORKER_CLASS",)
     for name in (*names, "GUNICORN_ACCESS_LOG"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
@@ -49,3 +53,80 @@ def test_the_image_serves_with_these_settings_on_all_its_interfaces():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert '"--config", "config/gunicorn.conf.py"' in dockerfile
     assert "HOST=0.0.0.0" in dockerfile
+
+
+def test_the_worker_class_is_gunicorns_threaded_one_woken_alone_unless_told_otherwise(
+    monkeypatch,
+):
+    shipped = load(monkeypatch)["worker_class"]
+    assert shipped == "config.gunicorn_worker.ExclusiveAcceptThreadWorker"
+    assert load(monkeypatch, GUNICORN_WORKER_CLASS="gthread")["worker_class"] == "gthread"
+
+
+def _woken_by_one_connection(worker_class) -> int:
+    """Two workers of this class wait on one listening socket, each in its own epoll set (as
+    forked workers do); a client connects once. How many of them were woken?"""
+    import selectors
+    import socket
+    import threading
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    config = Config()
+    listener = socket.create_server(("127.0.0.1", 0))
+    workers = [worker_class(1, 0, [listener], None, 30, config, Logger(config)) for _ in "ab"]
+    woken = []
+    started = threading.Barrier(3)
+
+    def wait(worker):
+        worker.poller = selectors.DefaultSelector()
+        worker.set_accept_enabled(True)
+        started.wait()
+        if worker.poller.select(timeout=1.0):
+            woken.append(worker)
+
+    threads = [threading.Thread(target=wait, args=(w,)) for w in workers]
+    try:
+        for thread in threads:
+            thread.start()
+        started.wait()
+        # Both are (about to be) inside epoll_wait: give them the moment to get there.
+        threading.Event().wait(0.2)
+        with socket.create_connection(listener.getsockname()):
+            for thread in threads:
+                thread.join()
+    finally:
+        listener.close()
+        for worker in workers:
+            worker.poller.close()
+            worker.tmp.close()
+    return len(woken)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="EPOLLEXCLUSIVE is Linux's")
+def test_one_worker_is_woken_per_connection_not_all_of_them():
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from config.gunicorn_worker import ExclusiveAcceptThreadWorker
+
+    assert _woken_by_one_connection(ThreadWorker) == 2  # gunicorn's own: every worker
+    assert _woken_by_one_connection(ExclusiveAcceptThreadWorker) == 1
+
+
+def test_a_worker_imports_every_view_as_it_boots_not_in_its_first_request():
+    """gunicorn loads config.wsgi before a worker takes requests: the URLconf (and every view
+    with it) must be imported then, not lazily by the worker's first request."""
+    import os
+    import subprocess
+
+    probe = (
+        "import sys, config.wsgi; "
+        "print('config.urls' in sys.modules, 'annotation.queue_apis' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]

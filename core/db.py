@@ -1,5 +1,6 @@
 """Read queries over long key lists, and streamed reads, for the bulk paths (import, export,
-agreement reports); model instances from the rows of hand-written SQL, for the hot paths."""
+agreement reports); prepared statements, and model instances from the rows of hand-written
+SQL, for the hot paths."""
 
 import json
 from collections.abc import Callable, Iterator, Sequence, Sized
@@ -64,12 +65,6 @@ def execute(sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
     return cursor
 
 
-def is_row_id(value: int) -> bool:
-    """Whether `value` fits a bigint primary key: a URL's id beyond it names no row (and a
-    prepared statement would refuse it as a parameter instead of finding nothing)."""
-    return 0 < value < 2**63
-
-
 def read_one(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple | None:
     """The first row of a statement run by `execute` (prepared on PostgreSQL), or None."""
     with execute(sql, params) as cursor:
@@ -81,6 +76,12 @@ class _PreparedCursor(psycopg.Cursor):
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         return super().execute(query, params, prepare=True, **kwargs)
+
+
+def is_row_id(value: int) -> bool:
+    """Whether `value` fits a bigint primary key: a URL's id beyond it names no row (and a
+    prepared statement would refuse it as a parameter instead of finding nothing)."""
+    return 0 < value < 2**63
 
 
 def model_columns(model: type[models.Model], alias: str) -> str:

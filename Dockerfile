@@ -9,7 +9,7 @@ RUN DJANGO_SECRET_KEY=build-only-$(python -c 'import secrets; print(secrets.toke
 RUN useradd --create-home rubric && mkdir -p /app/var/media && chown -R rubric /app/var
 USER rubric
 EXPOSE 8000
-# Workers, threads, keep-alive: config/gunicorn.conf.py (WEB_CONCURRENCY, GUNICORN_THREADS,
-# GUNICORN_KEEPALIVE override).
+# Workers, threads, keep-alive, worker class: config/gunicorn.conf.py (WEB_CONCURRENCY,
+# GUNICORN_THREADS, GUNICORN_KEEPALIVE, GUNICORN_WORKER_CLASS override).
 ENV HOST=0.0.0.0 PORT=8000
 CMD ["gunicorn", "config.wsgi", "--config", "config/gunicorn.conf.py"]

@@ -367,10 +367,10 @@ def assignment_submit(
     that locks the item and the assignment and writes everything (queue_sql.SUBMIT_SQL), so
     no Python runs while the item is locked unless the submit completes the item (the review
     rule then runs in the same transaction) or something unusual happened (the ORM path)."""
-    if connection.vendor != "postgresql":
-        return _submit_orm(assignment_id, annotator, payload, seconds_spent, membership_required)
     if not is_row_id(assignment_id):
         raise Http404("No such assignment.")
+    if connection.vendor != "postgresql":
+        return _submit_orm(assignment_id, annotator, payload, seconds_spent, membership_required)
     read = queue_sql.submit_read(assignment_id=assignment_id, user_id=annotator.pk)
     if read is None or (membership_required and not read[3]):
         raise Http404("No such assignment.")

@@ -4,7 +4,7 @@ For each size: a fresh project of N open preference items (overlap 2), 32 annota
 running 2 cycles at once to warm the server up (every worker thread's connection opened and
 its statements prepared, as on a server that has been running), then one annotator alone,
 then the 32 each running `--cycles` rounds of POST claim / POST submit against a real
-gunicorn server. Prints
+gunicorn server, the tables vacuumed before each phase (as autovacuum would). Prints
 cycles/s, claim p50 and p99 at both sizes and their ratio, the SQL queries one claim costs (and
 the claim query's plan), and checks the queue's invariants afterwards: a failed request or a
 broken invariant fails the run.
@@ -17,8 +17,8 @@ Works in its own database, `rubric_bench_claim`, which it creates and drops.
 With ``--configs 2x1,3x2,2x2@5,3x2/gthread`` (workers x threads, ``@`` keep-alive seconds,
 ``/`` a gunicorn worker class) it compares gunicorn settings instead: for each, a fresh server
 with the shipped config/gunicorn.conf.py but those workers, threads, keep-alive and worker
-class (the shipped ones when not given), one client then 32 at the first size; the settings config/gunicorn.conf.py ships (marked) are the baseline each
-is compared with.
+class (the shipped ones when not given), one client then 32 at the first size; the settings
+config/gunicorn.conf.py ships (marked) are the baseline each is compared with.
 
 Each run also prints where the CPU went: the machine's busy cores and CPU per cycle, of all
 and of gunicorn's and PostgreSQL's processes, and the ceiling this puts on 32 clients / one.
@@ -190,6 +190,21 @@ def run_solo(base, token, project_id, cycles) -> dict:
 WARM_UP_CYCLES = 2
 
 
+def vacuum(*, analyze: bool = False) -> None:
+    """What autovacuum does on a running server (it may be off on a test machine's
+    PostgreSQL): the dead rows of the phases before cleared (and, after the seeding, planner
+    statistics). Without it each phase runs on more dead rows than the one before: one
+    client's PostgreSQL CPU per cycle grew from 3.5 to 5.2 to 6.3 ms over three phases, and
+    fell back to 4.0 ms after a VACUUM."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"VACUUM {'(ANALYZE) ' if analyze else ''}"
+            "annotation_item, annotation_assignment, annotation_annotation"
+        )
+
+
 def run_clients(base, tokens, project_id, cycles, latencies, errors, meter=None) -> float:
     """A client per token, all at once, each `cycles` claim + submit cycles; the seconds from
     the start (when `meter` starts) to the last one's end."""
@@ -214,7 +229,6 @@ def run_clients(base, tokens, project_id, cycles, latencies, errors, meter=None)
 
 def run_size(base, size, clients, cycles, solo_cycles):
     from django.contrib.auth import get_user_model
-    from django.db import connection
 
     from annotation.models import Membership, Role
     from annotation.services import project_create
@@ -234,13 +248,7 @@ def run_size(base, size, clients, cycles, solo_cycles):
     started = time.perf_counter()
     copy_item_rows(project.pk, preference_rows(size, f"s{size}"))
     seeded = time.perf_counter() - started
-    # What autovacuum would do after the seeding and the rounds before (it may be off on a
-    # test machine's PostgreSQL): planner statistics, and the dead rows of the rounds before
-    # cleared. Without it each round runs on staler figures than the last.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "VACUUM (ANALYZE) annotation_item, annotation_assignment, annotation_annotation"
-        )
+    vacuum(analyze=True)
     tokens, users = [], []
     for i in range(clients + 2):
         user = User.objects.get_or_create(username=f"bench-annotator-{i}")[0]
@@ -254,9 +262,11 @@ def run_size(base, size, clients, cycles, solo_cycles):
     # prepared statements. A few cycles of all clients at once, not counted, make it so.
     warm_errors: list[str] = []
     run_clients(base, tokens[:clients], project.pk, WARM_UP_CYCLES, [], warm_errors)
+    vacuum()
     solo = run_solo(base, tokens[-2], project.pk, solo_cycles)
     latencies: list[float] = []
     errors: list[str] = warm_errors + solo["errors"]
+    vacuum()
     meter = CpuMeter()
     elapsed = run_clients(base, tokens[:clients], project.pk, cycles, latencies, errors, meter)
     cpu = meter.stop(len(latencies))
@@ -487,7 +497,8 @@ def run(args: argparse.Namespace, url: str) -> int:
 
     print(
         f"claim + submit, {args.clients} concurrent clients x {args.cycles} cycles (after "
-        f"{WARM_UP_CYCLES} each to warm the server up, not counted), overlap 2, "
+        f"{WARM_UP_CYCLES} each to warm the server up, not counted; vacuumed before each "
+        f"phase), overlap 2, "
         f"gunicorn {args.workers} workers x {args.threads} threads, keep-alive "
         f"{args.keepalive} s, {shipped_config()[3]}, PostgreSQL"
     )

@@ -336,8 +336,12 @@ def shipped_config() -> Config:
     (without the environment's)."""
     import runpy
 
-    names = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
-    names += ("GUNICORN_WORKER_CLASS",)
+    names = (
+        "WEB_CONCURRENCY",
+        "GUNICORN_THREADS",
+        "GUNICORN_KEEPALIVE",
+        "GUNICORN_WORKER_CLASS",
+    )
     saved = {name: os.environ.pop(name, None) for name in names}
     try:
         values = runpy.run_path(os.path.join(ROOT, "config", "gunicorn.conf.py"))

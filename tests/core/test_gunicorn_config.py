@@ -12,8 +12,7 @@ CONFIG = ROOT / "config" / "gunicorn.conf.py"
 
 def load(monkeypatch, **env):
     names = ("HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_KEEPALIVE")
-    names += ("GUNICORN_WORKER_CLASS",)
-    for name in (*names, "GUNICORN_ACCESS_LOG"):
+    for name in (*names, "GUNICORN_WORKER_CLASS", "GUNICORN_ACCESS_LOG"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -81,7 +80,9 @@ def _woken_by_one_connection(worker_class) -> int:
 
     def wait(worker):
         worker.poller = selectors.DefaultSelector()
-        worker.set_accept_enabled(True)
+        # Accepting, then full (every thread busy), then a thread free again.
+        for accepting in (True, False, True):
+            worker.set_accept_enabled(accepting)
         started.wait()
         if worker.poller.select(timeout=1.0):
             woken.append(worker)

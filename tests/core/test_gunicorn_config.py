@@ -115,19 +115,21 @@ def test_one_worker_is_woken_per_connection_not_all_of_them():
     assert _woken_by_one_connection(ExclusiveAcceptThreadWorker) == 1
 
 
-def test_a_worker_imports_every_view_as_it_boots_not_in_its_first_request():
+def test_a_worker_imports_every_view_as_it_boots_and_freezes_what_it_loaded():
     """gunicorn loads config.wsgi before a worker takes requests: the URLconf (and every view
-    with it) must be imported then, not lazily by the worker's first request."""
+    with it) must be imported then, not lazily by the worker's first request, and what the
+    imports made kept out of the garbage collector's full collections."""
     import os
     import subprocess
 
     probe = (
-        "import sys, config.wsgi; "
-        "print('config.urls' in sys.modules, 'annotation.queue_apis' in sys.modules)"
+        "import gc, sys, config.wsgi; "
+        "print('config.urls' in sys.modules, 'annotation.queue_apis' in sys.modules, "
+        "gc.get_freeze_count() > 50_000)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True"]
+    assert done.stdout.split() == ["True", "True", "True"]

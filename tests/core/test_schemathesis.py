@@ -34,9 +34,12 @@ def api_schema(db):
     """The schema, served by the WSGI application in this process (on the test's database
     connection: as Django's test client does, requests do not close it)."""
     from django.core import signals
+    from django.core.wsgi import get_wsgi_application
     from django.db import close_old_connections
 
-    from config.wsgi import application
+    # What config.wsgi serves, without its boot steps for a worker process (it freezes the
+    # garbage collector's view of everything alive: here, the test run's).
+    application = get_wsgi_application()
 
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)

@@ -10,11 +10,11 @@ Anything unusual (a lease that ran out, a lost lease, a retried submit) answers 
 and the ORM code decides, so the rare cases keep one implementation.
 """
 
-import re
 from functools import cache
 from typing import Any
 
 from annotation.models import Assignment, Item, Project
+from core import db
 from core.db import model_columns, model_instances, read_one
 
 # Each parameter's type, written into the statements: they are prepared on the server (their
@@ -42,7 +42,7 @@ _TYPES = {
 
 
 def typed(sql: str) -> str:
-    return re.sub(r"%\((\w+)\)s(?!::)", lambda m: f"{m.group(0)}::{_TYPES[m.group(1)]}", sql)
+    return db.typed(sql, _TYPES)
 
 
 # --- claim -------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ agreement reports); prepared statements, and model instances from the rows of ha
 SQL, for the hot paths."""
 
 import json
-from collections.abc import Callable, Iterator, Sequence, Sized
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,13 @@ def execute(sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
     )
     cursor.execute(sql, params)
     return cursor
+
+
+def typed(sql: str, types: Mapping[str, str]) -> str:
+    """`sql` with each named parameter cast to its type in `types` (one not cast already): a
+    prepared statement (`execute`) takes a parameter's type from its first use, and an untyped
+    NULL would be read as text."""
+    return re.sub(r"%\((\w+)\)s(?!::)", lambda m: f"{m.group(0)}::{types[m.group(1)]}", sql)
 
 
 def read_one(sql: str, params: Sequence[Any] | dict[str, Any]) -> tuple | None:

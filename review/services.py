@@ -21,7 +21,7 @@ from annotation.queue import item_next_round
 from annotation.rollups import tally_move
 from core import events
 from core.audit import audit_record
-from core.db import model_columns, model_instances, model_width
+from core.db import execute, model_columns, model_instances, model_width, read_one, typed
 from core.draws import stable_draw
 from core.errors import ApplicationError, Conflict, PermissionDenied
 from review import guards
@@ -108,8 +108,7 @@ def item_complete_by_id(*, item_id: int) -> None:
         if item.status == ItemStatus.OPEN:
             item_complete(item=item, project=item.project)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(_COMPLETION_READ, {"item": item_id})
+    with execute(_COMPLETION_READ, {"item": item_id}) as cursor:
         rows = cursor.fetchall()
     item, project, _, current_final = model_instances(rows[0], Item, Project, Annotation)
     item.project = project
@@ -145,9 +144,7 @@ def item_complete_by_id(*, item_id: int) -> None:
         "before": Jsonb({"status": ItemStatus.OPEN}),
         "after": Jsonb({"status": status, "agreement": agreement, "review_reason": reason}),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_COMPLETION_WRITE, params)
-        record_id = cursor.fetchone()[0]
+    record_id = read_one(_COMPLETION_WRITE, params)[0]
     if record_id is not None:
         events.announce(
             ItemApproved(
@@ -167,12 +164,33 @@ SELECT {model_columns(Item, "i")}, {model_columns(Project, "p")},
 FROM annotation_item i
 JOIN annotation_project p ON p.id = i.project_id
 LEFT JOIN annotation_annotation n ON n.item_id = i.id AND n.round = i.round
-WHERE i.id = %(item)s
+WHERE i.id = %(item)s::bigint
 ORDER BY n.id
 FOR UPDATE OF i
 """  # noqa: S608 (no user input: names of tables and columns)
 
-_COMPLETION_WRITE = """
+# Each parameter's type: the statements are prepared (core.db.execute), where an untyped NULL
+# (no source, no payload) would be read as text.
+_COMPLETION_TYPES = {
+    "after": "jsonb",
+    "agreement": "text",
+    "approve": "boolean",
+    "before": "jsonb",
+    "category": "text",
+    "decision": "text",
+    "is_gold": "boolean",
+    "item": "bigint",
+    "kind": "text",
+    "now": "timestamptz",
+    "payload": "jsonb",
+    "project": "bigint",
+    "provenance": "text",
+    "reason": "text",
+    "source": "bigint",
+    "status": "text",
+}
+
+_COMPLETION_WRITE_TEXT = """
 WITH routed AS (
     UPDATE annotation_item SET status = %(status)s, agreement = %(agreement)s,
         review_reason = %(reason)s, updated_at = %(now)s
@@ -202,6 +220,8 @@ tallied AS (
 )
 SELECT (SELECT id FROM recorded)
 """
+
+_COMPLETION_WRITE = typed(_COMPLETION_WRITE_TEXT, _COMPLETION_TYPES)
 
 
 def _announce_approved(record: FinalRecord, *, reviewer: Any) -> None:

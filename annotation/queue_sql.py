@@ -66,6 +66,15 @@ _FREE = """{i}.project_id = %(project)s AND {i}.status = 'open' AND NOT {i}.is_g
          OR {i}.lease_expires_at <= %(now)s)"""
 
 
+# One item by its id, and nothing else the planner could choose an index for: the `partly`
+# probe reads its candidates' items this way, driven from the candidates (a handful), whatever
+# the planner believes of the queue indexes' ranges. (With the item's conditions beside the id,
+# statistics taken before anyone annotated made the range `submitted_count > 0` look empty,
+# and the planner walked it, the caller's own waiting items first: 230 ms at 100,000 of them,
+# tests/annotation/test_queue_backlog.py.) OFFSET 0 keeps those conditions out of the subquery.
+_BY_ID = "SELECT {i}.* FROM annotation_item {i} WHERE {i}.id = {id} OFFSET 0"
+
+
 _FRESH = f"""i.submitted_count = 0 AND {_FREE.format(i="i")}
     AND NOT {_SEEN.format(item="i.id")}"""
 
@@ -74,9 +83,9 @@ _FRESH = f"""i.submitted_count = 0 AND {_FREE.format(i="i")}
 # matching a partial index of Item (item_queue, item_queue_uncertainty,
 # item_queue_disagreement); queue.queue_order is the same order for the ORM's claim.
 ORDER_KEYS = {
-    "priority": "i.priority DESC",
-    "uncertainty": "i.certainty ASC NULLS LAST",  # the least sure prediction first
-    "disagreement": "i.disputed DESC, i.priority DESC",  # an earlier disputed round first
+    "priority": "{t}.priority DESC",
+    "uncertainty": "{t}.certainty ASC NULLS LAST",  # the least sure prediction first
+    "disagreement": "{t}.disputed DESC, {t}.priority DESC",  # an earlier disputed round first
 }
 
 
@@ -87,7 +96,10 @@ def claim_candidates_sql(order: str = "priority") -> str:
     * `partly`: items partly annotated by others. Each other annotator's waiting items come
       from the `assignment_queue_pending` index in priority order (an index skip-scan over the
       project's annotators), so the caller's own waiting items, however many, are never
-      scanned; the best of those candidates is locked;
+      scanned; the candidates are ranked in the queue order from their items as this
+      statement's snapshot saw them, then locked one at a time in that order by id until one
+      is free and unchanged since (a lateral lookup under the LIMIT: the lookups stop at
+      the first one taken);
     * `fresh`: items nobody has annotated in this round, by priority (in `uncertainty` order
       by certainty, in `disagreement` order disputed first then by priority) then age, from
       the `item_queue` (`item_queue_uncertainty`, `item_queue_disagreement`) index, its
@@ -101,6 +113,7 @@ def claim_candidates_sql(order: str = "priority") -> str:
     seen_a = _SEEN.format(item="a.item_id")
     seen_i = _SEEN.format(item="i.id")
     key = ORDER_KEYS[order]
+    rank = f"c.submitted_count DESC, {key.format(t='c')}, c.item_id"
     return f"""
     annotators(id) AS (
         SELECT min(a.annotator_id) FROM annotation_assignment a
@@ -119,31 +132,35 @@ def claim_candidates_sql(order: str = "priority") -> str:
         LIMIT 1 FOR UPDATE OF i SKIP LOCKED
     ),
     candidates AS (
-        SELECT c.item_id FROM annotators o CROSS JOIN LATERAL (
-            SELECT a.item_id FROM annotation_assignment a
+        SELECT c.* FROM annotators o CROSS JOIN LATERAL (
+            SELECT a.item_id, j.submitted_count, j.priority, j.certainty, j.disputed
+            FROM annotation_assignment a
+            CROSS JOIN LATERAL ({_BY_ID.format(i="j", id="a.item_id")}) j
             WHERE a.project_id = %(project)s AND a.annotator_id = o.id AND a.queue_pending
-              AND EXISTS (SELECT 1 FROM annotation_item j WHERE j.id = a.item_id
-                          AND j.submitted_count > 0 AND {_FREE.format(i="j")})
-              AND NOT {seen_a}
+              AND j.submitted_count > 0 AND {_FREE.format(i="j")} AND NOT {seen_a}
             ORDER BY a.queue_priority DESC, a.item_id
             LIMIT 4
         ) c
         WHERE o.id IS NOT NULL AND o.id <> %(user)s
     ),
     partly AS (
-        SELECT i.* FROM annotation_item i
+        SELECT i.* FROM (
+            SELECT DISTINCT * FROM candidates c ORDER BY {rank}
+        ) c CROSS JOIN LATERAL (
+            SELECT i.* FROM annotation_item i
+            WHERE i.id = c.item_id AND {_UNCHANGED.format(i="i")}
+            FOR UPDATE OF i SKIP LOCKED
+        ) i
         WHERE NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
-          AND i.id IN (SELECT item_id FROM candidates)
-          AND i.submitted_count > 0 AND {_FREE.format(i="i")} AND {_UNCHANGED.format(i="i")}
-        ORDER BY i.submitted_count DESC, {key}, i.id
-        LIMIT 1 FOR UPDATE OF i SKIP LOCKED
+        ORDER BY {rank}
+        LIMIT 1
     ),
     fresh AS (
         SELECT i.* FROM annotation_item i
         WHERE NOT EXISTS (SELECT 1 FROM held) AND NOT EXISTS (SELECT 1 FROM gold)
           AND NOT EXISTS (SELECT 1 FROM partly) AND {_FRESH}
           AND {_UNCHANGED.format(i="i")}
-        ORDER BY i.submitted_count DESC, {key}, i.id
+        ORDER BY i.submitted_count DESC, {key.format(t="i")}, i.id
         LIMIT 1 FOR UPDATE OF i SKIP LOCKED
     ),
     picked AS (

@@ -4,9 +4,12 @@ items: they are found through the other annotators' waiting assignments."""
 import json
 
 import pytest
+from django.db import connection, transaction
+from django.utils import timezone
 
-from annotation.models import Assignment, Membership, Role
-from annotation.queue import assignment_claim_next
+from annotation import queue_sql
+from annotation.models import Assignment, Item, Membership, Role
+from annotation.queue import _sided_kinds, assignment_claim_next
 from tests.factories import ItemFactory, MembershipFactory, annotate, item_row
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
@@ -73,3 +76,68 @@ def test_a_new_priority_reaches_the_waiting_assignments(project, team, lead, mak
     )
     assert response.status_code == 200, response.content  # an update: nothing created
     assert Assignment.objects.get(pk=annotation.assignment_id).queue_priority == 0.8
+
+
+def _item_rows_read(plan: dict) -> int:
+    """Rows of annotation_item the plan's scans returned or filtered out, over all loops."""
+    node = plan
+    read = 0
+    if node.get("Relation Name") == "annotation_item":
+        loops = node.get("Actual Loops", 0)
+        read += loops * (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0))
+    for child in node.get("Plans", ()):
+        read += _item_rows_read(child)
+    return read
+
+
+@pytest.mark.parametrize("order", ["priority", "uncertainty", "disagreement"])
+def test_statistics_from_before_the_annotating_do_not_make_a_claim_walk_the_backlog(
+    project, team, order
+):
+    """Planner statistics taken while nobody had annotated anything (autovacuum analyzes a
+    table only after a tenth of it changed) say that no item is partly annotated. The claim
+    of a caller with 2,000 waiting items of their own still reads a handful of items: the
+    partly annotated ones are looked up from the other annotators' candidates, never found by
+    walking the queue index's range of partly annotated items (where the caller's own come
+    first). It read 2,000 before."""
+    project.queue_order = order
+    project.save()
+    fast, slow, _ = team
+    Item.objects.bulk_create(
+        ItemFactory.build(project=project, external_id=f"bulk-{n}", priority=0.5)
+        for n in range(3_000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_item, annotation_assignment")
+        # `fast` annotated the first 2,000 items: the queue's rows as their submits left them
+        cursor.execute(
+            "UPDATE annotation_item SET submitted_count = 1 WHERE id IN (SELECT id FROM "
+            "annotation_item WHERE project_id = %s ORDER BY id LIMIT 2000)",
+            [project.pk],
+        )
+        cursor.execute(
+            "INSERT INTO annotation_assignment (project_id, item_id, annotator_id, status, "
+            "claimed_at, expires_at, finished_at, display_order, skip_reason, skip_note, "
+            "flagged, queue_pending, queue_priority) "
+            "SELECT project_id, id, %s, 'submitted', now(), now(), now(), 'AB', '', '', false, "
+            "true, priority FROM annotation_item WHERE project_id = %s AND submitted_count = 1",
+            [fast.user_id, project.pk],
+        )
+    theirs = Item.objects.filter(project=project, submitted_count=0).order_by("id").first()
+    annotate(theirs, slow.user, {"rating": 1})
+    params = {
+        "membership": fast.pk,
+        "project": project.pk,
+        "user": fast.user_id,
+        "now": timezone.now(),
+        "sided": _sided_kinds(),
+    }
+    sql = "EXPLAIN (ANALYZE, FORMAT JSON) " + queue_sql.typed(queue_sql.claim_sql(order))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (document,) = cursor.fetchone()
+        transaction.set_rollback(True)
+    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+    assert _item_rows_read(plan) < 30
+    # ...and the claim gives the item another annotator left partly annotated
+    assert _claim(fast).item_id == theirs.pk

@@ -325,6 +325,29 @@ def copy_item_rows(project_id: int, rows) -> int:
     return count
 
 
+def waiting_items(project_id: int, user_id: int, count: int) -> None:
+    """The project's first `count` items (by id) as one annotator's submits leave them while
+    nobody else has annotated them: submitted once, each with the annotator's waiting
+    assignment (`queue_pending`). No annotation rows: a claim does not read them. Needs
+    setup_django first (or a test's database)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE annotation_item SET submitted_count = 1 WHERE id IN (SELECT id FROM "
+            "annotation_item WHERE project_id = %s ORDER BY id LIMIT %s)",
+            [project_id, count],
+        )
+        cursor.execute(
+            "INSERT INTO annotation_assignment (project_id, item_id, annotator_id, status, "
+            "claimed_at, expires_at, finished_at, display_order, skip_reason, skip_note, "
+            "flagged, queue_pending, queue_priority) "
+            "SELECT project_id, id, %s, 'submitted', now(), now(), now(), 'AB', '', '', false, "
+            "true, priority FROM annotation_item WHERE project_id = %s AND submitted_count = 1",
+            [user_id, project_id],
+        )
+
+
 def preference_rows(n: int, tag: str):
     """n realistic preference items, generated lazily."""
     for i in range(n):

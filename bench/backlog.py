@@ -36,6 +36,7 @@ from _support import (
     load_average,
     preference_rows,
     setup_django,
+    waiting_items,
 )
 
 
@@ -57,25 +58,10 @@ def seed(items: int, pending: int):
     for name in ("zero", "busy"):
         user = User.objects.get_or_create(username=f"bench-{name}")[0]
         members[name] = Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
-    busy = members["busy"].user_id
     analyze()  # what autovacuum would have done after the import
+    # `busy` annotated the first `pending` items; nobody else has yet
+    waiting_items(project.pk, members["busy"].user_id, pending)
     with connection.cursor() as cursor:
-        # `busy` annotated the first `pending` items; nobody else has yet. Items and their
-        # assignments as a submit leaves them (annotations are not read by a claim).
-        cursor.execute(
-            "WITH first AS (SELECT id FROM annotation_item WHERE project_id = %s "
-            "ORDER BY id LIMIT %s) "
-            "UPDATE annotation_item SET submitted_count = 1 WHERE id IN (SELECT id FROM first)",
-            [project.pk, pending],
-        )
-        cursor.execute(
-            "INSERT INTO annotation_assignment (project_id, item_id, annotator_id, status, "
-            "claimed_at, expires_at, finished_at, display_order, skip_reason, skip_note, "
-            "flagged, queue_pending, queue_priority) "
-            "SELECT project_id, id, %s, 'submitted', now(), now(), now(), 'AB', '', '', false, "
-            "true, priority FROM annotation_item WHERE project_id = %s AND submitted_count = 1",
-            [busy, project.pk],
-        )
         cursor.execute("VACUUM annotation_item")  # statistics stay as before the annotating
         cursor.execute("VACUUM annotation_assignment")
     return project, members

@@ -10,6 +10,7 @@ from django.utils import timezone
 from annotation import queue_sql
 from annotation.models import Assignment, Item, Membership, Role
 from annotation.queue import _sided_kinds, assignment_claim_next
+from bench._support import waiting_items
 from tests.factories import ItemFactory, MembershipFactory, annotate, item_row
 
 pytestmark = pytest.mark.usefixtures("require_postgres")
@@ -109,20 +110,7 @@ def test_statistics_from_before_the_annotating_do_not_make_a_claim_walk_the_back
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE annotation_item, annotation_assignment")
-        # `fast` annotated the first 2,000 items: the queue's rows as their submits left them
-        cursor.execute(
-            "UPDATE annotation_item SET submitted_count = 1 WHERE id IN (SELECT id FROM "
-            "annotation_item WHERE project_id = %s ORDER BY id LIMIT 2000)",
-            [project.pk],
-        )
-        cursor.execute(
-            "INSERT INTO annotation_assignment (project_id, item_id, annotator_id, status, "
-            "claimed_at, expires_at, finished_at, display_order, skip_reason, skip_note, "
-            "flagged, queue_pending, queue_priority) "
-            "SELECT project_id, id, %s, 'submitted', now(), now(), now(), 'AB', '', '', false, "
-            "true, priority FROM annotation_item WHERE project_id = %s AND submitted_count = 1",
-            [fast.user_id, project.pk],
-        )
+    waiting_items(project.pk, fast.user_id, 2_000)  # `fast` annotated the first 2,000 items
     theirs = Item.objects.filter(project=project, submitted_count=0).order_by("id").first()
     annotate(theirs, slow.user, {"rating": 1})
     params = {

@@ -167,6 +167,11 @@ def run(args: argparse.Namespace, url: str) -> int:
         f"overlap 2, seeded in {time.perf_counter() - started:.1f} s; medians of {args.repeat}"
     )
     pending = f"{args.pending:,} own"
+    rows = [
+        ("claim statement (EXPLAIN ANALYZE)", "claim"),
+        ("baseline: ORM queue scan of before", "baseline"),
+        ("claim through the service (in process)", "service"),
+    ]
     for statistics_state in ("from before the annotating", "after an ANALYZE"):
         if statistics_state == "after an ANALYZE":
             analyze()
@@ -174,11 +179,6 @@ def run(args: argparse.Namespace, url: str) -> int:
         busy = medians(members["busy"], args.repeat)
         print(f"planner statistics {statistics_state}:")
         print(f"  {'ms':<44}{'0 own':>12}{pending:>14}{'ratio':>11}")
-        rows = [
-            ("claim statement (EXPLAIN ANALYZE)", "claim"),
-            ("baseline: ORM queue scan of before", "baseline"),
-            ("claim through the service (in process)", "service"),
-        ]
         for label, key in rows:
             print(
                 f"  {label:<44}{zero[key]:>12.2f}{busy[key]:>14.2f}{busy[key] / zero[key]:>10.2f}x"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -346,6 +347,15 @@ def waiting_items(project_id: int, user_id: int, count: int) -> None:
             "true, priority FROM annotation_item WHERE project_id = %s AND submitted_count = 1",
             [user_id, project_id],
         )
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The value `share` of the way up the sorted values (the nearest rank below: 0.5 the
+    median of an odd count, 0.99 the p99); NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def preference_rows(n: int, tag: str):

@@ -44,6 +44,7 @@ from _support import (
     copy_item_rows,
     gunicorn,
     load_average,
+    percentile,
     preference_rows,
     setup_django,
 )
@@ -160,10 +161,7 @@ def queries_per_claim(project, user) -> tuple[int, str]:
 
 
 def p99_ms(latencies: list[float]) -> float:
-    if not latencies:
-        return float("nan")
-    ordered = sorted(latencies)
-    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return 1000 * percentile(latencies, 0.99)
 
 
 def run_solo(base, token, project_id, cycles) -> dict:

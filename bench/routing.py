@@ -34,6 +34,7 @@ from _support import (
     apply_smoke,
     bench_database,
     load_average,
+    percentile,
     preference_rows,
     setup_django,
 )
@@ -237,8 +238,7 @@ def claim_latencies(project, users, orders=ORDERS) -> dict[str, list[float]]:
 
 
 def _ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+    return 1000 * percentile(values, q)
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ from _support import (
     free_port,
     gunicorn,
     load_average,
+    percentile,
     setup_django,
     sigterm_exits,
 )
@@ -714,10 +715,7 @@ def run(args: argparse.Namespace, url: str) -> int:
 
 
 def _ms(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return 1000 * percentile(values, q)
 
 
 def _ok(records: list[Record], op: str) -> list[Record]:

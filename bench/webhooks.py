@@ -46,6 +46,7 @@ from _support import (
     bench_database,
     free_port,
     load_average,
+    percentile,
     setup_django,
     sigterm_exits,
 )
@@ -138,11 +139,6 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
 
 
 def submit_once(client, membership, n: int) -> float:

@@ -157,18 +157,6 @@ def item_complete_by_id(*, item_id: int) -> None:
         )
 
 
-_COMPLETION_READ = f"""
-SELECT {model_columns(Item, "i")}, {model_columns(Project, "p")},
-       {model_columns(Annotation, "n")},
-       EXISTS (SELECT 1 FROM review_finalrecord f WHERE f.item_id = i.id AND f.is_current)
-FROM annotation_item i
-JOIN annotation_project p ON p.id = i.project_id
-LEFT JOIN annotation_annotation n ON n.item_id = i.id AND n.round = i.round
-WHERE i.id = %(item)s::bigint
-ORDER BY n.id
-FOR UPDATE OF i
-"""  # noqa: S608 (no user input: names of tables and columns)
-
 # Each parameter's type: the statements are prepared (core.db.execute), where an untyped NULL
 # (no source, no payload) would be read as text.
 _COMPLETION_TYPES = {
@@ -190,7 +178,23 @@ _COMPLETION_TYPES = {
     "status": "text",
 }
 
-_COMPLETION_WRITE_TEXT = """
+_COMPLETION_READ = typed(
+    f"""
+SELECT {model_columns(Item, "i")}, {model_columns(Project, "p")},
+       {model_columns(Annotation, "n")},
+       EXISTS (SELECT 1 FROM review_finalrecord f WHERE f.item_id = i.id AND f.is_current)
+FROM annotation_item i
+JOIN annotation_project p ON p.id = i.project_id
+LEFT JOIN annotation_annotation n ON n.item_id = i.id AND n.round = i.round
+WHERE i.id = %(item)s
+ORDER BY n.id
+FOR UPDATE OF i
+""",  # noqa: S608 (no user input: names of tables and columns)
+    _COMPLETION_TYPES,
+)
+
+_COMPLETION_WRITE = typed(
+    """
 WITH routed AS (
     UPDATE annotation_item SET status = %(status)s, agreement = %(agreement)s,
         review_reason = %(reason)s, updated_at = %(now)s
@@ -219,9 +223,9 @@ tallied AS (
     DO UPDATE SET count = annotation_itemtally.count + EXCLUDED.count
 )
 SELECT (SELECT id FROM recorded)
-"""
-
-_COMPLETION_WRITE = typed(_COMPLETION_WRITE_TEXT, _COMPLETION_TYPES)
+""",
+    _COMPLETION_TYPES,
+)
 
 
 def _announce_approved(record: FinalRecord, *, reviewer: Any) -> None:
